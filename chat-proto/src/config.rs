@@ -1,0 +1,284 @@
+//! Configuration of clients and hubs, with defaults and validation.
+//!
+//! Every limit of the protocol has a default here, a field to change it, and
+//! a check that refuses values that cannot work. [`Client::new`] and
+//! [`Hub::new`] validate their config, so an invalid one never runs.
+//!
+//! ```
+//! use std::time::Duration;
+//! use chat_proto::{ConfigError, ServerConfig};
+//!
+//! let mut config = ServerConfig::default();
+//! config.max_connections = 20_000;
+//! config.keepalive.idle = Duration::from_secs(60);
+//! assert!(config.validate().is_ok());
+//!
+//! config.keepalive.timeout = Duration::ZERO;
+//! assert!(matches!(config.validate(), Err(ConfigError::ZeroDuration { .. })));
+//! ```
+//!
+//! [`Client::new`]: crate::Client::new
+//! [`Hub::new`]: crate::Hub::new
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// The default maximum frame length in bytes, LF included.
+pub const DEFAULT_MAX_FRAME_LEN: usize = 4096;
+/// The smallest maximum frame length accepted: room for any frame whose
+/// payload is a name of 32 characters of 4 bytes each.
+pub const MIN_MAX_FRAME_LEN: usize = 256;
+/// The largest maximum frame length accepted.
+pub const MAX_MAX_FRAME_LEN: usize = 16 << 20;
+/// The longest duration any timer may be set to.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Keepalive timing, the same on both sides.
+///
+/// After `idle` without receiving anything, a side sends `ping:TOKEN`; if
+/// nothing at all arrives within `timeout` of that ping, the peer is declared
+/// dead. A silent peer is thus detected after `idle + timeout`; a live one is
+/// never dropped, because the two phases follow one another (there is no
+/// interval that could exceed a timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence after which a ping is sent. Default 30 s.
+    pub idle: Duration,
+    /// How long to wait for anything after a ping. Default 15 s.
+    pub timeout: Duration,
+}
+
+impl Keepalive {
+    /// Keepalive with the given idle time and ping timeout.
+    pub const fn new(idle: Duration, timeout: Duration) -> Self {
+        Keepalive { idle, timeout }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_duration("keepalive.idle", self.idle)?;
+        check_duration("keepalive.timeout", self.timeout)
+    }
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive::new(Duration::from_secs(30), Duration::from_secs(15))
+    }
+}
+
+/// A per-connection limit on `msg:` and `who:` frames: a token bucket that
+/// holds `burst` frames and refills at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained frames per second.
+    pub per_second: u32,
+    /// Frames that may be sent at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// A limit of `per_second` with a burst of the same size.
+    pub const fn per_second(per_second: u32) -> Self {
+        RateLimit {
+            per_second,
+            burst: per_second,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.per_second == 0 {
+            return Err(ConfigError::Zero {
+                field: "rate_limit.per_second",
+            });
+        }
+        if self.burst == 0 {
+            return Err(ConfigError::Zero {
+                field: "rate_limit.burst",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Configuration of a [`Client`](crate::Client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Maximum frame length, LF included, for frames sent and received.
+    /// Default 4096.
+    pub max_frame_len: usize,
+    /// Keepalive timing. Default: ping after 30 s idle, dead 15 s later.
+    pub keepalive: Keepalive,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            keepalive: Keepalive::default(),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Checks that the configuration can work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_frame_len(self.max_frame_len)?;
+        self.keepalive.validate()
+    }
+}
+
+/// Configuration of a [`Hub`](crate::Hub), the server side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Maximum frame length, LF included, for frames sent and received.
+    /// Default 4096.
+    pub max_frame_len: usize,
+    /// Keepalive timing. Default: ping after 30 s idle, dead 15 s later.
+    pub keepalive: Keepalive,
+    /// A connection that has not logged in this long after it was accepted
+    /// is sent `err:timeout` and closed. Default 10 s.
+    pub login_timeout: Duration,
+    /// Connections beyond this many are sent `err:server-full` and closed.
+    /// Default 10,000.
+    pub max_connections: usize,
+    /// Bytes queued for a connection and not yet reported written, beyond
+    /// which it is sent `err:slow-consumer` and closed. Default 1 MiB.
+    pub outbound_limit: usize,
+    /// `join:` and `left:` are broadcast only while the room holds at most
+    /// this many clients. Default 1,000.
+    pub presence_limit: usize,
+    /// Optional limit on `msg:` and `who:` frames per connection. Default:
+    /// none.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            keepalive: Keepalive::default(),
+            login_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            outbound_limit: 1 << 20,
+            presence_limit: 1000,
+            rate_limit: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks that the configuration can work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_frame_len(self.max_frame_len)?;
+        self.keepalive.validate()?;
+        check_duration("login_timeout", self.login_timeout)?;
+        if self.max_connections == 0 {
+            return Err(ConfigError::Zero {
+                field: "max_connections",
+            });
+        }
+        if self.max_connections > u32::MAX as usize / 2 {
+            return Err(ConfigError::Zero {
+                field: "max_connections (too large)",
+            });
+        }
+        if self.outbound_limit < self.max_frame_len {
+            return Err(ConfigError::OutboundLimit {
+                value: self.outbound_limit,
+                max_frame_len: self.max_frame_len,
+            });
+        }
+        if let Some(rate) = &self.rate_limit {
+            rate.validate()?;
+        }
+        Ok(())
+    }
+}
+
+fn check_frame_len(value: usize) -> Result<(), ConfigError> {
+    if !(MIN_MAX_FRAME_LEN..=MAX_MAX_FRAME_LEN).contains(&value) {
+        return Err(ConfigError::MaxFrameLen {
+            value,
+            min: MIN_MAX_FRAME_LEN,
+            max: MAX_MAX_FRAME_LEN,
+        });
+    }
+    Ok(())
+}
+
+fn check_duration(field: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::ZeroDuration { field });
+    }
+    if value > MAX_DURATION {
+        return Err(ConfigError::DurationTooLong {
+            field,
+            max: MAX_DURATION,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let s = ServerConfig::default();
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.max_frame_len, 4096);
+        assert_eq!(s.keepalive.idle, Duration::from_secs(30));
+        assert_eq!(s.keepalive.timeout, Duration::from_secs(15));
+        assert_eq!(s.login_timeout, Duration::from_secs(10));
+        assert_eq!(s.outbound_limit, 1 << 20);
+        assert_eq!(s.presence_limit, 1000);
+        assert_eq!(s.rate_limit, None);
+        assert_eq!(ClientConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let mut c = ClientConfig::default();
+        c.keepalive.timeout = Duration::ZERO;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration {
+                field: "keepalive.timeout"
+            })
+        ));
+        let mut c = ClientConfig::default();
+        c.keepalive.idle = Duration::from_secs(2 * 24 * 3600);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::DurationTooLong { .. })
+        ));
+        let c = ClientConfig {
+            max_frame_len: 100,
+            ..ClientConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::MaxFrameLen { .. })));
+
+        let bad: [fn(&mut ServerConfig); 6] = [
+            |s| s.login_timeout = Duration::ZERO,
+            |s| s.max_connections = 0,
+            |s| s.outbound_limit = 100,
+            |s| s.rate_limit = Some(RateLimit::per_second(0)),
+            |s| {
+                s.rate_limit = Some(RateLimit {
+                    per_second: 1,
+                    burst: 0,
+                })
+            },
+            |s| s.max_frame_len = MAX_MAX_FRAME_LEN + 1,
+        ];
+        for change in bad {
+            let mut s = ServerConfig::default();
+            change(&mut s);
+            assert!(s.validate().is_err(), "{s:?}");
+        }
+    }
+}

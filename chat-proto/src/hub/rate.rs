@@ -1,0 +1,68 @@
+//! The per-connection rate limit: a token bucket.
+//!
+//! A bucket holds up to `burst` tokens and gains `per_second` tokens a
+//! second; each `msg:` or `who:` takes one. A frame that finds the bucket
+//! empty is refused with `err:rate-limited` and dropped; the connection goes
+//! on. Time comes from the caller, as everywhere in the core.
+
+use std::time::Instant;
+
+use crate::config::RateLimit;
+
+/// The state of one connection's bucket: 24 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub(super) fn new(limit: &RateLimit, now: Instant) -> Self {
+        Bucket {
+            tokens: f64::from(limit.burst),
+            refilled: now,
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub(super) fn take(&mut self, limit: &RateLimit, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = self.refilled.max(now);
+        let burst = f64::from(limit.burst);
+        self.tokens = (self.tokens + elapsed * f64::from(limit.per_second)).min(burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn allows_a_burst_then_the_sustained_rate() {
+        let limit = RateLimit {
+            per_second: 10,
+            burst: 3,
+        };
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(&limit, t0);
+        assert!((0..3).all(|_| bucket.take(&limit, t0)));
+        assert!(!bucket.take(&limit, t0));
+        // 100 ms later one token has come back, and only one.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(bucket.take(&limit, t1));
+        assert!(!bucket.take(&limit, t1));
+        // A long quiet spell refills to the burst, not beyond.
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| bucket.take(&limit, t2)).count(), 3);
+        // Time going backwards refills nothing.
+        assert!(!bucket.take(&limit, t0));
+    }
+}

@@ -1,0 +1,157 @@
+//! The room: who is logged in, under which name, in which order.
+//!
+//! Names are unique (compared exactly) and a member list gives broadcast and
+//! `who:` their order. Joining and leaving are `O(1)`: a leaving member's
+//! place is taken by the last one, and the caller is told which connection
+//! moved so it can update its index.
+
+use std::collections::HashSet;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::conns::ConnId;
+
+/// One logged-in connection.
+#[derive(Debug)]
+pub(super) struct Member {
+    pub(super) id: ConnId,
+    pub(super) name: Box<str>,
+}
+
+/// The room's members and their names.
+#[derive(Debug, Default)]
+pub(super) struct Room {
+    members: Vec<Member>,
+    names: HashSet<Box<str>>,
+}
+
+impl Room {
+    pub(super) fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub(super) fn is_taken(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub(super) fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub(super) fn name(&self, member_index: u32) -> &str {
+        &self.members[member_index as usize].name
+    }
+
+    /// Adds a member; returns its index in the member list.
+    pub(super) fn join(&mut self, id: ConnId, name: &str) -> u32 {
+        debug_assert!(!self.is_taken(name));
+        self.names.insert(name.into());
+        self.members.push(Member {
+            id,
+            name: name.into(),
+        });
+        (self.members.len() - 1) as u32
+    }
+
+    /// Removes the member at `member_index`. Returns its record, and the
+    /// member that moved into its place, if any.
+    pub(super) fn leave(&mut self, member_index: u32) -> (Member, Option<ConnId>) {
+        let member = self.members.swap_remove(member_index as usize);
+        self.names.remove(&member.name);
+        let moved = self.members.get(member_index as usize).map(|m| m.id);
+        (member, moved)
+    }
+
+    /// The answer to `who:`: `users:` frames of at most `max_frame_len`
+    /// bytes each, listing every member once, then an empty `users:`.
+    pub(super) fn users_frames(&self, max_frame_len: usize, scratch: &mut BytesMut) -> Vec<Bytes> {
+        const TAG: &[u8] = b"users:";
+        let mut frames = Vec::new();
+        let mut names = self.members.iter().map(|m| m.name.as_bytes()).peekable();
+        while names.peek().is_some() {
+            scratch.put_slice(TAG);
+            let mut len = TAG.len() + 1;
+            let mut first = true;
+            // Config validation guarantees room for one name of 128 bytes.
+            while let Some(name) =
+                names.next_if(|n| len + n.len() + usize::from(!first) <= max_frame_len)
+            {
+                if !first {
+                    scratch.put_u8(b',');
+                }
+                scratch.put_slice(name);
+                len += name.len() + usize::from(!first);
+                first = false;
+            }
+            scratch.put_u8(b'\n');
+            frames.push(scratch.split().freeze());
+        }
+        scratch.put_slice(TAG);
+        scratch.put_u8(b'\n');
+        frames.push(scratch.split().freeze());
+        frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(index: u32) -> ConnId {
+        ConnId {
+            index,
+            generation: 0,
+        }
+    }
+
+    #[test]
+    fn join_and_leave_keep_names_unique_and_indices_dense() {
+        let mut room = Room::default();
+        assert_eq!(room.join(id(0), "a"), 0);
+        assert_eq!(room.join(id(1), "b"), 1);
+        assert_eq!(room.join(id(2), "c"), 2);
+        assert!(room.is_taken("b"));
+        let (gone, moved) = room.leave(0);
+        assert_eq!(&*gone.name, "a");
+        assert_eq!(moved, Some(id(2)));
+        assert_eq!(room.name(0), "c");
+        assert!(!room.is_taken("a"));
+        let (_, moved) = room.leave(1);
+        assert_eq!(moved, None);
+        assert_eq!(room.len(), 1);
+    }
+
+    #[test]
+    fn users_frames_fit_the_limit_and_end_empty() {
+        let mut room = Room::default();
+        let names: Vec<String> = (0..100).map(|i| format!("user{i:03}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            room.join(id(i as u32), n);
+        }
+        let mut scratch = BytesMut::new();
+        let frames = room.users_frames(256, &mut scratch);
+        assert!(frames.len() > 2);
+        let mut listed = Vec::new();
+        for f in &frames {
+            assert!(f.len() <= 256, "{} bytes", f.len());
+            assert!(f.starts_with(b"users:") && f.ends_with(b"\n"));
+            let payload = std::str::from_utf8(&f[6..f.len() - 1]).unwrap();
+            listed.extend(
+                payload
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            );
+        }
+        assert_eq!(&frames.last().unwrap()[..], b"users:\n");
+        assert_eq!(listed, names);
+        // A frame is filled before the next begins.
+        assert!(frames[0].len() > 256 - "user000,".len());
+    }
+
+    #[test]
+    fn empty_room_answers_with_the_end_frame_only() {
+        let frames = Room::default().users_frames(4096, &mut BytesMut::new());
+        assert_eq!(frames, [Bytes::from_static(b"users:\n")]);
+    }
+}

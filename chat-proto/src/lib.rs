@@ -1,0 +1,120 @@
+//! The sans-IO core of a line-based chat protocol.
+//!
+//! `chat-proto` parses and emits chat frames, runs login, the room,
+//! presence, keepalive and every limit, and never touches a socket, a thread,
+//! a runtime or the clock: bytes and time (`Instant`) are passed in, and
+//! bytes, events and deadlines come out. The transports (`transport-tokio`,
+//! `transport-async-std`, `transport-std`) only move bytes and time between
+//! sockets and this crate. PROTOCOL.md in the repository is the wire
+//! specification.
+//!
+//! * [`Client`]: one client connection.
+//! * [`Hub`]: the server, every connection and the room, over [`ConnId`]s.
+//! * [`Decoder`], [`ClientFrame`], [`ServerFrame`]: the framing layer, for
+//!   those who build their own state machines.
+//! * [`sim`]: an in-memory network with a simulated clock, for tests.
+//!
+//! # The drain contract
+//!
+//! **After every call that changes a state machine (a command or a
+//! `handle_*` call), drain every `poll_*` method until it returns `None`.**
+//! Write what `poll_transmit` yields, act on what `poll_close` and
+//! `poll_event` yield, and sleep no later than what `poll_timeout` returns,
+//! then call `handle_timeout`. Skipping a drain delays output: a pong left in
+//! the queue because nobody was reading lets the peer's keepalive expire.
+//!
+//! # A complete exchange
+//!
+//! Two clients and a hub, wired together by hand with a plain loop:
+//!
+//! ```
+//! use std::time::Instant;
+//! use chat_proto::{Client, ClientConfig, ConnId, Event, Hub, ServerConfig};
+//!
+//! let now = Instant::now();
+//! let mut hub = Hub::new(ServerConfig::default())?;
+//! let mut zhangsan = (Client::new(ClientConfig::default(), now)?, hub.accept(now));
+//! let mut lisi = (Client::new(ClientConfig::default(), now)?, hub.accept(now));
+//!
+//! // Moves bytes both ways until nothing is left to move (the drain).
+//! fn pump(hub: &mut Hub, clients: &mut [&mut (Client, ConnId)], now: Instant) {
+//!     loop {
+//!         let mut moved = false;
+//!         for (client, conn) in clients.iter_mut() {
+//!             while let Some(bytes) = client.poll_transmit() {
+//!                 hub.handle_input(*conn, now, &bytes);
+//!                 moved = true;
+//!             }
+//!         }
+//!         while let Some(t) = hub.poll_transmit() {
+//!             let (client, conn) = clients.iter_mut().find(|c| c.1 == t.conn).unwrap();
+//!             for bytes in &t.data {
+//!                 client.handle_input(now, bytes);
+//!                 hub.written(*conn, bytes.len());
+//!             }
+//!             moved = true;
+//!         }
+//!         while hub.poll_close().is_some() {}
+//!         while hub.poll_event().is_some() {}
+//!         if !moved {
+//!             return;
+//!         }
+//!     }
+//! }
+//!
+//! zhangsan.0.login("zhangsan")?;
+//! lisi.0.login("lisi")?;
+//! pump(&mut hub, &mut [&mut zhangsan, &mut lisi], now);
+//! lisi.0.say("did you have dinner")?;
+//! pump(&mut hub, &mut [&mut zhangsan, &mut lisi], now);
+//!
+//! let events: Vec<Event> = std::iter::from_fn(|| zhangsan.0.poll_event()).collect();
+//! assert_eq!(
+//!     events,
+//!     [
+//!         Event::LoggedIn { name: "zhangsan".into() },
+//!         Event::Joined { name: "lisi".into() },
+//!         Event::Message { from: "lisi".into(), text: "did you have dinner".into() },
+//!     ]
+//! );
+//! // The sender receives its own message too, in the same room order.
+//! assert_eq!(
+//!     std::iter::from_fn(|| lisi.0.poll_event()).last(),
+//!     Some(Event::Message { from: "lisi".into(), text: "did you have dinner".into() })
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! * `arbitrary`: implements `arbitrary::Arbitrary` for the frame and
+//!   string types, producing only valid values, for fuzz targets.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod config;
+mod decode;
+mod error;
+mod frame;
+mod hub;
+mod keepalive;
+pub mod sim;
+mod text;
+
+#[cfg(feature = "arbitrary")]
+mod arbitrary_impls;
+
+pub use client::{Client, ClientState, CloseReason, Event};
+pub use config::{
+    ClientConfig, DEFAULT_MAX_FRAME_LEN, Keepalive, MAX_DURATION, MAX_MAX_FRAME_LEN,
+    MIN_MAX_FRAME_LEN, RateLimit, ServerConfig,
+};
+pub use decode::{Decoder, MAX_TAG_LEN, RawFrame};
+pub use error::{
+    ConfigError, ErrorCode, InvalidName, InvalidText, InvalidToken, PeerError, UsageError,
+};
+pub use frame::{ClientFrame, ServerFrame};
+pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, SHUTDOWN_REASON, Transmit};
+pub use text::{Code, MAX_CODE_LEN, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, Text, Token};

@@ -1,0 +1,361 @@
+//! An in-memory network of [`Client`]s and one [`Hub`] with a simulated
+//! clock, for tests, examples and fuzzing.
+//!
+//! [`Network`] plays the part of the adapters exactly as they must play it:
+//! after every input it drains every `poll_*`, it reports bytes as written
+//! once the receiving client has read them, it closes what `poll_close`
+//! names, and it moves time only from one deadline to the next. A client can
+//! stop reading ([`Network::set_reading`]) to play a slow consumer, and raw
+//! bytes can be sent in its name ([`Network::send_raw`]) to play a hostile
+//! one. Nothing sleeps: time is a number that jumps.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use chat_proto::{ClientConfig, Event, ServerConfig, sim::Network};
+//!
+//! let mut net = Network::new(ServerConfig::default(), Instant::now())?;
+//! let zhangsan = net.connect(ClientConfig::default())?;
+//! net.client(zhangsan).login("zhangsan")?;
+//! net.run();
+//! assert_eq!(net.take_events(zhangsan), [Event::LoggedIn { name: "zhangsan".into() }]);
+//!
+//! // An hour of silence: pings and pongs keep the session alive.
+//! net.advance(Duration::from_secs(3600));
+//! assert!(net.is_connected(zhangsan));
+//! assert!(net.take_events(zhangsan).is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::{
+    Client, ClientConfig, CloseReason, ConfigError, ConnId, Event, Hub, HubEvent, ServerConfig,
+};
+
+/// A client of a [`Network`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerId(usize);
+
+/// Which way bytes went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From a client to the hub.
+    ToServer,
+    /// From the hub to a client.
+    ToClient,
+}
+
+/// Bytes that crossed the simulated wire, as recorded by
+/// [`Network::record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wire {
+    /// When, in simulated time.
+    pub at: Instant,
+    /// The client's end.
+    pub peer: PeerId,
+    /// Which way.
+    pub direction: Direction,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+#[derive(Debug)]
+struct Peer {
+    client: Client,
+    conn: ConnId,
+    /// Bytes the hub sent that the client has not read yet.
+    inbox: VecDeque<Bytes>,
+    reading: bool,
+    /// The client's machine hangs: it neither reads, sends, nor keeps time.
+    frozen: bool,
+    connected: bool,
+    /// The hub asked to close this connection.
+    closing: bool,
+    /// The client closed with `bye:` and waits for the server to close.
+    said_bye: bool,
+    events: Vec<Event>,
+}
+
+/// Clients and a hub joined by in-memory pipes, with a simulated clock.
+#[derive(Debug)]
+pub struct Network {
+    hub: Hub,
+    peers: Vec<Peer>,
+    by_conn: HashMap<ConnId, PeerId>,
+    now: Instant,
+    hub_events: Vec<HubEvent>,
+    recording: bool,
+    transcript: Vec<Wire>,
+}
+
+impl Network {
+    /// A network with a hub and no clients; the clock starts at `now`.
+    pub fn new(config: ServerConfig, now: Instant) -> Result<Network, ConfigError> {
+        Ok(Network {
+            hub: Hub::new(config)?,
+            peers: Vec::new(),
+            by_conn: HashMap::new(),
+            now,
+            hub_events: Vec::new(),
+            recording: false,
+            transcript: Vec::new(),
+        })
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The hub, to inspect.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Connects a new client; it is not logged in.
+    pub fn connect(&mut self, config: ClientConfig) -> Result<PeerId, ConfigError> {
+        let client = Client::new(config, self.now)?;
+        let conn = self.hub.accept(self.now);
+        let id = PeerId(self.peers.len());
+        self.peers.push(Peer {
+            client,
+            conn,
+            inbox: VecDeque::new(),
+            reading: true,
+            frozen: false,
+            connected: true,
+            closing: false,
+            said_bye: false,
+            events: Vec::new(),
+        });
+        self.by_conn.insert(conn, id);
+        self.drain_hub();
+        Ok(id)
+    }
+
+    /// The client of `peer`, to call commands on; call [`run`](Self::run)
+    /// afterwards to move the bytes.
+    pub fn client(&mut self, peer: PeerId) -> &mut Client {
+        &mut self.peers[peer.0].client
+    }
+
+    /// The hub's id for `peer`'s connection.
+    pub fn conn(&self, peer: PeerId) -> ConnId {
+        self.peers[peer.0].conn
+    }
+
+    /// Whether `peer`'s simulated socket is still open.
+    pub fn is_connected(&self, peer: PeerId) -> bool {
+        self.peers[peer.0].connected
+    }
+
+    /// Makes `peer` stop (or resume) reading: bytes for it pile up unread
+    /// and are not reported written, as with a client that stopped reading
+    /// its socket.
+    pub fn set_reading(&mut self, peer: PeerId, reading: bool) {
+        self.peers[peer.0].reading = reading;
+    }
+
+    /// Freezes `peer`'s machine: its client neither reads, sends, nor sees
+    /// time pass, but its socket stays open, as with a host that hangs.
+    pub fn freeze(&mut self, peer: PeerId) {
+        self.peers[peer.0].frozen = true;
+    }
+
+    /// Sends raw bytes to the hub in `peer`'s name, bypassing its client.
+    pub fn send_raw(&mut self, peer: PeerId, bytes: &[u8]) {
+        let p = &self.peers[peer.0];
+        if !p.connected {
+            return;
+        }
+        let conn = p.conn;
+        if self.recording {
+            self.transcript.push(Wire {
+                at: self.now,
+                peer,
+                direction: Direction::ToServer,
+                bytes: Bytes::copy_from_slice(bytes),
+            });
+        }
+        self.hub.handle_input(conn, self.now, bytes);
+        self.drain_hub();
+    }
+
+    /// Drops `peer`'s socket, as a crash or a network failure would.
+    pub fn disconnect(&mut self, peer: PeerId) {
+        self.close_socket(peer);
+        self.run();
+    }
+
+    /// Starts recording every byte that crosses the wire.
+    pub fn record(&mut self) {
+        self.recording = true;
+    }
+
+    /// What was recorded, in order.
+    pub fn transcript(&self) -> &[Wire] {
+        &self.transcript
+    }
+
+    /// Takes the events `peer`'s client emitted so far.
+    pub fn take_events(&mut self, peer: PeerId) -> Vec<Event> {
+        std::mem::take(&mut self.peers[peer.0].events)
+    }
+
+    /// Takes the events the hub emitted so far.
+    pub fn take_hub_events(&mut self) -> Vec<HubEvent> {
+        std::mem::take(&mut self.hub_events)
+    }
+
+    /// Moves bytes both ways until nothing moves, at the current time.
+    pub fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.peers.len() {
+                moved |= self.flush_client(PeerId(i));
+            }
+            moved |= self.drain_hub();
+            for i in 0..self.peers.len() {
+                moved |= self.deliver(PeerId(i));
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Lets `duration` pass, stopping at every deadline of the hub and the
+    /// clients on the way, in order, and moving bytes after each.
+    pub fn advance(&mut self, duration: Duration) {
+        let target = self.now + duration;
+        self.run();
+        while let Some(next) = self.next_deadline().filter(|&t| t <= target) {
+            self.now = self.now.max(next);
+            self.hub.handle_timeout(self.now);
+            for p in self.peers.iter_mut().filter(|p| p.connected && !p.frozen) {
+                p.client.handle_timeout(self.now);
+            }
+            self.run();
+        }
+        self.now = target;
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let clients = self
+            .peers
+            .iter()
+            .filter(|p| p.connected && !p.frozen)
+            .filter_map(|p| p.client.poll_timeout());
+        clients.chain(self.hub.poll_timeout()).min()
+    }
+
+    /// Sends what `peer`'s client queued and collects its events.
+    fn flush_client(&mut self, peer: PeerId) -> bool {
+        let p = &mut self.peers[peer.0];
+        let mut moved = false;
+        if p.frozen {
+            return false;
+        }
+        while let Some(bytes) = p.client.poll_transmit() {
+            if p.connected {
+                if self.recording {
+                    self.transcript.push(Wire {
+                        at: self.now,
+                        peer,
+                        direction: Direction::ToServer,
+                        bytes: bytes.clone(),
+                    });
+                }
+                self.hub.handle_input(p.conn, self.now, &bytes);
+                moved = true;
+            }
+        }
+        let before = p.events.len();
+        p.events
+            .extend(std::iter::from_fn(|| p.client.poll_event()));
+        let said_bye = p.events[before..].iter().any(|e| {
+            matches!(
+                e,
+                Event::Closed {
+                    reason: CloseReason::Local
+                }
+            )
+        });
+        // A client that sent `bye:` waits for the server to close; one that
+        // gave up on the server (keepalive) drops its socket at once.
+        if said_bye {
+            p.said_bye = true;
+        }
+        if p.connected && p.client.is_closed() && !p.said_bye {
+            self.close_socket(peer);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Drains every output of the hub.
+    fn drain_hub(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(t) = self.hub.poll_transmit() {
+            if let Some(&peer) = self.by_conn.get(&t.conn) {
+                self.peers[peer.0].inbox.extend(t.data);
+                moved = true;
+            }
+        }
+        while let Some(conn) = self.hub.poll_close() {
+            if let Some(&peer) = self.by_conn.get(&conn) {
+                self.peers[peer.0].closing = true;
+                moved = true;
+            }
+        }
+        self.hub_events
+            .extend(std::iter::from_fn(|| self.hub.poll_event()));
+        moved
+    }
+
+    /// Lets `peer` read what the hub sent, if it reads.
+    fn deliver(&mut self, peer: PeerId) -> bool {
+        let p = &mut self.peers[peer.0];
+        let mut moved = false;
+        if p.connected && p.reading && !p.frozen {
+            while let Some(bytes) = p.inbox.pop_front() {
+                if self.recording {
+                    self.transcript.push(Wire {
+                        at: self.now,
+                        peer,
+                        direction: Direction::ToClient,
+                        bytes: bytes.clone(),
+                    });
+                }
+                p.client.handle_input(self.now, &bytes);
+                self.hub.written(p.conn, bytes.len());
+                moved = true;
+            }
+        }
+        if p.connected && p.closing && (p.inbox.is_empty() || !p.reading || p.frozen) {
+            p.inbox.clear();
+            self.close_socket(peer);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Closes `peer`'s socket: both ends learn the connection is gone.
+    fn close_socket(&mut self, peer: PeerId) {
+        let p = &mut self.peers[peer.0];
+        if !p.connected {
+            return;
+        }
+        p.connected = false;
+        p.inbox.clear();
+        self.by_conn.remove(&p.conn);
+        p.client.disconnected(self.now);
+        p.events
+            .extend(std::iter::from_fn(|| p.client.poll_event()));
+        self.hub.disconnected(p.conn, self.now);
+        self.drain_hub();
+    }
+}
