@@ -22,7 +22,7 @@ macro_rules! validated_str {
     ($(#[$doc:meta])* $ty:ident) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $ty<'a>(Cow<'a, str>);
+        pub struct $ty<'a>(pub(crate) Cow<'a, str>);
 
         impl<'a> $ty<'a> {
             /// The validated string.
