@@ -15,7 +15,7 @@ use crate::config::ClientConfig;
 use crate::decode::Decoder;
 use crate::error::{ConfigError, ErrorCode, PeerError, UsageError};
 use crate::frame::{ClientFrame, ServerFrame};
-use crate::keepalive::{Due, Liveness};
+use crate::keepalive::{Due, Liveness, after};
 use crate::text::{Code, Name, Text, Token};
 
 /// Something that happened on a client connection.
@@ -77,7 +77,9 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// The application called [`Client::close`].
+    /// The application called [`Client::close`], and the server answered
+    /// `bye:`, closed the connection, or did neither within
+    /// `keepalive.timeout`.
     Local,
     /// The server sent `bye:REASON`.
     Bye {
@@ -107,6 +109,9 @@ pub enum ClientState {
     LoggingIn,
     /// Logged in: may `say` and `who`.
     LoggedIn,
+    /// `bye:` sent; answers to earlier frames still arrive until the server
+    /// answers `bye:` or closes.
+    Closing,
     /// Closed; no more input is accepted.
     Closed,
 }
@@ -167,6 +172,10 @@ struct Inner {
     /// Names gathered from `users:` frames until the empty one ends them.
     users: Vec<String>,
     pings_sent: u64,
+    /// The latest time seen, to date a `close()`.
+    now: Instant,
+    /// While closing: when to stop waiting for the server's answer.
+    closing_until: Option<Instant>,
 }
 
 impl Client {
@@ -184,6 +193,8 @@ impl Client {
                 events: VecDeque::new(),
                 users: Vec::new(),
                 pings_sent: 0,
+                now,
+                closing_until: None,
             },
         })
     }
@@ -214,7 +225,7 @@ impl Client {
         let inner = &mut self.inner;
         match inner.state {
             ClientState::Connected => {}
-            ClientState::Closed => return Err(UsageError::Closed),
+            ClientState::Closed | ClientState::Closing => return Err(UsageError::Closed),
             _ => return Err(UsageError::AlreadyLoggedIn),
         }
         let name = Name::new(name)?;
@@ -249,16 +260,19 @@ impl Client {
         self.inner.queue(&ClientFrame::Who)
     }
 
-    /// Sends `bye:REASON` and closes: [`Event::Closed`] with
-    /// [`CloseReason::Local`] follows, and `poll_transmit` yields the `bye:`
-    /// for the adapter to flush before closing the socket.
+    /// Sends `bye:REASON` and starts closing: no command is accepted any
+    /// more, but what the server still sends (answers to earlier frames) is
+    /// reported until it answers `bye:` or closes the connection; then
+    /// [`Event::Closed`] with [`CloseReason::Local`] follows. A server that
+    /// does neither within `keepalive.timeout` is not waited for longer.
     pub fn close(&mut self, reason: &str) -> Result<(), UsageError> {
         let inner = &mut self.inner;
-        if inner.state == ClientState::Closed {
+        if matches!(inner.state, ClientState::Closed | ClientState::Closing) {
             return Err(UsageError::Closed);
         }
         inner.queue(&ClientFrame::Bye(Text::new(reason)?))?;
-        inner.closed(CloseReason::Local);
+        inner.state = ClientState::Closing;
+        inner.closing_until = Some(after(inner.now, inner.config.keepalive.timeout));
         Ok(())
     }
 
@@ -267,6 +281,7 @@ impl Client {
         if self.inner.state == ClientState::Closed || input.is_empty() {
             return;
         }
+        self.inner.now = self.inner.now.max(now);
         self.inner.liveness.received(now);
         let inner = &mut self.inner;
         self.decoder.decode(input, |frame| {
@@ -288,23 +303,31 @@ impl Client {
         if inner.state == ClientState::Closed {
             return;
         }
+        inner.now = inner.now.max(now);
+        if inner.closing_until.is_some_and(|until| now >= until) {
+            return inner.closed(CloseReason::Local);
+        }
         match inner.liveness.poll(now, &inner.config.keepalive) {
             Due::Nothing => {}
+            // A closing client sends nothing but pongs (PROTOCOL.md, section
+            // 6); `closing_until` bounds the wait for the server instead.
+            Due::Ping if inner.state == ClientState::Closing => {}
             Due::Ping => {
                 inner.pings_sent += 1;
                 let token = Token::from_counter(inner.pings_sent);
                 // A ping is a few bytes; it always fits.
                 let _ = inner.queue(&ClientFrame::Ping(token));
             }
-            Due::Dead => inner.closed(CloseReason::Timeout),
+            Due::Dead => inner.closed(inner.ending(CloseReason::Timeout)),
         }
     }
 
     /// Tells the client the transport lost the connection (EOF or an I/O
     /// error). Emits [`Event::Closed`] unless already closed.
     pub fn disconnected(&mut self, _now: Instant) {
-        if self.inner.state != ClientState::Closed {
-            self.inner.closed(CloseReason::Disconnected);
+        let inner = &mut self.inner;
+        if inner.state != ClientState::Closed {
+            inner.closed(inner.ending(CloseReason::Disconnected));
         }
     }
 
@@ -326,8 +349,15 @@ impl Client {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let inner = &self.inner;
-        (inner.state != ClientState::Closed)
-            .then(|| inner.liveness.deadline(&inner.config.keepalive))
+        if inner.state == ClientState::Closed {
+            return None;
+        }
+        let keepalive = inner.liveness.deadline(&inner.config.keepalive);
+        Some(
+            inner
+                .closing_until
+                .map_or(keepalive, |until| until.min(keepalive)),
+        )
     }
 }
 
@@ -335,8 +365,18 @@ impl Inner {
     fn require_login(&self) -> Result<(), UsageError> {
         match self.state {
             ClientState::LoggedIn => Ok(()),
-            ClientState::Closed => Err(UsageError::Closed),
+            ClientState::Closed | ClientState::Closing => Err(UsageError::Closed),
             _ => Err(UsageError::NotLoggedIn),
+        }
+    }
+
+    /// How the connection ends for `reason`: any end of a close the
+    /// application asked for is that close.
+    fn ending(&self, reason: CloseReason) -> CloseReason {
+        if self.state == ClientState::Closing {
+            CloseReason::Local
+        } else {
+            reason
         }
     }
 
@@ -352,6 +392,7 @@ impl Inner {
 
     fn closed(&mut self, reason: CloseReason) {
         self.state = ClientState::Closed;
+        self.closing_until = None;
         self.users = Vec::new();
         self.events.push_back(Event::Closed { reason });
     }
@@ -394,9 +435,12 @@ impl Inner {
                 let _ = self.queue(&ClientFrame::Pong(token));
             }
             ServerFrame::Pong(_) => {}
-            ServerFrame::Bye(reason) => self.closed(CloseReason::Bye {
-                reason: reason.into_string(),
-            }),
+            ServerFrame::Bye(reason) => {
+                let reason = CloseReason::Bye {
+                    reason: reason.into_string(),
+                };
+                self.closed(self.ending(reason));
+            }
         }
     }
 
@@ -413,7 +457,7 @@ impl Inner {
             text: text.into_string(),
         });
         if let Some(code) = known.filter(|c| c.is_fatal()) {
-            self.closed(CloseReason::Fatal { code });
+            self.closed(self.ending(CloseReason::Fatal { code }));
         }
     }
 }
@@ -461,15 +505,25 @@ mod tests {
         let (out, _) = drain(&mut c);
         assert_eq!(out, "iam:zhangsan\nmsg:hi\nwho:\n");
         c.close("done").unwrap();
+        assert_eq!(c.state(), ClientState::Closing);
         assert_eq!(c.say("x"), Err(UsageError::Closed));
         assert_eq!(c.close("x"), Err(UsageError::Closed));
         let (out, events) = drain(&mut c);
         assert_eq!(out, "bye:done\n");
+        assert_eq!(events, []);
+        // Answers to earlier frames still arrive, then the server's bye.
+        c.handle_input(now, b"users:zhangsan\nusers:\nbye:done\nmsg:a:late\n");
+        let (_, events) = drain(&mut c);
         assert_eq!(
             events,
-            [Event::Closed {
-                reason: CloseReason::Local
-            }]
+            [
+                Event::Users {
+                    names: vec!["zhangsan".into()]
+                },
+                Event::Closed {
+                    reason: CloseReason::Local
+                }
+            ]
         );
         assert_eq!(c.poll_timeout(), None);
     }
@@ -579,6 +633,34 @@ mod tests {
         c.handle_timeout(t0 + 200 * S);
         c.disconnected(t0 + 201 * S);
         assert_eq!(drain(&mut c), (String::new(), vec![]));
+    }
+
+    #[test]
+    fn a_close_the_server_never_answers_ends_after_the_keepalive_timeout() {
+        let t0 = Instant::now();
+        let mut c = logged_in(t0);
+        c.handle_timeout(t0 + 5 * S);
+        c.close("").unwrap();
+        assert_eq!(c.poll_timeout(), Some(t0 + 20 * S));
+        c.handle_timeout(t0 + 19 * S);
+        assert!(!c.is_closed());
+        c.handle_timeout(t0 + 20 * S);
+        assert_eq!(
+            drain(&mut c).1,
+            [Event::Closed {
+                reason: CloseReason::Local
+            }]
+        );
+        // A disconnect while closing is the end of that close, too.
+        let mut c = logged_in(t0);
+        c.close("").unwrap();
+        c.disconnected(t0);
+        assert_eq!(
+            drain(&mut c).1,
+            [Event::Closed {
+                reason: CloseReason::Local
+            }]
+        );
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl ServerConfig {
                 field: "max_connections (too large)",
             });
         }
-        if self.outbound_limit < self.max_frame_len {
+        if self.outbound_limit < self.max_frame_len + MIN_MAX_FRAME_LEN {
             return Err(ConfigError::OutboundLimit {
                 value: self.outbound_limit,
                 max_frame_len: self.max_frame_len,

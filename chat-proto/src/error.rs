@@ -276,8 +276,9 @@ pub enum ConfigError {
         /// The largest accepted value.
         max: usize,
     },
-    /// `outbound_limit` smaller than one frame could be.
-    #[error("outbound_limit ({value}) must be at least max_frame_len ({max_frame_len})")]
+    /// `outbound_limit` too small for one frame of `max_frame_len` plus the
+    /// 256 bytes kept for the frame that explains a close.
+    #[error("outbound_limit ({value}) must be at least max_frame_len ({max_frame_len}) + 256")]
     OutboundLimit {
         /// The value given.
         value: usize,

@@ -12,6 +12,7 @@
 //! * [`Hub`]: the server, every connection and the room, over [`ConnId`]s.
 //! * [`Decoder`], [`ClientFrame`], [`ServerFrame`]: the framing layer, for
 //!   those who build their own state machines.
+//! * [`Backoff`]: when a transport should retry a lost connection.
 //! * [`sim`]: an in-memory network with a simulated clock, for tests.
 //!
 //! # The drain contract
@@ -100,6 +101,7 @@ mod error;
 mod frame;
 mod hub;
 mod keepalive;
+mod reconnect;
 pub mod sim;
 mod text;
 
@@ -117,4 +119,5 @@ pub use error::{
 };
 pub use frame::{ClientFrame, ServerFrame};
 pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, SHUTDOWN_REASON, Transmit};
+pub use reconnect::{Backoff, ReconnectPolicy};
 pub use text::{Code, MAX_CODE_LEN, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, Text, Token};

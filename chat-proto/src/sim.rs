@@ -31,9 +31,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::{
-    Client, ClientConfig, CloseReason, ConfigError, ConnId, Event, Hub, HubEvent, ServerConfig,
-};
+use crate::{Client, ClientConfig, ConfigError, ConnId, Event, Hub, HubEvent, ServerConfig};
 
 /// A client of a [`Network`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,8 +72,6 @@ struct Peer {
     connected: bool,
     /// The hub asked to close this connection.
     closing: bool,
-    /// The client closed with `bye:` and waits for the server to close.
-    said_bye: bool,
     events: Vec<Event>,
 }
 
@@ -128,7 +124,6 @@ impl Network {
             frozen: false,
             connected: true,
             closing: false,
-            said_bye: false,
             events: Vec::new(),
         });
         self.by_conn.insert(conn, id);
@@ -273,23 +268,11 @@ impl Network {
                 moved = true;
             }
         }
-        let before = p.events.len();
         p.events
             .extend(std::iter::from_fn(|| p.client.poll_event()));
-        let said_bye = p.events[before..].iter().any(|e| {
-            matches!(
-                e,
-                Event::Closed {
-                    reason: CloseReason::Local
-                }
-            )
-        });
-        // A client that sent `bye:` waits for the server to close; one that
-        // gave up on the server (keepalive) drops its socket at once.
-        if said_bye {
-            p.said_bye = true;
-        }
-        if p.connected && p.client.is_closed() && !p.said_bye {
+        // A client that is closed (the server answered its bye, or it gave
+        // up on the server) drops its socket once its last bytes are out.
+        if p.connected && p.client.is_closed() {
             self.close_socket(peer);
             moved = true;
         }

@@ -117,6 +117,11 @@ impl Conn {
     }
 }
 
+/// Room kept free under each connection's outbound limit for the frame that
+/// explains a close (`err:slow-consumer`, `err:timeout`, ...): ordinary
+/// frames may fill the limit only up to this much below it.
+pub(super) const CLOSE_RESERVE: usize = 256;
+
 /// The output queue would pass the connection's bound.
 #[derive(Debug)]
 pub(super) struct Overflow;
@@ -224,7 +229,7 @@ impl Conns {
     }
 
     /// Queues `bytes` for slot `index`, unless that would pass `limit`
-    /// unflushed bytes.
+    /// unflushed bytes, less the [`CLOSE_RESERVE`].
     pub(super) fn enqueue(
         &mut self,
         index: u32,
@@ -232,17 +237,18 @@ impl Conns {
         limit: usize,
     ) -> Result<(), Overflow> {
         let conn = &mut self.slots[index as usize];
-        if conn.unflushed + bytes.len() > limit {
+        if conn.unflushed + bytes.len() + CLOSE_RESERVE > limit {
             return Err(Overflow);
         }
         self.push(index, bytes);
         Ok(())
     }
 
-    /// Queues the last frame before a close (`bye:`, `err:`). If it does
-    /// not fit the bound, the frames not yet handed out are dropped to make
-    /// room (the peer is not reading them anyway); if it still does not fit,
-    /// it is dropped too. The bound is never passed.
+    /// Queues the last frame before a close (`bye:`, `err:`), which may use
+    /// the reserve. If it does not fit the bound even so, the frames not yet
+    /// handed out are dropped to make room (the peer is not reading them
+    /// anyway); if it still does not fit, it is dropped too. The bound is
+    /// never passed.
     pub(super) fn enqueue_last(&mut self, index: u32, bytes: Bytes, limit: usize) {
         let conn = &mut self.slots[index as usize];
         if conn.unflushed + bytes.len() > limit {
@@ -334,10 +340,11 @@ mod tests {
         let a = conns.alloc(now, 4096, None);
         let b = conns.alloc(now, 4096, None);
         let frame = Bytes::from_static(b"msg:x:y\n");
-        conns.enqueue(a.index, frame.clone(), 20).unwrap();
-        conns.enqueue(b.index, frame.clone(), 20).unwrap();
-        conns.enqueue(a.index, frame.clone(), 20).unwrap();
-        assert!(conns.enqueue(a.index, frame.clone(), 20).is_err());
+        let limit = 20 + CLOSE_RESERVE;
+        conns.enqueue(a.index, frame.clone(), limit).unwrap();
+        conns.enqueue(b.index, frame.clone(), limit).unwrap();
+        conns.enqueue(a.index, frame.clone(), limit).unwrap();
+        assert!(conns.enqueue(a.index, frame.clone(), limit).is_err());
         let t = conns.poll_transmit().unwrap();
         assert_eq!((t.conn, t.data.len(), t.len()), (a, 2, 16));
         let t = conns.poll_transmit().unwrap();
@@ -352,16 +359,23 @@ mod tests {
         let mut conns = Conns::default();
         let a = conns.alloc(now, 4096, None);
         let frame = Bytes::from_static(b"msg:x:y\n");
-        conns.enqueue(a.index, frame.clone(), 20).unwrap();
-        conns.enqueue(a.index, frame.clone(), 20).unwrap();
-        // Pending frames make room for the last one.
-        conns.enqueue_last(a.index, Bytes::from_static(b"err:timeout:x\n"), 20);
-        assert_eq!(conns.get(a).unwrap().unflushed, 14);
+        let limit = 20 + CLOSE_RESERVE;
+        conns.enqueue(a.index, frame.clone(), limit).unwrap();
+        conns.enqueue(a.index, frame.clone(), limit).unwrap();
+        // The reserve holds the last frame.
+        conns.enqueue_last(a.index, Bytes::from_static(b"err:timeout:x\n"), limit);
+        assert_eq!(conns.get(a).unwrap().unflushed, 30);
         let t = conns.poll_transmit().unwrap();
-        assert_eq!(t.data.concat(), b"err:timeout:x\n");
-        // Handed-out bytes cannot be taken back: the last frame is dropped.
-        conns.enqueue_last(a.index, Bytes::from_static(b"bye:0123\n"), 20);
-        assert_eq!(conns.get(a).unwrap().unflushed, 14);
+        assert_eq!(t.data.concat(), b"msg:x:y\nmsg:x:y\nerr:timeout:x\n");
+        // Beyond the reserve, pending frames make room; handed-out bytes
+        // cannot be taken back.
+        conns.enqueue(a.index, frame.clone(), 1000).unwrap();
+        let big = Bytes::from(vec![b'x'; limit - 30]);
+        conns.enqueue_last(a.index, big.clone(), limit);
+        assert_eq!(conns.get(a).unwrap().unflushed, limit);
+        assert_eq!(conns.poll_transmit().unwrap().data, [big]);
+        conns.enqueue_last(a.index, Bytes::from_static(b"bye:0123\n"), limit);
+        assert_eq!(conns.get(a).unwrap().unflushed, limit);
         assert!(conns.poll_transmit().is_none());
     }
 }

@@ -402,13 +402,17 @@ impl Hub {
             let text = format!("{name} is taken");
             return self.reply(index, ErrorCode::NameTaken, &text);
         }
+        let ok = self.encode(&ServerFrame::Ok(name.clone()));
+        self.send(index, ok);
+        if !self.conns.slot(index).is_active() {
+            // Its `ok:` made it a slow consumer: closed, it never joined.
+            return;
+        }
         let id = self.conns.id(index);
         let member_index = self.room.join(id, &name);
         let c = self.conns.slot(index);
         c.phase = Phase::Member;
         c.member_index = member_index;
-        let ok = self.encode(&ServerFrame::Ok(name.clone()));
-        self.send(index, ok);
         if self.room.len() <= self.config.presence_limit {
             let join = self.encode(&ServerFrame::Join(name.clone()));
             self.broadcast(join, Some(index));
@@ -475,8 +479,13 @@ impl Hub {
         self.reply(index, error.code(), &error.to_string());
     }
 
-    /// Queues `bytes` for one connection; a slow consumer is closed.
+    /// Queues `bytes` for one connection; a slow consumer is closed. A
+    /// connection closed on the way (say, in the middle of a `who:` answer)
+    /// gets nothing more: the frame that explained the close stays its last.
     fn send(&mut self, index: u32, bytes: Bytes) {
+        if !self.conns.slot(index).is_active() {
+            return;
+        }
         if self
             .conns
             .enqueue(index, bytes, self.config.outbound_limit)
@@ -516,10 +525,14 @@ impl Hub {
     fn close(&mut self, index: u32, reason: HubCloseReason, last: Option<Bytes>) {
         let c = self.conns.slot(index);
         debug_assert!(c.is_active());
-        if c.phase == Phase::Member {
+        let was_member = c.phase == Phase::Member;
+        let member_index = c.member_index;
+        // Closing before the `left:` broadcast, which may close other slow
+        // consumers: a connection on its way out must not be closed twice.
+        self.conns.set_closing(index);
+        if was_member {
             let presence = !self.shutting_down && self.room.len() <= self.config.presence_limit;
-            let (member, moved) = self.room.leave(c.member_index);
-            let member_index = c.member_index;
+            let (member, moved) = self.room.leave(member_index);
             if let Some(moved) = moved {
                 self.conns.slot(moved.index).member_index = member_index;
             }
@@ -529,7 +542,6 @@ impl Hub {
                 self.broadcast(left, None);
             }
         }
-        self.conns.set_closing(index);
         if let Some(last) = last {
             self.conns
                 .enqueue_last(index, last, self.config.outbound_limit);
