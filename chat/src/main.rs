@@ -1,0 +1,64 @@
+//! `chat`: the chat server and an interactive client.
+//!
+//! ```text
+//! chat serve   [--addr 127.0.0.1:7878] [--max-frame BYTES] [--keepalive-idle SECS] ...
+//! chat connect --name NAME [--addr 127.0.0.1:7878]
+//! ```
+//!
+//! Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod connect;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Chat over TCP: a server, and a client to talk to it.
+#[derive(Debug, Parser)]
+#[command(name = "chat", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the chat server.
+    Serve(serve::ServeArgs),
+    /// Chat interactively: typed lines are messages, `/who` lists users,
+    /// `/quit` leaves. Works with stdin piped, too.
+    Connect(connect::ConnectArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log())),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Connect(args) => connect::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+impl Cli {
+    /// The server logs connections; the interactive client stays quiet.
+    fn default_log(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => "info",
+            Command::Connect(_) => "warn",
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The `chat` program end to end: `chat serve` starts, serves raw clients
+//! and `chat connect` (with stdin piped), and stops gracefully on SIGINT.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chat_conformance::wire::RawConn;
+
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Serve {
+    fn start(extra: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chat serve");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addr = loop {
+            assert!(Instant::now() < deadline, "no 'listening on' line");
+            let mut line = String::new();
+            if stderr.read_line(&mut line).expect("read stderr") == 0 {
+                panic!("chat serve exited early");
+            }
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let addr = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
+                break addr.expect("address").parse().expect("parse address");
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Serve { child, addr }
+    }
+
+    fn interrupt_and_wait(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "chat serve did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_chats_with_raw_clients_and_stops_gracefully_on_sigint() {
+    let server = Serve::start(&["--max-connections", "5", "--rate-limit", "100"]);
+    let mut a = RawConn::login(server.addr, "zhangsan");
+    let mut b = RawConn::login(server.addr, "lisi");
+    a.expect("join:lisi");
+    b.send(b"msg:did you have dinner\n");
+    a.expect("msg:lisi:did you have dinner");
+    let status = server.interrupt_and_wait();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(a.expect_eof(), ["bye:server shutting down"]);
+}
+
+#[test]
+fn serve_refuses_an_invalid_configuration() {
+    let output = Command::new(env!("CARGO_BIN_EXE_chat"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--keepalive-timeout", "0"])
+        .output()
+        .expect("run chat serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("keepalive.timeout must be greater than zero"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn connect_works_with_stdin_piped() {
+    let server = Serve::start(&[]);
+    let mut watcher = RawConn::login(server.addr, "watcher");
+    let mut connect = Command::new(env!("CARGO_BIN_EXE_chat"))
+        .args([
+            "connect",
+            "--name",
+            "zhangsan",
+            "--addr",
+            &server.addr.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start chat connect");
+    let mut stdin = connect.stdin.take().expect("stdin");
+    stdin
+        .write_all("did you have dinner\n你好\n".as_bytes())
+        .expect("type");
+    watcher.expect("join:zhangsan");
+    watcher.expect("msg:zhangsan:did you have dinner");
+    watcher.expect("msg:zhangsan:你好");
+    watcher.send(b"msg:yes\n");
+    watcher.expect("msg:watcher:yes");
+    stdin.write_all(b"/who\n").expect("type");
+    drop(stdin);
+    let output = connect
+        .wait_with_output()
+        .expect("chat connect ends at EOF");
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    for expected in [
+        "zhangsan: did you have dinner",
+        "zhangsan: 你好",
+        "watcher: yes",
+        "* users: watcher, zhangsan",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    // The end of stdin said bye: the server saw a clean leave.
+    watcher.expect("left:zhangsan");
+}

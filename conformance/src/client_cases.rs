@@ -1,0 +1,209 @@
+//! What every transport's client must do, against a real server of the same
+//! transport, or against a scripted fake server written here with
+//! `std::net` (for servers that misbehave: go silent, ping, drop).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chat_proto::{ClientConfig, CloseReason, Event, Keepalive, ReconnectPolicy, ServerConfig};
+
+use crate::wire::PATIENCE;
+use crate::{Start, TestClient};
+
+fn fast_keepalive() -> Keepalive {
+    Keepalive::new(Duration::from_millis(150), Duration::from_millis(300))
+}
+
+/// Waits for an event matching `pred`, skipping others; panics on timeout.
+fn wait_for<C: TestClient>(client: &C, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.next_event(left) {
+            Some(event) if pred(&event) => return event,
+            Some(_) => {}
+            None => panic!("no {what} within {PATIENCE:?}"),
+        }
+    }
+}
+
+/// What a fake server does with one connection: read through the reader,
+/// write to the stream.
+type Script = Box<dyn FnOnce(BufReader<TcpStream>, TcpStream) + Send>;
+
+/// A scripted server: accepts connections and runs one script on each, in
+/// turn, in a thread.
+fn fake_server(scripts: Vec<Script>) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let handle = std::thread::spawn(move || {
+        for script in scripts {
+            let (stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+            let reader = BufReader::new(stream.try_clone().expect("clone"));
+            script(reader, stream);
+        }
+    });
+    (addr, handle)
+}
+
+fn read_line(reader: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read from client");
+    line.trim_end_matches('\n').to_owned()
+}
+
+/// Two clients log in, chat, and see each other join and leave.
+pub fn client_chats<C: TestClient>(start: Start<'_>) {
+    let server = start(ServerConfig::default());
+    let a = C::connect(server.addr(), "zhangsan", ClientConfig::default(), None).unwrap();
+    let b = C::connect(server.addr(), "lisi", ClientConfig::default(), None).unwrap();
+    wait_for(&a, "join", |e| {
+        *e == Event::Joined {
+            name: "lisi".into(),
+        }
+    });
+    b.say("did you have dinner");
+    let msg = Event::Message {
+        from: "lisi".into(),
+        text: "did you have dinner".into(),
+    };
+    wait_for(&a, "the message", |e| *e == msg);
+    wait_for(&b, "the echo", |e| *e == msg);
+    b.who();
+    let users = wait_for(&b, "users", |e| matches!(e, Event::Users { .. }));
+    let Event::Users { mut names } = users else {
+        unreachable!()
+    };
+    names.sort();
+    assert_eq!(names, ["lisi", "zhangsan"]);
+    b.close();
+    wait_for(&b, "closed", |e| {
+        *e == Event::Closed {
+            reason: CloseReason::Local,
+        }
+    });
+    wait_for(&a, "left", |e| {
+        *e == Event::Left {
+            name: "lisi".into(),
+        }
+    });
+}
+
+/// A refused login is an error of `connect`.
+pub fn client_login_refused<C: TestClient>(start: Start<'_>) {
+    let server = start(ServerConfig::default());
+    let _a = C::connect(server.addr(), "zhangsan", ClientConfig::default(), None).unwrap();
+    let Err(err) = C::connect(server.addr(), "zhangsan", ClientConfig::default(), None) else {
+        panic!("a second zhangsan was let in");
+    };
+    assert!(err.contains("name-taken"), "{err}");
+}
+
+/// Keepalive keeps an idle session alive on both sides.
+pub fn client_keepalive_keeps_idle_session<C: TestClient>(start: Start<'_>) {
+    let mut server_config = ServerConfig::default();
+    server_config.keepalive = fast_keepalive();
+    let server = start(server_config);
+    let mut config = ClientConfig::default();
+    config.keepalive = fast_keepalive();
+    let a = C::connect(server.addr(), "idle", config, None).unwrap();
+    // Ten idle periods of both sides, with nobody reading events.
+    std::thread::sleep(Duration::from_millis(1500));
+    a.say("still here");
+    let event = wait_for(&a, "the echo", |e| !matches!(e, Event::Joined { .. }));
+    assert_eq!(
+        event,
+        Event::Message {
+            from: "idle".into(),
+            text: "still here".into()
+        }
+    );
+}
+
+/// The client answers the server's pings even when the application is not
+/// reading events.
+pub fn client_answers_pings_while_idle<C: TestClient>(_start: Start<'_>) {
+    let (addr, server) = fake_server(vec![Box::new(|mut reader, mut stream| {
+        assert_eq!(read_line(&mut reader), "iam:pingme");
+        stream.write_all(b"ok:pingme\n").unwrap();
+        for token in ["a1", "b2", "c3"] {
+            stream
+                .write_all(format!("ping:{token}\n").as_bytes())
+                .unwrap();
+            assert_eq!(read_line(&mut reader), format!("pong:{token}"));
+        }
+        stream.write_all(b"bye:done\n").unwrap();
+    })]);
+    let client = C::connect(addr, "pingme", ClientConfig::default(), None).unwrap();
+    server.join().expect("the fake server saw every pong");
+    wait_for(&client, "closed", |e| matches!(e, Event::Closed { .. }));
+}
+
+/// A server that stops answering is detected by the client's keepalive.
+pub fn client_detects_silent_server<C: TestClient>(_start: Start<'_>) {
+    let (addr, server) = fake_server(vec![Box::new(|mut reader, mut stream| {
+        assert_eq!(read_line(&mut reader), "iam:lonely");
+        stream.write_all(b"ok:lonely\n").unwrap();
+        // Read (pings) but never answer, until the client gives up.
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            line.clear();
+        }
+    })]);
+    let mut config = ClientConfig::default();
+    config.keepalive = Keepalive::new(Duration::from_millis(100), Duration::from_millis(200));
+    let client = C::connect(addr, "lonely", config, None).unwrap();
+    let started = Instant::now();
+    let closed = wait_for(&client, "closed", |e| matches!(e, Event::Closed { .. }));
+    assert_eq!(
+        closed,
+        Event::Closed {
+            reason: CloseReason::Timeout
+        }
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    server.join().unwrap();
+}
+
+/// With a reconnect policy, a lost connection is reopened and the client
+/// logs in again under the same name.
+pub fn client_reconnects<C: TestClient>(_start: Start<'_>) {
+    let (addr, server) = fake_server(vec![
+        Box::new(|mut reader, mut stream| {
+            assert_eq!(read_line(&mut reader), "iam:phoenix");
+            stream.write_all(b"ok:phoenix\n").unwrap();
+            // Then the connection drops.
+        }),
+        Box::new(|mut reader, mut stream| {
+            assert_eq!(read_line(&mut reader), "iam:phoenix");
+            stream
+                .write_all(b"ok:phoenix\nmsg:server:welcome back\n")
+                .unwrap();
+            let _ = read_line(&mut reader);
+        }),
+    ]);
+    let policy = ReconnectPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(200),
+        max_attempts: Some(20),
+    };
+    let client = C::connect(addr, "phoenix", ClientConfig::default(), Some(policy)).unwrap();
+    wait_for(&client, "the loss", |e| {
+        *e == Event::Closed {
+            reason: CloseReason::Disconnected,
+        }
+    });
+    wait_for(&client, "the second login", |e| {
+        *e == Event::LoggedIn {
+            name: "phoenix".into(),
+        }
+    });
+    wait_for(&client, "the message", |e| {
+        matches!(e, Event::Message { .. })
+    });
+    client.close();
+    server.join().unwrap();
+}

@@ -1,0 +1,136 @@
+//! The conformance suite every chat transport must pass.
+//!
+//! It is black-box: it starts a server through a function the transport
+//! provides, and speaks raw bytes to it over loopback with `std::net`
+//! ([`wire`]), checking every behaviour PROTOCOL.md promises. A client-side
+//! part checks the transport's client through the [`TestClient`] trait,
+//! against a real server and against scripted fake servers. All waits are
+//! bounded; nothing binds outside 127.0.0.1.
+//!
+//! A transport runs it with two macros in one test file:
+//!
+//! ```ignore
+//! fn start(config: ServerConfig) -> chat_conformance::TestServer { /* ... */ }
+//! chat_conformance::server_suite!(start);
+//! chat_conformance::client_suite!(start, MyTestClient);
+//! ```
+
+#![allow(clippy::missing_panics_doc)]
+
+pub mod client_cases;
+pub mod server_cases;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
+
+/// How a transport starts a server for one test.
+pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
+
+/// A running server under test. Dropping it shuts the server down.
+pub struct TestServer {
+    addr: SocketAddr,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl TestServer {
+    /// A server listening on `addr`; `stop` must start a graceful shutdown
+    /// and return once the server has finished.
+    pub fn new(addr: SocketAddr, stop: impl FnOnce() + Send + 'static) -> Self {
+        TestServer {
+            addr,
+            stop: Some(Box::new(stop)),
+        }
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts the server down gracefully and waits until it has finished.
+    pub fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
+    }
+}
+
+/// A transport's client, seen through a blocking facade.
+pub trait TestClient: Sized {
+    /// Connects and logs in; `Err` carries the error's text (a refused login
+    /// must mention the error code).
+    fn connect(
+        addr: SocketAddr,
+        name: &str,
+        config: ClientConfig,
+        reconnect: Option<ReconnectPolicy>,
+    ) -> Result<Self, String>;
+    /// Says `text`; panics if the client refuses.
+    fn say(&self, text: &str);
+    /// Asks who is there.
+    fn who(&self);
+    /// Closes with `bye:`.
+    fn close(&self);
+    /// The next event, waiting up to `timeout`; `None` on timeout or after
+    /// the last event.
+    fn next_event(&self, timeout: Duration) -> Option<Event>;
+}
+
+/// Expands to one `#[test]` per server behaviour, run against `$start`.
+#[macro_export]
+macro_rules! server_suite {
+    ($start:expr) => {
+        $crate::server_suite!(@cases $start;
+            login_ok, login_name_taken, login_invalid_names, login_unicode_name,
+            messages_echo_in_one_order, frame_byte_by_byte, many_frames_in_one_write,
+            crlf_is_accepted, overlong_frame_then_normal, invalid_utf8, control_characters,
+            unknown_tag, ping_pong, who_lists_users, bye_closes_and_others_see_left,
+            disconnect_sends_left, keepalive_ping_and_drop, login_timeout,
+            slow_consumer_is_dropped, server_full, rate_limit, graceful_shutdown);
+    };
+    (@cases $start:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::server_cases::$case(&$start);
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[test]` per client behaviour, for client type `$client`.
+#[macro_export]
+macro_rules! client_suite {
+    ($start:expr, $client:ty) => {
+        $crate::client_suite!(@cases $start, $client;
+            client_chats, client_login_refused, client_keepalive_keeps_idle_session,
+            client_answers_pings_while_idle, client_detects_silent_server, client_reconnects);
+    };
+    (@cases $start:expr, $client:ty; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::client_cases::$case::<$client>(&$start);
+            }
+        )*
+    };
+}

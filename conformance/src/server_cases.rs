@@ -1,0 +1,346 @@
+//! What every server must do, one function per behaviour PROTOCOL.md
+//! promises. Each takes the transport's `start` function, starts a server
+//! with the configuration the case needs, and talks to it in raw bytes.
+
+use std::time::{Duration, Instant};
+
+use chat_proto::{Keepalive, RateLimit, ServerConfig};
+
+use crate::wire::RawConn;
+use crate::{Start, TestServer};
+
+fn default(start: Start<'_>) -> TestServer {
+    start(ServerConfig::default())
+}
+
+/// `iam:` is answered `ok:`; others see `join:`.
+pub fn login_ok(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "zhangsan");
+    let _b = RawConn::login(server.addr(), "lisi");
+    a.expect("join:lisi");
+}
+
+/// A taken name is refused without closing; another name then works.
+pub fn login_name_taken(start: Start<'_>) {
+    let server = default(start);
+    let _a = RawConn::login(server.addr(), "zhangsan");
+    let mut b = RawConn::connect(server.addr());
+    b.send(b"iam:zhangsan\n");
+    b.expect_prefix("err:name-taken:");
+    b.send(b"iam:lisi\n");
+    b.expect("ok:lisi");
+}
+
+/// Invalid names are refused with `bad-name`; the connection goes on.
+pub fn login_invalid_names(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::connect(server.addr());
+    let long = "x".repeat(33);
+    for bad in ["zhang san", "", "a:b", "a,b", long.as_str()] {
+        a.send(format!("iam:{bad}\n").as_bytes());
+        a.expect_prefix("err:bad-name:");
+    }
+    a.send(b"iam:ok_name\n");
+    a.expect("ok:ok_name");
+}
+
+/// Unicode names log in and are announced byte for byte.
+pub fn login_unicode_name(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "zhangsan");
+    let mut b = RawConn::login(server.addr(), "张三");
+    a.expect("join:张三");
+    b.send("msg:你好\n".as_bytes());
+    b.expect("msg:张三:你好");
+    a.expect("msg:张三:你好");
+}
+
+/// `msg:` reaches every client, the sender too, in one order for all.
+pub fn messages_echo_in_one_order(start: Start<'_>) {
+    let server = default(start);
+    let mut conns: Vec<RawConn> = ["a", "b", "c"]
+        .iter()
+        .map(|n| RawConn::login(server.addr(), n))
+        .collect();
+    conns[0].skip_to("join:c");
+    conns[1].skip_to("join:c");
+    for round in 0..20 {
+        for (i, conn) in conns.iter_mut().enumerate() {
+            conn.send(format!("msg:{i}-{round}\n").as_bytes());
+        }
+    }
+    let seen: Vec<Vec<String>> = conns
+        .iter_mut()
+        .map(|c| (0..60).map(|_| c.line()).collect())
+        .collect();
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1], seen[2]);
+    let own: Vec<&String> = seen[2].iter().filter(|l| l.starts_with("msg:c:")).collect();
+    let expected: Vec<String> = (0..20).map(|r| format!("msg:c:2-{r}")).collect();
+    assert_eq!(own, expected.iter().collect::<Vec<_>>());
+}
+
+/// A frame sent one byte at a time, a character split across reads.
+pub fn frame_byte_by_byte(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::connect(server.addr());
+    a.send_bytewise("iam:张三\nmsg:你好 world\n".as_bytes());
+    a.expect("ok:张三");
+    a.expect("msg:张三:你好 world");
+}
+
+/// Many frames in one write.
+pub fn many_frames_in_one_write(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::connect(server.addr());
+    let mut bytes = b"iam:batch\n".to_vec();
+    for i in 0..500 {
+        bytes.extend_from_slice(format!("msg:{i}\n").as_bytes());
+    }
+    a.send(&bytes);
+    a.expect("ok:batch");
+    for i in 0..500 {
+        a.expect(&format!("msg:batch:{i}"));
+    }
+}
+
+/// CR LF endings are accepted; the server answers with LF only.
+pub fn crlf_is_accepted(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::connect(server.addr());
+    a.send(b"iam:telnet\r\n\r\nmsg:hi\r\n");
+    a.expect("ok:telnet");
+    a.expect("msg:telnet:hi");
+}
+
+/// An overlong frame is refused and skipped; the next one works.
+pub fn overlong_frame_then_normal(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "long");
+    let mut bytes = b"msg:".to_vec();
+    bytes.extend(std::iter::repeat_n(b'x', 10_000));
+    bytes.extend_from_slice(b"\nmsg:after\n");
+    a.send(&bytes);
+    a.expect("err:too-long:frame longer than 4096 bytes");
+    a.expect("msg:long:after");
+}
+
+/// Invalid UTF-8 is refused; the connection goes on.
+pub fn invalid_utf8(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "u");
+    a.send(b"msg:\xff\xfe\nmsg:\xe4\xbd\nmsg:ok\n");
+    a.expect_prefix("err:bad-utf8:");
+    a.expect_prefix("err:bad-utf8:");
+    a.expect("msg:u:ok");
+}
+
+/// Control characters (C0, DEL, C1, a bare CR) are refused.
+pub fn control_characters(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "c");
+    a.send(b"msg:a\x1b[2Jb\nmsg:a\rb\nmsg:a\x7fb\nmsg:a\xc2\x85b\nmsg:tab\tok\n");
+    for _ in 0..4 {
+        a.expect("err:bad-frame:control character in frame");
+    }
+    a.expect("msg:c:tab\tok");
+}
+
+/// An unknown tag is a non-fatal error; so is a frame without a tag.
+pub fn unknown_tag(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "t");
+    a.send(b"nick:x\nhello there\nmsg:still\n");
+    a.expect("err:unknown-tag:unknown tag \"nick\"");
+    a.expect("err:bad-frame:frame does not start with tag:");
+    a.expect("msg:t:still");
+}
+
+/// `ping:` is answered with `pong:` and the same token, before login too.
+pub fn ping_pong(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::connect(server.addr());
+    a.send(b"ping:abc-123\nping:\n");
+    a.expect("pong:abc-123");
+    a.expect("pong:");
+}
+
+/// `who:` lists everyone, then an empty `users:`.
+pub fn who_lists_users(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "a");
+    let _b = RawConn::login(server.addr(), "b");
+    let _c = RawConn::login(server.addr(), "c");
+    a.skip_to("join:c");
+    a.send(b"who:\n");
+    let mut names = Vec::new();
+    loop {
+        let line = a.expect_prefix("users:");
+        if line == "users:" {
+            break;
+        }
+        names.extend(line["users:".len()..].split(',').map(String::from));
+    }
+    names.sort();
+    assert_eq!(names, ["a", "b", "c"]);
+}
+
+/// `bye:` is answered with `bye:`, then the server closes; others see
+/// `left:`.
+pub fn bye_closes_and_others_see_left(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "a");
+    let mut b = RawConn::login(server.addr(), "b");
+    a.expect("join:b");
+    b.send(b"bye:gotta go\n");
+    b.expect("bye:gotta go");
+    assert!(b.expect_eof().is_empty());
+    a.expect("left:b");
+}
+
+/// A dropped connection leaves the room.
+pub fn disconnect_sends_left(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "a");
+    let b = RawConn::login(server.addr(), "b");
+    a.expect("join:b");
+    b.close();
+    a.expect("left:b");
+}
+
+/// A silent client is pinged; answering keeps it, silence drops it.
+pub fn keepalive_ping_and_drop(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.keepalive = Keepalive::new(Duration::from_millis(300), Duration::from_millis(1000));
+    let server = start(config);
+    let mut alive = RawConn::login(server.addr(), "alive");
+    let mut silent = RawConn::login(server.addr(), "silent");
+    alive.expect("join:silent");
+    // `alive` answers every ping until the silent one is dropped.
+    let mut pings = 0;
+    loop {
+        let line = alive.line();
+        if let Some(token) = line.strip_prefix("ping:") {
+            alive.send(format!("pong:{token}\n").as_bytes());
+            pings += 1;
+            continue;
+        }
+        assert_eq!(line, "left:silent");
+        break;
+    }
+    assert!(pings >= 2, "pinged {pings} times in 1.3 s of idleness");
+    // The silent one was pinged once, then told and dropped.
+    let lines = silent.expect_eof();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("ping:"), "{lines:?}");
+    assert_eq!(lines[1], "err:timeout:no answer to ping");
+    // `alive` is still served.
+    alive.send(b"msg:still here\n");
+    alive.skip_to("msg:alive:still here");
+}
+
+/// A connection that does not log in in time is told and dropped.
+pub fn login_timeout(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.login_timeout = Duration::from_millis(300);
+    let server = start(config);
+    let mut lurker = RawConn::connect(server.addr());
+    let started = Instant::now();
+    let lines = lurker.expect_eof_within(Duration::from_secs(3));
+    assert_eq!(lines, ["err:timeout:no login in time"]);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    // A prompt login is unaffected.
+    let mut prompt = RawConn::login(server.addr(), "prompt");
+    prompt.expect_silence(Duration::from_millis(500));
+}
+
+/// A client that never reads is dropped at its outbound bound while the
+/// others keep chatting.
+pub fn slow_consumer_is_dropped(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.outbound_limit = 64 * 1024;
+    let server = start(config);
+    let mut sloth = RawConn::login(server.addr(), "sloth");
+    let mut talker = RawConn::login(server.addr(), "talker");
+    let mut listener = RawConn::login(server.addr(), "listener");
+    talker.expect("join:listener");
+    let text = "z".repeat(4000);
+    let frame = format!("msg:{text}\n");
+    let expected = format!("msg:talker:{text}");
+    // 16 MB through the room: far more than socket buffers and the bound.
+    // Somewhere in it the others hear that the sloth left.
+    let mut left_seen = [false, false];
+    for _ in 0..4000 {
+        talker.send(frame.as_bytes());
+        for (conn, seen) in [&mut talker, &mut listener].into_iter().zip(&mut left_seen) {
+            let mut line = conn.line();
+            if line == "left:sloth" && !*seen {
+                *seen = true;
+                line = conn.line();
+            }
+            assert_eq!(line, expected);
+        }
+    }
+    assert_eq!(left_seen, [true, true], "the sloth was never dropped");
+    let lines = sloth.expect_eof_within(Duration::from_secs(10));
+    assert!(lines.len() < 4000, "the sloth got everything: no bound");
+    // The explanation is sent if the socket takes it before the server
+    // gives up on flushing (`close_linger`); nothing else may appear.
+    let odd: Vec<&String> = lines
+        .iter()
+        .filter(|l| **l != expected && !l.starts_with("join:"))
+        .collect();
+    assert!(
+        odd.is_empty()
+            || odd == [&lines[lines.len() - 1]] && odd[0].starts_with("err:slow-consumer:"),
+        "unexpected lines: {odd:?}"
+    );
+    talker.send(b"msg:still here\n");
+    listener.skip_to("msg:talker:still here");
+}
+
+/// Connections past the limit are refused with `server-full`.
+pub fn server_full(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.max_connections = 2;
+    let server = start(config);
+    let _a = RawConn::login(server.addr(), "a");
+    let mut b = RawConn::login(server.addr(), "b");
+    let mut c = RawConn::connect(server.addr());
+    assert_eq!(c.expect_eof(), ["err:server-full:at most 2 connections"]);
+    b.send(b"bye:\n");
+    b.expect_eof();
+    // Room again.
+    let _d = RawConn::login(server.addr(), "d");
+}
+
+/// Messages beyond the rate limit are refused; the connection goes on.
+pub fn rate_limit(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.rate_limit = Some(RateLimit {
+        per_second: 1,
+        burst: 3,
+    });
+    let server = start(config);
+    let mut a = RawConn::login(server.addr(), "r");
+    a.send(b"msg:1\nmsg:2\nmsg:3\nmsg:4\nmsg:5\n");
+    let lines: Vec<String> = (0..5).map(|_| a.line()).collect();
+    assert_eq!(lines[..3], ["msg:r:1", "msg:r:2", "msg:r:3"]);
+    assert_eq!(lines[3], "err:rate-limited:at most 1 frames per second");
+    assert_eq!(lines[4], lines[3]);
+    a.send(b"ping:x\n");
+    a.expect("pong:x");
+}
+
+/// Shutdown sends `bye:` to every client and closes.
+pub fn graceful_shutdown(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "a");
+    let mut b = RawConn::connect(server.addr());
+    b.send(b"ping:1\n");
+    b.expect("pong:1");
+    server.shutdown();
+    assert_eq!(a.expect_eof(), ["bye:server shutting down"]);
+    assert_eq!(b.expect_eof(), ["bye:server shutting down"]);
+}

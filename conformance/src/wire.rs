@@ -1,0 +1,161 @@
+//! Raw protocol bytes over a loopback socket, with `std::net` only.
+//!
+//! The suite never uses our own client to test a server: it writes the bytes
+//! PROTOCOL.md describes and reads what comes back, line by line, with a
+//! timeout on every read so that a broken server fails a test instead of
+//! hanging it.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long any single expectation may wait.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// One raw connection to a server.
+#[derive(Debug)]
+pub struct RawConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl RawConn {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> RawConn {
+        let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect to the server");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        RawConn {
+            stream,
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Connects and logs in as `name`, expecting `ok:NAME`.
+    pub fn login(addr: SocketAddr, name: &str) -> RawConn {
+        let mut conn = RawConn::connect(addr);
+        conn.send(format!("iam:{name}\n").as_bytes());
+        conn.expect(&format!("ok:{name}"));
+        conn
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to the server");
+    }
+
+    /// Writes `bytes` one byte per write, pausing briefly between writes so
+    /// the server sees them in separate reads.
+    pub fn send_bytewise(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.send(std::slice::from_ref(b));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The next line, without its LF, waiting up to `patience`; `None` at
+    /// EOF or timeout.
+    pub fn try_line(&mut self, patience: Duration) -> Option<String> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(lf) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=lf).collect();
+                let text = String::from_utf8(line[..lf].to_vec()).expect("server sent UTF-8");
+                return Some(text);
+            }
+            if self.eof {
+                return None;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .expect("set timeout");
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return None;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // A reset after the server closed counts as the end.
+                Err(_) => self.eof = true,
+            }
+        }
+    }
+
+    /// The next line; panics if none comes in time.
+    pub fn line(&mut self) -> String {
+        match self.try_line(PATIENCE) {
+            Some(line) => line,
+            None => panic!("expected a line from the server, got EOF or nothing in {PATIENCE:?}"),
+        }
+    }
+
+    /// Asserts the next line is `expected`.
+    pub fn expect(&mut self, expected: &str) {
+        assert_eq!(self.line(), expected);
+    }
+
+    /// Asserts the next line starts with `prefix`, and returns it.
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        let line = self.line();
+        assert!(
+            line.starts_with(prefix),
+            "expected a line starting with {prefix:?}, got {line:?}"
+        );
+        line
+    }
+
+    /// Skips lines until one equals `expected`; returns those skipped.
+    pub fn skip_to(&mut self, expected: &str) -> Vec<String> {
+        let mut skipped = Vec::new();
+        loop {
+            let line = self.line();
+            if line == expected {
+                return skipped;
+            }
+            skipped.push(line);
+        }
+    }
+
+    /// Asserts nothing arrives within `quiet`.
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        if let Some(line) = self.try_line(quiet) {
+            panic!("expected silence, got {line:?}");
+        }
+        assert!(!self.eof, "expected silence, got EOF");
+    }
+
+    /// Reads until EOF, which must come within `patience`; returns the lines
+    /// read on the way.
+    pub fn expect_eof_within(&mut self, patience: Duration) -> Vec<String> {
+        let deadline = Instant::now() + patience;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.try_line(left) {
+                Some(line) => lines.push(line),
+                None if self.eof => return lines,
+                None => panic!(
+                    "expected EOF within {patience:?}; read {} lines",
+                    lines.len()
+                ),
+            }
+        }
+    }
+
+    /// Asserts the server closes the connection soon.
+    pub fn expect_eof(&mut self) -> Vec<String> {
+        self.expect_eof_within(PATIENCE)
+    }
+
+    /// Closes our side completely.
+    pub fn close(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}

@@ -1,0 +1,361 @@
+//! The async client: a handle for the application, and the I/O task behind
+//! it, written once over `futures-io` for every async runtime.
+//!
+//! [`connect`] opens the socket, logs in, and returns once the server said
+//! `ok:` (or refused). From then on a background task moves bytes between the
+//! socket and the [`ClientShared`] state and runs the core's keepalive timer,
+//! whether or not the application is waiting for events. With a
+//! [`ReconnectPolicy`], a connection lost for any reason but a local `close`
+//! is reopened after an exponential backoff with jitter, and the client logs
+//! in again under the same name; the application sees `Closed` followed,
+//! later, by `LoggedIn`.
+
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use chat_proto::{
+    Backoff, Client, ClientConfig, CloseReason, Code, ConfigError, Event, ReconnectPolicy,
+    UsageError,
+};
+
+use futures_io::AsyncWrite;
+
+use crate::client_shared::ClientShared;
+use crate::read::poll_read_bytes;
+use crate::runtime::{BoxFuture, Connector, Runtime};
+use crate::write_queue::WriteQueue;
+
+/// Transport settings of a client; the protocol's are in [`ClientConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Reconnect after losing the connection, and how. Default: never.
+    pub reconnect: Option<ReconnectPolicy>,
+}
+
+/// Why [`connect`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The socket could not be opened.
+    #[error("connection failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The name is not valid.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The server refused the login (`name-taken`, `bad-name`, ...).
+    #[error("login refused: {code}: {text}")]
+    Rejected {
+        /// The server's error code.
+        code: Code<'static>,
+        /// The server's explanation.
+        text: String,
+    },
+    /// The connection closed before the login completed.
+    #[error("connection closed during login: {0:?}")]
+    Closed(CloseReason),
+}
+
+/// The application's handle on a connected, logged-in client.
+///
+/// Commands return at once; what the server says arrives through
+/// [`next_event`](AsyncClient::next_event). Dropping the handle closes the
+/// connection.
+#[derive(Debug)]
+pub struct AsyncClient {
+    shared: Arc<ClientShared>,
+}
+
+impl AsyncClient {
+    /// Says `text` to the room.
+    pub fn say(&self, text: &str) -> Result<(), UsageError> {
+        self.shared.say(text)
+    }
+
+    /// Asks who is there; the answer arrives as [`Event::Users`].
+    pub fn who(&self) -> Result<(), UsageError> {
+        self.shared.who()
+    }
+
+    /// Sends `bye:REASON` and closes; the events end with
+    /// `Closed { reason: Local }` and then `None`.
+    pub fn close(&self, reason: &str) -> Result<(), UsageError> {
+        self.shared.stop();
+        self.shared.close(reason)
+    }
+
+    /// The name logged in with.
+    pub fn name(&self) -> Option<String> {
+        self.shared.name()
+    }
+
+    /// The next event; `None` once the connection is over for good. After
+    /// [`Event::Closed`] (and no reconnect), `None` comes once the last
+    /// bytes, such as the `bye:` of [`close`](Self::close), are flushed:
+    /// wait for it before dropping the runtime, or they may be lost.
+    pub async fn next_event(&self) -> Option<Event> {
+        std::future::poll_fn(|cx| self.shared.poll_event(cx)).await
+    }
+
+    /// The next event if one is waiting; `Poll::Ready(None)` once the
+    /// connection is over.
+    pub fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.shared.poll_event(cx)
+    }
+}
+
+impl Drop for AsyncClient {
+    fn drop(&mut self) {
+        self.shared.stop();
+        let _ = self.shared.close("");
+    }
+}
+
+/// Connects to `addr`, logs in as `name`, and returns once the server
+/// accepted the login. The I/O runs in a task spawned on `rt`.
+pub async fn connect<R: Runtime, C: Connector>(
+    rt: R,
+    connector: C,
+    addr: SocketAddr,
+    name: &str,
+    config: ClientConfig,
+    options: ClientOptions,
+) -> Result<AsyncClient, ConnectError> {
+    config.validate()?;
+    let stream = connector.connect(addr).await?;
+    let shared = Arc::new(ClientShared::new(Client::new(config.clone(), rt.now())?));
+    shared.login(name)?;
+    let seed = RandomState::new().hash_one((addr, rt.now()));
+    let backoff = options.reconnect.map(|policy| Backoff::new(policy, seed));
+    let io = ClientIo {
+        rt: rt.clone(),
+        connector: Arc::new(connector),
+        addr,
+        config,
+        shared: shared.clone(),
+        backoff,
+        logins_seen: 0,
+        state: State::Connected {
+            stream,
+            queue: WriteQueue::new(),
+        },
+        timer: None,
+        linger: None,
+    };
+    rt.spawn(io);
+    let client = AsyncClient { shared };
+    loop {
+        match client.next_event().await {
+            Some(Event::LoggedIn { .. }) => return Ok(client),
+            Some(Event::Error { code, text }) => return Err(ConnectError::Rejected { code, text }),
+            Some(Event::Closed { reason }) => return Err(ConnectError::Closed(reason)),
+            Some(_) => {}
+            None => return Err(ConnectError::Closed(CloseReason::Disconnected)),
+        }
+    }
+}
+
+enum State<S, R: Runtime> {
+    Connected { stream: S, queue: WriteQueue },
+    Waiting(Pin<Box<R::Sleep>>),
+    Connecting(BoxFuture<std::io::Result<S>>),
+    Done,
+}
+
+struct ClientIo<R: Runtime, C: Connector> {
+    rt: R,
+    connector: Arc<C>,
+    addr: SocketAddr,
+    config: ClientConfig,
+    shared: Arc<ClientShared>,
+    backoff: Option<Backoff>,
+    logins_seen: u64,
+    state: State<C::Stream, R>,
+    timer: Option<(std::time::Instant, Pin<Box<R::Sleep>>)>,
+    /// Bounds the flush of the last bytes once the core closed.
+    linger: Option<Pin<Box<R::Sleep>>>,
+}
+
+impl<R: Runtime, C: Connector> ClientIo<R, C> {
+    /// After the connection ended: reconnect, or finish.
+    fn after_close(&mut self) {
+        let local = matches!(self.shared.close_reason(), Some(CloseReason::Local));
+        let may_reconnect = !local && !self.shared.is_stopped() && self.shared.name().is_some();
+        let delay = match &mut self.backoff {
+            Some(backoff) if may_reconnect => backoff.next_delay(),
+            _ => None,
+        };
+        self.timer = None;
+        self.linger = None;
+        self.state = match delay {
+            Some(delay) => {
+                tracing::info!(addr = %self.addr, ?delay, "connection lost; reconnecting");
+                State::Waiting(Box::pin(self.rt.sleep_until(self.rt.now() + delay)))
+            }
+            None => State::Done,
+        };
+    }
+
+    /// One round of work on an open connection; returns whether anything
+    /// happened.
+    fn step_connected(&mut self, cx: &mut Context<'_>) -> bool {
+        let State::Connected { stream, queue } = &mut self.state else {
+            return false;
+        };
+        let mut progress = false;
+        if let Poll::Ready(data) = self.shared.poll_transmit(cx) {
+            queue.extend(data);
+            progress = true;
+        }
+        if !queue.is_empty() {
+            let written = {
+                let slices = queue.io_slices();
+                Pin::new(&mut *stream).poll_write_vectored(cx, &slices)
+            };
+            match written {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    queue.advance(n);
+                    progress = true;
+                }
+                Poll::Ready(_) => return self.lost(),
+                Poll::Pending => {}
+            }
+        }
+        let now = self.rt.now();
+        if self.shared.close_reason().is_some() {
+            // The core closed (bye, keepalive, fatal error): flush, then go,
+            // waiting at most CLOSE_LINGER for a peer that does not read.
+            if queue.is_empty() && Pin::new(&mut *stream).poll_close(cx).is_ready() {
+                self.after_close();
+                return true;
+            }
+            let linger = self
+                .linger
+                .get_or_insert_with(|| Box::pin(self.rt.sleep_until(now + CLOSE_LINGER)));
+            if linger.as_mut().poll(cx).is_ready() {
+                self.after_close();
+                return true;
+            }
+            return progress;
+        }
+        if self.shared.name_refused() && self.logins_seen > 0 {
+            // Our old session still holds the name on the server: try later.
+            self.shared.disconnected(now);
+            self.after_close();
+            return true;
+        }
+        match poll_read_bytes(&mut *stream, cx) {
+            Poll::Ready(Ok(bytes)) if !bytes.is_empty() => {
+                self.shared.input(now, &bytes);
+                let logins = self.shared.logins();
+                if logins > self.logins_seen {
+                    self.logins_seen = logins;
+                    if let Some(backoff) = &mut self.backoff {
+                        backoff.reset();
+                    }
+                }
+                progress = true;
+            }
+            Poll::Ready(_) => return self.lost(),
+            Poll::Pending => {}
+        }
+        progress | self.poll_keepalive(cx)
+    }
+
+    /// The socket failed or the server closed it.
+    fn lost(&mut self) -> bool {
+        self.shared.disconnected(self.rt.now());
+        self.after_close();
+        true
+    }
+
+    /// Runs the core's timer; returns whether it fired.
+    fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.shared.poll_timeout() else {
+            return false;
+        };
+        if self.rt.now() >= deadline {
+            self.timer = None;
+            self.shared.timeout(self.rt.now());
+            return true;
+        }
+        if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
+            self.timer = Some((deadline, Box::pin(self.rt.sleep_until(deadline))));
+        }
+        let (_, sleep) = self.timer.as_mut().expect("set above");
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.timer = None;
+            return true;
+        }
+        false
+    }
+}
+
+impl<R: Runtime, C: Connector> Future for ClientIo<R, C> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        for _ in 0..64 {
+            let progress = match &mut this.state {
+                State::Connected { .. } => this.step_connected(cx),
+                State::Waiting(_) | State::Connecting(_) if this.shared.is_stopped() => {
+                    this.state = State::Done;
+                    true
+                }
+                State::Waiting(sleep) => {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        this.state = State::Connecting(this.connector.connect(this.addr));
+                        true
+                    } else {
+                        // Hear of a stop while waiting.
+                        this.shared.register_io_waker(cx);
+                        false
+                    }
+                }
+                State::Connecting(connecting) => match connecting.as_mut().poll(cx) {
+                    Poll::Ready(Ok(stream)) => {
+                        tracing::info!(addr = %this.addr, "reconnected; logging in again");
+                        let core = Client::new(this.config.clone(), this.rt.now())
+                            .expect("config validated in connect");
+                        // The name was accepted before, so it is valid.
+                        let _ = this.shared.reconnected(core);
+                        this.state = State::Connected {
+                            stream,
+                            queue: WriteQueue::new(),
+                        };
+                        true
+                    }
+                    Poll::Ready(Err(e)) => {
+                        tracing::debug!(addr = %this.addr, error = %e, "reconnect failed");
+                        this.after_close();
+                        true
+                    }
+                    Poll::Pending => false,
+                },
+                State::Done => {
+                    this.shared.finish();
+                    return Poll::Ready(());
+                }
+            };
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<R: Runtime, C: Connector> Unpin for ClientIo<R, C> {}
+
+/// How long a client waits at most for its `bye:` to be flushed.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);

@@ -1,0 +1,221 @@
+//! One server connection's I/O, as a single future over a `futures-io`
+//! stream.
+//!
+//! The future reads and writes at the same time without blocking either:
+//! every poll it offers the hub what was read, takes what the hub queued in
+//! the connection's [`Outbox`] and writes it with vectored writes, and reports
+//! written bytes back so the hub's outbound bound works. It holds no buffer
+//! while idle (see [`read`](crate::read)) and sends at most one message to
+//! the hub at a time, so a fast sender cannot outrun the hub: backpressure
+//! reaches it through TCP.
+//!
+//! It ends when the peer closes or fails, when the hub closes the connection
+//! (after flushing, for at most the linger time), or when the server aborts;
+//! its last word to the hub is always [`HubMsg::Closed`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use chat_proto::ConnId;
+use futures_channel::mpsc;
+
+use crate::hub_driver::HubMsg;
+use crate::outbox::Outbox;
+use crate::read::poll_read_bytes;
+use crate::runtime::{Runtime, Stream};
+use crate::write_queue::WriteQueue;
+
+/// How many steps one poll may take before yielding to other tasks.
+const POLL_BUDGET: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// The hub asked to close: flush, then shut the socket down.
+    Flushing,
+    /// Done with the socket; `Closed` still has to reach the hub.
+    Exiting,
+}
+
+/// The I/O of one server connection.
+pub(crate) struct ConnIo<S, R: Runtime> {
+    id: ConnId,
+    stream: S,
+    outbox: Arc<Outbox>,
+    to_hub: mpsc::Sender<HubMsg>,
+    rt: R,
+    linger: Duration,
+    phase: Phase,
+    queue: WriteQueue,
+    /// A message waiting for room in the hub's channel.
+    outgoing: Option<HubMsg>,
+    /// Bytes written and not yet reported.
+    unreported: usize,
+    linger_timer: Option<Pin<Box<R::Sleep>>>,
+}
+
+impl<S: Stream, R: Runtime> ConnIo<S, R> {
+    pub(crate) fn new(
+        id: ConnId,
+        stream: S,
+        outbox: Arc<Outbox>,
+        to_hub: mpsc::Sender<HubMsg>,
+        rt: R,
+        linger: Duration,
+    ) -> Self {
+        ConnIo {
+            id,
+            stream,
+            outbox,
+            to_hub,
+            rt,
+            linger,
+            phase: Phase::Open,
+            queue: WriteQueue::new(),
+            outgoing: None,
+            unreported: 0,
+            linger_timer: None,
+        }
+    }
+
+    fn exit(&mut self, why: &str) {
+        if self.phase != Phase::Exiting {
+            tracing::debug!(conn = %self.id, why, "connection I/O ends");
+            self.phase = Phase::Exiting;
+            self.queue.clear();
+            // Whatever was waiting is moot; the hub must hear `Closed`.
+            self.outgoing = Some(HubMsg::Closed(self.id));
+        }
+    }
+
+    /// Whether the future is finished: `Closed` delivered, or the hub gone.
+    fn finished(&self) -> bool {
+        self.phase == Phase::Exiting && self.outgoing.is_none()
+    }
+
+    /// One round of work. `Ready(true)`: something happened, go again;
+    /// `Ready(false)`: nothing to do, every source has our waker.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut progress = false;
+
+        // Hand the pending message to the hub if there is room.
+        if self.outgoing.is_some() {
+            match self.to_hub.poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    let msg = self.outgoing.take().expect("checked above");
+                    // poll_ready reserved a slot, so this cannot fail unless
+                    // the hub went away, which the next poll_ready reports.
+                    let _ = self.to_hub.start_send(msg);
+                    progress = true;
+                }
+                Poll::Ready(Err(_)) => {
+                    // The server stopped: nobody is left to talk to.
+                    self.phase = Phase::Exiting;
+                    self.outgoing = None;
+                    return Poll::Ready(true);
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.phase == Phase::Exiting {
+            return Poll::Ready(progress);
+        }
+
+        // Take what the hub queued.
+        if let Poll::Ready(taken) = self.outbox.poll_take(cx) {
+            progress = true;
+            if taken.abort {
+                self.exit("server aborted");
+                return Poll::Ready(true);
+            }
+            self.queue.extend(taken.data);
+            if taken.close && self.phase == Phase::Open {
+                self.phase = Phase::Flushing;
+                let deadline = self.rt.now() + self.linger;
+                self.linger_timer = Some(Box::pin(self.rt.sleep_until(deadline)));
+            }
+        }
+
+        // Write.
+        if !self.queue.is_empty() {
+            let written = {
+                let slices = self.queue.io_slices();
+                Pin::new(&mut self.stream).poll_write_vectored(cx, &slices)
+            };
+            match written {
+                Poll::Ready(Ok(0)) => {
+                    self.exit("socket accepts no more bytes");
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.queue.advance(n);
+                    self.unreported += n;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(conn = %self.id, error = %e, "write failed");
+                    self.exit("write failed");
+                    return Poll::Ready(true);
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.outgoing.is_none() && self.unreported > 0 {
+            self.outgoing = Some(HubMsg::Written(self.id, self.unreported));
+            self.unreported = 0;
+            progress = true;
+        }
+
+        if self.phase == Phase::Flushing {
+            if self.queue.is_empty() && Pin::new(&mut self.stream).poll_close(cx).is_ready() {
+                self.exit("closed by the hub");
+                return Poll::Ready(true);
+            }
+            let timer = self.linger_timer.as_mut().expect("set with Flushing");
+            if timer.as_mut().poll(cx).is_ready() {
+                self.exit("linger time over");
+                return Poll::Ready(true);
+            }
+            // Nothing more is read from a connection being closed.
+            return Poll::Ready(progress);
+        }
+
+        // Read, unless the hub has not taken the last message yet.
+        if self.outgoing.is_none() {
+            match poll_read_bytes(&mut self.stream, cx) {
+                Poll::Ready(Ok(bytes)) if bytes.is_empty() => self.exit("peer closed"),
+                Poll::Ready(Ok(bytes)) => self.outgoing = Some(HubMsg::Input(self.id, bytes)),
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(conn = %self.id, error = %e, "read failed");
+                    self.exit("read failed");
+                }
+                Poll::Pending => return Poll::Ready(progress),
+            }
+            progress = true;
+        }
+        Poll::Ready(progress)
+    }
+}
+
+impl<S: Stream, R: Runtime> Future for ConnIo<S, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        for _ in 0..POLL_BUDGET {
+            match this.step(cx) {
+                _ if this.finished() => return Poll::Ready(()),
+                Poll::Ready(true) => continue,
+                Poll::Ready(false) | Poll::Pending => return Poll::Pending,
+            }
+        }
+        // A busy connection: let other tasks run, then come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<S, R: Runtime> Unpin for ConnIo<S, R> {}

@@ -1,0 +1,234 @@
+//! The hub's side of a server: the [`Hub`] plus the table of connections,
+//! driven by messages from the connections.
+//!
+//! Every transport has one place that owns the hub: a task for the async
+//! ones, a thread for the blocking one. That place feeds the hub three kinds
+//! of [`HubMsg`] from the connections, plus accepts, timeouts and shutdown,
+//! through a [`HubDriver`]. After every input the driver drains every
+//! `poll_*` of the hub, as the core's contract requires: transmits go to
+//! each connection's [`Outbox`], closes are passed on, and events become
+//! tracing events. The driver makes no protocol decision; it only routes
+//! what the hub decided.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chat_proto::{ConfigError, ConnId, Hub, HubEvent, ServerConfig};
+
+use crate::outbox::Outbox;
+
+/// What a connection tells the hub.
+#[derive(Debug)]
+pub enum HubMsg {
+    /// Bytes arrived.
+    Input(ConnId, Bytes),
+    /// Bytes the hub handed out were written to the socket.
+    Written(ConnId, usize),
+    /// The connection's socket is closed and its task or threads are done.
+    Closed(ConnId),
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: ConnId,
+    outbox: Arc<Outbox>,
+}
+
+/// The hub and the connections it talks to.
+#[derive(Debug)]
+pub struct HubDriver {
+    hub: Hub,
+    /// Open connections, by `ConnId::index`.
+    open: Vec<Option<Entry>>,
+    /// Connections the hub closed whose writers are still flushing. Their
+    /// index may already serve a newer connection.
+    closing: HashMap<ConnId, Arc<Outbox>>,
+    open_count: usize,
+}
+
+impl HubDriver {
+    /// A driver for a new hub.
+    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+        Ok(HubDriver {
+            hub: Hub::new(config)?,
+            open: Vec::new(),
+            closing: HashMap::new(),
+            open_count: 0,
+        })
+    }
+
+    /// The hub, to inspect.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Sockets still held: open connections and closing ones still flushing.
+    pub fn sockets(&self) -> usize {
+        self.open_count + self.closing.len()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.hub.poll_timeout()
+    }
+
+    /// Registers a connection accepted at `now`. The caller starts its
+    /// reader and writer with the returned id and outbox. A connection over
+    /// the limit is already told `err:server-full` and closed through its
+    /// outbox; its writer flushes that and exits.
+    pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> (ConnId, Arc<Outbox>) {
+        let id = self.hub.accept(now);
+        let outbox = Arc::new(Outbox::new());
+        let index = id.index();
+        if self.open.len() <= index {
+            self.open.resize_with(index + 1, || None);
+        }
+        debug_assert!(self.open[index].is_none());
+        self.open[index] = Some(Entry {
+            id,
+            outbox: outbox.clone(),
+        });
+        self.open_count += 1;
+        tracing::info!(conn = %id, %peer, "accepted");
+        self.drain();
+        (id, outbox)
+    }
+
+    /// Applies a message from a connection, then drains the hub.
+    pub fn handle(&mut self, msg: HubMsg, now: Instant) {
+        match msg {
+            HubMsg::Input(id, bytes) => self.hub.handle_input(id, now, &bytes),
+            HubMsg::Written(id, n) => self.hub.written(id, n),
+            HubMsg::Closed(id) => {
+                self.hub.disconnected(id, now);
+                if self.closing.remove(&id).is_none() {
+                    self.remove_open(id);
+                }
+            }
+        }
+        self.drain();
+    }
+
+    /// Lets the hub's timers run, then drains it.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.hub.handle_timeout(now);
+        self.drain();
+    }
+
+    /// Starts a graceful shutdown: every connection is sent `bye:` and
+    /// closed by its writer once flushed.
+    pub fn shutdown(&mut self, now: Instant) {
+        tracing::info!(connections = self.open_count, "shutting down");
+        self.hub.shutdown(now);
+        self.drain();
+    }
+
+    /// Tells every remaining writer to stop at once (the shutdown grace
+    /// period is over).
+    pub fn abort_all(&mut self) {
+        let open = self.open.iter().flatten().map(|e| &e.outbox);
+        for outbox in open.chain(self.closing.values()) {
+            outbox.abort();
+        }
+    }
+
+    fn remove_open(&mut self, id: ConnId) -> Option<Entry> {
+        let slot = self.open.get_mut(id.index())?;
+        if slot.as_ref().is_some_and(|e| e.id == id) {
+            self.open_count -= 1;
+            slot.take()
+        } else {
+            None
+        }
+    }
+
+    /// Routes everything the hub has to say.
+    fn drain(&mut self) {
+        while let Some(t) = self.hub.poll_transmit() {
+            if let Some(Some(entry)) = self.open.get(t.conn.index())
+                && entry.id == t.conn
+            {
+                entry.outbox.push(t.data);
+            }
+        }
+        while let Some(id) = self.hub.poll_close() {
+            if let Some(entry) = self.remove_open(id) {
+                entry.outbox.close();
+                self.closing.insert(id, entry.outbox);
+            }
+        }
+        while let Some(event) = self.hub.poll_event() {
+            match event {
+                HubEvent::LoggedIn { conn, name } => {
+                    tracing::info!(%conn, %name, "logged in");
+                }
+                HubEvent::Closed { conn, reason } => {
+                    tracing::info!(%conn, ?reason, "closed");
+                }
+                other => tracing::debug!(?other, "hub event"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:1".parse().unwrap()
+    }
+
+    fn take(outbox: &Outbox) -> crate::outbox::Taken {
+        outbox
+            .take_blocking(Some(std::time::Duration::ZERO))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn routes_output_and_tracks_sockets_until_writers_finish() {
+        let now = Instant::now();
+        let mut driver = HubDriver::new(ServerConfig::default()).unwrap();
+        let (a, out_a) = driver.accept(now, peer());
+        let (b, out_b) = driver.accept(now, peer());
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
+        driver.handle(HubMsg::Input(b, Bytes::from_static(b"iam:b\n")), now);
+        assert_eq!(take(&out_a).data.concat(), b"ok:a\njoin:b\n");
+        assert_eq!(take(&out_b).data.concat(), b"ok:b\n");
+
+        driver.handle(HubMsg::Input(b, Bytes::from_static(b"bye:x\n")), now);
+        let last = take(&out_b);
+        assert_eq!(
+            (last.data.concat(), last.close),
+            (b"bye:x\n".to_vec(), true)
+        );
+        assert_eq!(take(&out_a).data.concat(), b"left:b\n");
+        // The writer of b is still flushing: its socket still counts.
+        assert_eq!(driver.sockets(), 2);
+        // A new connection may reuse b's index meanwhile.
+        let (c, _out_c) = driver.accept(now, peer());
+        assert_eq!(c.index(), b.index());
+        driver.handle(HubMsg::Closed(b), now);
+        assert_eq!(driver.sockets(), 2);
+        assert_eq!(driver.hub().connections(), 2);
+        driver.handle(HubMsg::Closed(a), now);
+        assert_eq!(driver.sockets(), 1);
+        assert_eq!(driver.hub().members(), 0);
+    }
+
+    #[test]
+    fn shutdown_and_abort_reach_every_writer() {
+        let now = Instant::now();
+        let mut driver = HubDriver::new(ServerConfig::default()).unwrap();
+        let (_, out) = driver.accept(now, peer());
+        driver.shutdown(now);
+        let taken = take(&out);
+        assert_eq!(taken.data.concat(), b"bye:server shutting down\n");
+        assert!(taken.close);
+        driver.abort_all();
+        assert!(take(&out).abort);
+    }
+}

@@ -1,0 +1,230 @@
+//! The outbox: where the hub's output for one connection waits for its
+//! writer.
+//!
+//! The task (or thread) that owns the hub pushes each [`Transmit`]'s chunks
+//! here and never waits; the connection's writer takes everything queued at
+//! once and writes it in as few syscalls as it can. An outbox wakes an async
+//! writer through its `Waker` and a blocking writer through a `Condvar`, so
+//! the same type serves all three transports.
+//!
+//! An outbox is unbounded on purpose: the hub bounds it. Every byte pushed
+//! here counts against the connection's `outbound_limit` until the writer
+//! reports it written, and a connection that would pass the limit is closed.
+//!
+//! [`Transmit`]: chat_proto::Transmit
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// What a writer takes from its outbox.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Bytes to write, in order.
+    pub data: Vec<Bytes>,
+    /// After writing `data`, close the connection (the hub asked).
+    pub close: bool,
+    /// Stop now without writing: the server is going away.
+    pub abort: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    data: Vec<Bytes>,
+    close: bool,
+    abort: bool,
+    /// `close` already handed to the writer.
+    told_close: bool,
+    /// `abort` already handed to the writer.
+    told_abort: bool,
+    waker: Option<Waker>,
+}
+
+/// The mailbox between the hub and one connection's writer.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+impl Outbox {
+    /// An empty outbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A writer that panicked leaves nothing half-done in the state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn notify(&self, mut state: MutexGuard<'_, State>) {
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        self.ready.notify_one();
+    }
+
+    /// Queues chunks for the writer.
+    pub fn push(&self, data: Vec<Bytes>) {
+        let mut state = self.lock();
+        if state.abort {
+            return;
+        }
+        if state.data.is_empty() {
+            state.data = data;
+        } else {
+            state.data.extend(data);
+        }
+        self.notify(state);
+    }
+
+    /// Asks the writer to close the connection once what is queued is
+    /// written.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.close = true;
+        self.notify(state);
+    }
+
+    /// Asks the writer to stop at once, dropping what is queued.
+    pub fn abort(&self) {
+        let mut state = self.lock();
+        state.abort = true;
+        state.data = Vec::new();
+        self.notify(state);
+    }
+
+    fn take_locked(state: &mut State) -> Option<Taken> {
+        let news = !state.data.is_empty()
+            || (state.close && !state.told_close)
+            || (state.abort && !state.told_abort);
+        if !news {
+            return None;
+        }
+        state.told_close |= state.close;
+        state.told_abort |= state.abort;
+        Some(Taken {
+            data: std::mem::take(&mut state.data),
+            close: state.close,
+            abort: state.abort,
+        })
+    }
+
+    /// Takes everything queued, or registers `cx` to be woken when there is
+    /// something. After a close or abort has been handed out, only new data
+    /// wakes the writer.
+    pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
+        let mut state = self.lock();
+        match Self::take_locked(&mut state) {
+            Some(taken) => Poll::Ready(taken),
+            None => {
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Takes everything queued, blocking up to `timeout` (forever if
+    /// `None`) for something to arrive.
+    pub fn take_blocking(&self, timeout: Option<Duration>) -> Option<Taken> {
+        let mut state = self.lock();
+        loop {
+            if let Some(taken) = Self::take_locked(&mut state) {
+                return Some(taken);
+            }
+            state = match timeout {
+                None => self
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(t) => {
+                    let (state, result) = self
+                        .ready
+                        .wait_timeout(state, t)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if result.timed_out() {
+                        let mut state = state;
+                        return Self::take_locked(&mut state);
+                    }
+                    state
+                }
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Counter(AtomicUsize);
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn pushes_are_taken_together_and_wake_the_writer() {
+        let outbox = Outbox::new();
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(outbox.poll_take(&mut cx).is_pending());
+        outbox.push(vec![Bytes::from_static(b"a")]);
+        outbox.push(vec![Bytes::from_static(b"b"), Bytes::from_static(b"c")]);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        let Poll::Ready(taken) = outbox.poll_take(&mut cx) else {
+            panic!()
+        };
+        assert_eq!(taken.data.concat(), b"abc");
+        assert!(!taken.close);
+        assert!(outbox.poll_take(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn close_is_handed_out_once_after_the_data() {
+        let outbox = Outbox::new();
+        outbox.push(vec![Bytes::from_static(b"bye:\n")]);
+        outbox.close();
+        let taken = outbox.take_blocking(Some(Duration::ZERO)).unwrap();
+        assert_eq!((taken.data.len(), taken.close), (1, true));
+        assert_eq!(outbox.take_blocking(Some(Duration::from_millis(1))), None);
+    }
+
+    #[test]
+    fn abort_drops_queued_data() {
+        let outbox = Outbox::new();
+        outbox.push(vec![Bytes::from_static(b"x")]);
+        outbox.abort();
+        outbox.push(vec![Bytes::from_static(b"y")]);
+        let taken = outbox.take_blocking(None).unwrap();
+        assert!(taken.abort && taken.data.is_empty());
+    }
+
+    #[test]
+    fn a_blocked_writer_thread_wakes_on_push() {
+        let outbox = Arc::new(Outbox::new());
+        let writer = {
+            let outbox = outbox.clone();
+            std::thread::spawn(move || outbox.take_blocking(Some(Duration::from_secs(10))))
+        };
+        outbox.push(vec![Bytes::from_static(b"hi")]);
+        let taken = writer.join().unwrap().unwrap();
+        assert_eq!(taken.data.concat(), b"hi");
+    }
+}

@@ -1,0 +1,240 @@
+//! The server loop of the async transports, written once.
+//!
+//! One future owns the [`HubDriver`]: it accepts connections and spawns a
+//! [`ConnIo`] for each, applies what the connections send, sleeps until the
+//! hub's next deadline, and on the shutdown signal lets the hub say `bye:` to
+//! everyone, waits for the writers to flush (at most the grace period), and
+//! returns. The runtime provides only time, spawning and the listener.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use chat_proto::ServerConfig;
+use futures_channel::mpsc;
+use futures_core::Stream as _;
+
+use crate::accept::AcceptBackoff;
+use crate::conn_io::ConnIo;
+use crate::hub_driver::{HubDriver, HubMsg};
+use crate::runtime::{Listener, Runtime};
+
+/// Transport settings of a server; the protocol's are in [`ServerConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// After the shutdown signal, how long writers may take to flush `bye:`
+    /// before the server stops anyway. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// How long a connection the hub closed may take to flush its last
+    /// frames (a slow consumer may never read them). Default 2 s.
+    pub close_linger: Duration,
+    /// How long to stop accepting after running out of file descriptors.
+    /// Default 100 ms.
+    pub accept_pause: Duration,
+    /// Messages from connections that may wait for the hub beyond one per
+    /// connection. Default 256.
+    pub channel_capacity: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            shutdown_grace: Duration::from_secs(5),
+            close_linger: Duration::from_secs(2),
+            accept_pause: Duration::from_millis(100),
+            channel_capacity: 256,
+        }
+    }
+}
+
+/// The listen backlog every transport asks for.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Most messages handled before the loop yields to other tasks.
+const BUDGET: usize = 512;
+
+/// Checks `config` and turns a refusal into an `io::Error`, for `bind`.
+pub fn check_config(config: &ServerConfig) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+/// Serves connections from `listener` until `shutdown` completes, then shuts
+/// down gracefully. Returns once every connection is closed or the grace
+/// period is over.
+pub async fn serve<R, L, F>(
+    rt: R,
+    listener: L,
+    config: ServerConfig,
+    options: ServerOptions,
+    shutdown: F,
+) -> io::Result<()>
+where
+    R: Runtime,
+    L: Listener,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let driver =
+        HubDriver::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let (tx, rx) = mpsc::channel(options.channel_capacity);
+    let mut state = ServerLoop {
+        accept_backoff: AcceptBackoff::new(options.accept_pause),
+        rt,
+        listener,
+        driver,
+        tx,
+        rx,
+        options,
+        shutdown: Box::pin(shutdown),
+        grace_until: None,
+        accept_paused: None,
+        timer: None,
+    };
+    std::future::poll_fn(|cx| state.poll(cx)).await;
+    Ok(())
+}
+
+struct ServerLoop<R: Runtime, L> {
+    rt: R,
+    listener: L,
+    driver: HubDriver,
+    tx: mpsc::Sender<HubMsg>,
+    rx: mpsc::Receiver<HubMsg>,
+    options: ServerOptions,
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Set once shutting down: when to give up on flushing.
+    grace_until: Option<Instant>,
+    accept_backoff: AcceptBackoff,
+    /// Accepting is paused until this sleep completes.
+    accept_paused: Option<Pin<Box<R::Sleep>>>,
+    /// A sleep until the given instant: the hub's deadline or the grace end.
+    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+}
+
+impl<R: Runtime, L: Listener> ServerLoop<R, L> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut budget = BUDGET;
+        loop {
+            let mut progress = false;
+            let now = self.rt.now();
+
+            if self.grace_until.is_none() && self.shutdown.as_mut().poll(cx).is_ready() {
+                self.driver.shutdown(now);
+                self.grace_until = Some(now + self.options.shutdown_grace);
+                progress = true;
+            }
+
+            while budget > 0 {
+                match Pin::new(&mut self.rx).poll_next(cx) {
+                    Poll::Ready(Some(msg)) => {
+                        self.driver.handle(msg, now);
+                        budget -= 1;
+                        progress = true;
+                    }
+                    // We hold a sender, so the channel never ends.
+                    Poll::Ready(None) | Poll::Pending => break,
+                }
+            }
+
+            progress |= self.poll_accept(cx, now);
+            self.driver.handle_timeout(now);
+
+            if let Some(grace_until) = self.grace_until {
+                if self.driver.sockets() == 0 {
+                    tracing::info!("shutdown complete");
+                    return Poll::Ready(());
+                }
+                if now >= grace_until {
+                    tracing::warn!(
+                        remaining = self.driver.sockets(),
+                        "shutdown grace period over; dropping connections"
+                    );
+                    self.driver.abort_all();
+                    return Poll::Ready(());
+                }
+            }
+
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if !progress && !self.poll_timer(cx) {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Accepts one connection if one is waiting; returns whether anything
+    /// happened.
+    fn poll_accept(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.grace_until.is_some() {
+            return false;
+        }
+        if let Some(pause) = &mut self.accept_paused {
+            if pause.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            self.accept_paused = None;
+        }
+        match self.listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, peer))) => {
+                self.accept_backoff.succeeded();
+                let (id, outbox) = self.driver.accept(now, peer);
+                let io = ConnIo::new(
+                    id,
+                    stream,
+                    outbox,
+                    self.tx.clone(),
+                    self.rt.clone(),
+                    self.options.close_linger,
+                );
+                self.rt.spawn(io);
+                true
+            }
+            Poll::Ready(Err(e)) => {
+                if let Some(pause) = self.accept_backoff.failed(&e) {
+                    self.accept_paused = Some(Box::pin(self.rt.sleep_until(now + pause)));
+                }
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// Sleeps until the hub's next deadline or the end of the grace period;
+    /// returns whether that moment has already come.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let next = match (self.driver.poll_timeout(), self.grace_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(next) = next else {
+            self.timer = None;
+            return false;
+        };
+        if self.timer.as_ref().is_none_or(|(at, _)| *at != next) {
+            self.timer = Some((next, Box::pin(self.rt.sleep_until(next))));
+        }
+        let (_, sleep) = self.timer.as_mut().expect("set above");
+        if sleep.as_mut().poll(cx).is_ready() {
+            // A completed sleep must not be polled again; a new one is made
+            // if the deadline is still ahead.
+            self.timer = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl<R: Runtime, L> Drop for ServerLoop<R, L> {
+    fn drop(&mut self) {
+        // Dropped before a graceful end (or after it): make sure no
+        // connection task outlives the server.
+        self.driver.abort_all();
+    }
+}
