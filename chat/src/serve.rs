@@ -1,11 +1,23 @@
 //! `chat serve`: the server, configured from flags, stopped by Ctrl-C or
-//! SIGTERM with a graceful shutdown.
+//! SIGTERM with a graceful shutdown, on the transport of your choice
+//! (`--runtime tokio`, the default; `async-std`; `std`).
 
 use std::time::Duration;
 
 use chat_proto::{Keepalive, RateLimit, ServerConfig};
-use clap::Args;
-use transport_tokio::{Server, ServerOptions};
+use clap::{Args, ValueEnum};
+use transport_tokio::ServerOptions;
+
+/// Which transport serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Runtime {
+    /// transport-tokio.
+    Tokio,
+    /// transport-async-std (async-io sockets, async-std executor).
+    AsyncStd,
+    /// transport-std (blocking threads).
+    Std,
+}
 
 /// Flags of `chat serve`; each limit defaults to the protocol's default.
 #[derive(Debug, Args)]
@@ -41,7 +53,10 @@ pub(crate) struct ServeArgs {
     /// Seconds to flush bye: to everyone on shutdown.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     shutdown_grace: f64,
-    /// Runtime worker threads; 1 runs everything on one thread.
+    /// The transport that serves.
+    #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
+    runtime: Runtime,
+    /// tokio worker threads; 1 runs everything on one thread.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
@@ -72,6 +87,28 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
     let mut options = ServerOptions::default();
     options.shutdown_grace = seconds("shutdown-grace", args.shutdown_grace)?;
+    match args.runtime {
+        Runtime::Tokio => serve_tokio(&args, config, options),
+        Runtime::AsyncStd => serve_async_std(&args, config, options),
+        Runtime::Std => serve_std(&args, config, options),
+    }
+}
+
+fn listening(addr: std::io::Result<std::net::SocketAddr>, runtime: Runtime) -> Result<(), String> {
+    let addr = addr.map_err(|e| e.to_string())?;
+    tracing::info!(%addr, ?runtime, "listening on {addr}; Ctrl-C to stop");
+    Ok(())
+}
+
+fn cannot_listen(addr: &str) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("cannot listen on {addr}: {e}")
+}
+
+fn serve_tokio(
+    args: &ServeArgs,
+    config: ServerConfig,
+    options: ServerOptions,
+) -> Result<(), String> {
     let runtime = match args.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -86,17 +123,70 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     }
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let server = Server::bind(&args.addr, config)
+        let server = transport_tokio::Server::bind(&args.addr, config)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-        let addr = server.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(%addr, "listening on {addr}; Ctrl-C to stop");
+            .map_err(cannot_listen(&args.addr))?;
+        listening(server.local_addr(), Runtime::Tokio)?;
         server
             .with_options(options)
             .serve_with_shutdown(stop_signal())
             .await
             .map_err(|e| e.to_string())
     })
+}
+
+fn serve_async_std(
+    args: &ServeArgs,
+    config: ServerConfig,
+    options: ServerOptions,
+) -> Result<(), String> {
+    // The stop signal comes from tokio's signal handling, on a thread of its
+    // own; the server itself runs on async-std.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let stopped = async_std::task::spawn_blocking(move || {
+        let _ = stop_rx.recv();
+    });
+    spawn_signal_thread(move || {
+        let _ = stop_tx.send(());
+    })?;
+    async_std::task::block_on(async {
+        let server = transport_async_std::Server::bind(&*args.addr, config)
+            .await
+            .map_err(cannot_listen(&args.addr))?;
+        listening(server.local_addr(), Runtime::AsyncStd)?;
+        server
+            .with_options(options)
+            .serve_with_shutdown(stopped)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn serve_std(args: &ServeArgs, config: ServerConfig, options: ServerOptions) -> Result<(), String> {
+    let server = transport_std::Server::bind(&*args.addr, config)
+        .map_err(cannot_listen(&args.addr))?
+        .with_options(options);
+    listening(server.local_addr(), Runtime::Std)?;
+    let stop = server.shutdown_handle();
+    spawn_signal_thread(move || stop.shutdown())?;
+    server.serve().map_err(|e| e.to_string())
+}
+
+/// Runs `on_signal` on Ctrl-C or SIGTERM, from a thread with a small tokio
+/// runtime for the signal handling.
+fn spawn_signal_thread(on_signal: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    std::thread::Builder::new()
+        .name("chat-signals".into())
+        .spawn(move || {
+            runtime.block_on(stop_signal());
+            on_signal();
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(())
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -65,9 +65,15 @@ impl Drop for Serve {
     }
 }
 
-#[test]
-fn serve_chats_with_raw_clients_and_stops_gracefully_on_sigint() {
-    let server = Serve::start(&["--max-connections", "5", "--rate-limit", "100"]);
+fn serves_and_stops_gracefully_on_sigint(runtime: &str) {
+    let server = Serve::start(&[
+        "--max-connections",
+        "5",
+        "--rate-limit",
+        "100",
+        "--runtime",
+        runtime,
+    ]);
     let mut a = RawConn::login(server.addr, "zhangsan");
     let mut b = RawConn::login(server.addr, "lisi");
     a.expect("join:lisi");
@@ -76,6 +82,21 @@ fn serve_chats_with_raw_clients_and_stops_gracefully_on_sigint() {
     let status = server.interrupt_and_wait();
     assert!(status.success(), "{status:?}");
     assert_eq!(a.expect_eof(), ["bye:server shutting down"]);
+}
+
+#[test]
+fn tokio_serves_and_stops_gracefully_on_sigint() {
+    serves_and_stops_gracefully_on_sigint("tokio");
+}
+
+#[test]
+fn async_std_serves_and_stops_gracefully_on_sigint() {
+    serves_and_stops_gracefully_on_sigint("async-std");
+}
+
+#[test]
+fn std_serves_and_stops_gracefully_on_sigint() {
+    serves_and_stops_gracefully_on_sigint("std");
 }
 
 #[test]

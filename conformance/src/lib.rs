@@ -14,9 +14,14 @@
 //! chat_conformance::server_suite!(start);
 //! chat_conformance::client_suite!(start, MyTestClient);
 //! ```
+//!
+//! An async transport needs not even that: [`async_harness`] starts any
+//! `transport_common::Server<T>` and wraps any `Client<T>`, given an
+//! [`Executor`](async_harness::Executor) to block on.
 
 #![allow(clippy::missing_panics_doc)]
 
+pub mod async_harness;
 pub mod client_cases;
 pub mod server_cases;
 pub mod wire;

@@ -11,23 +11,24 @@
 //! later, by `LoggedIn`.
 
 use std::future::Future;
-use std::hash::{BuildHasher, RandomState};
+use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chat_proto::{
-    Backoff, Client, ClientConfig, CloseReason, Code, ConfigError, Event, ReconnectPolicy,
-    UsageError,
+    ClientConfig, CloseReason, Code, ConfigError, Event, ReconnectPolicy, UsageError,
 };
 
 use futures_io::AsyncWrite;
 
 use crate::client_shared::ClientShared;
 use crate::read::poll_read_bytes;
-use crate::runtime::{BoxFuture, Connector, Runtime};
+use crate::reconnect::{Reconnector, login_outcome};
+use crate::runtime::{Address, BoxFuture, Connector, Runtime, Transport};
 use crate::write_queue::WriteQueue;
 
 /// Transport settings of a client; the protocol's are in [`ClientConfig`].
@@ -119,9 +120,70 @@ impl Drop for AsyncClient {
     }
 }
 
+/// A connected, logged-in chat client on transport `T`. Keepalive runs in
+/// a background task; commands and events are those of [`AsyncClient`],
+/// which this derefs to. Dropping it closes the connection.
+#[derive(Debug)]
+pub struct Client<T> {
+    inner: AsyncClient,
+    _transport: PhantomData<fn() -> T>,
+}
+
+impl<T: Transport> Client<T> {
+    /// Connects to `addr` (`"host:port"` or a `SocketAddr`) and logs in as
+    /// `name`; returns once the server answered `ok:` (or refused).
+    pub async fn connect(
+        addr: impl Into<Address>,
+        name: &str,
+        config: ClientConfig,
+    ) -> Result<Self, ConnectError> {
+        Self::connect_on(T::default(), addr, name, config, ClientOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with transport options, such as a
+    /// reconnect policy.
+    pub async fn connect_with(
+        addr: impl Into<Address>,
+        name: &str,
+        config: ClientConfig,
+        options: ClientOptions,
+    ) -> Result<Self, ConnectError> {
+        Self::connect_on(T::default(), addr, name, config, options).await
+    }
+
+    /// [`connect_with`](Self::connect_with), with a given runtime value.
+    pub async fn connect_on(
+        rt: T,
+        addr: impl Into<Address>,
+        name: &str,
+        config: ClientConfig,
+        options: ClientOptions,
+    ) -> Result<Self, ConnectError> {
+        let addr = rt
+            .resolve(addr.into())
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))?;
+        let inner = connect(rt, T::Connector::default(), addr, name, config, options).await?;
+        Ok(Client {
+            inner,
+            _transport: PhantomData,
+        })
+    }
+}
+
+impl<T> Deref for Client<T> {
+    type Target = AsyncClient;
+
+    fn deref(&self) -> &AsyncClient {
+        &self.inner
+    }
+}
+
 /// Connects to `addr`, logs in as `name`, and returns once the server
 /// accepted the login. The I/O runs in a task spawned on `rt`.
-pub async fn connect<R: Runtime, C: Connector>(
+async fn connect<R: Runtime, C: Connector>(
     rt: R,
     connector: C,
     addr: SocketAddr,
@@ -131,18 +193,17 @@ pub async fn connect<R: Runtime, C: Connector>(
 ) -> Result<AsyncClient, ConnectError> {
     config.validate()?;
     let stream = connector.connect(addr).await?;
-    let shared = Arc::new(ClientShared::new(Client::new(config.clone(), rt.now())?));
+    let core = chat_proto::Client::new(config.clone(), rt.now())?;
+    let shared = Arc::new(ClientShared::new(core));
     shared.login(name)?;
-    let seed = RandomState::new().hash_one((addr, rt.now()));
-    let backoff = options.reconnect.map(|policy| Backoff::new(policy, seed));
+    let reconnector = Reconnector::new(options.reconnect, Reconnector::seed(addr));
     let io = ClientIo {
         rt: rt.clone(),
         connector: Arc::new(connector),
         addr,
         config,
         shared: shared.clone(),
-        backoff,
-        logins_seen: 0,
+        reconnector,
         state: State::Connected {
             stream,
             queue: WriteQueue::new(),
@@ -153,12 +214,8 @@ pub async fn connect<R: Runtime, C: Connector>(
     rt.spawn(io);
     let client = AsyncClient { shared };
     loop {
-        match client.next_event().await {
-            Some(Event::LoggedIn { .. }) => return Ok(client),
-            Some(Event::Error { code, text }) => return Err(ConnectError::Rejected { code, text }),
-            Some(Event::Closed { reason }) => return Err(ConnectError::Closed(reason)),
-            Some(_) => {}
-            None => return Err(ConnectError::Closed(CloseReason::Disconnected)),
+        if let Some(outcome) = login_outcome(client.next_event().await) {
+            return outcome.map(|()| client);
         }
     }
 }
@@ -176,8 +233,7 @@ struct ClientIo<R: Runtime, C: Connector> {
     addr: SocketAddr,
     config: ClientConfig,
     shared: Arc<ClientShared>,
-    backoff: Option<Backoff>,
-    logins_seen: u64,
+    reconnector: Reconnector,
     state: State<C::Stream, R>,
     timer: Option<(std::time::Instant, Pin<Box<R::Sleep>>)>,
     /// Bounds the flush of the last bytes once the core closed.
@@ -187,12 +243,7 @@ struct ClientIo<R: Runtime, C: Connector> {
 impl<R: Runtime, C: Connector> ClientIo<R, C> {
     /// After the connection ended: reconnect, or finish.
     fn after_close(&mut self) {
-        let local = matches!(self.shared.close_reason(), Some(CloseReason::Local));
-        let may_reconnect = !local && !self.shared.is_stopped() && self.shared.name().is_some();
-        let delay = match &mut self.backoff {
-            Some(backoff) if may_reconnect => backoff.next_delay(),
-            _ => None,
-        };
+        let delay = self.reconnector.after_close(&self.shared);
         self.timer = None;
         self.linger = None;
         self.state = match delay {
@@ -246,7 +297,7 @@ impl<R: Runtime, C: Connector> ClientIo<R, C> {
             }
             return progress;
         }
-        if self.shared.name_refused() && self.logins_seen > 0 {
+        if self.reconnector.name_still_held(&self.shared) {
             // Our old session still holds the name on the server: try later.
             self.shared.disconnected(now);
             self.after_close();
@@ -255,13 +306,7 @@ impl<R: Runtime, C: Connector> ClientIo<R, C> {
         match poll_read_bytes(&mut *stream, cx) {
             Poll::Ready(Ok(bytes)) if !bytes.is_empty() => {
                 self.shared.input(now, &bytes);
-                let logins = self.shared.logins();
-                if logins > self.logins_seen {
-                    self.logins_seen = logins;
-                    if let Some(backoff) = &mut self.backoff {
-                        backoff.reset();
-                    }
-                }
+                self.reconnector.after_input(&self.shared);
                 progress = true;
             }
             Poll::Ready(_) => return self.lost(),
@@ -324,7 +369,7 @@ impl<R: Runtime, C: Connector> Future for ClientIo<R, C> {
                 State::Connecting(connecting) => match connecting.as_mut().poll(cx) {
                     Poll::Ready(Ok(stream)) => {
                         tracing::info!(addr = %this.addr, "reconnected; logging in again");
-                        let core = Client::new(this.config.clone(), this.rt.now())
+                        let core = chat_proto::Client::new(this.config.clone(), this.rt.now())
                             .expect("config validated in connect");
                         // The name was accepted before, so it is valid.
                         let _ = this.shared.reconnected(core);

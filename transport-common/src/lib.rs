@@ -14,9 +14,12 @@
 //!   descriptors;
 //! * [`ClientShared`]: a client's state between the application and the
 //!   I/O, for async tasks and blocking threads alike;
-//! * [`serve`] and [`connect`]: the whole server loop and the whole client
-//!   I/O of the async transports, over `futures-io` streams and a small
-//!   [`Runtime`] trait (time, sleep, spawn) that each async transport
+//! * [`FrameCodec`]: the framing behind the codec traits of tokio-util and
+//!   asynchronous-codec;
+//! * [`bind_listener`]: a listening socket with a backlog of 1024;
+//! * [`Server`] and [`Client`]: the whole server and client of the async
+//!   transports, over `futures-io` streams and a small [`Transport`] trait
+//!   (time, sleep, spawn, listen, connect) that each async transport
 //!   implements for its runtime.
 //!
 //! The blocking `transport-std` uses the driver, outbox, write queue,
@@ -25,19 +28,25 @@
 mod accept;
 mod client_io;
 mod client_shared;
+mod codec;
 mod conn_io;
 mod hub_driver;
+mod listen;
 mod outbox;
 pub mod read;
+mod reconnect;
 mod runtime;
 mod server;
 mod write_queue;
 
 pub use accept::{AcceptBackoff, is_resource_exhaustion};
-pub use client_io::{AsyncClient, CLOSE_LINGER, ClientOptions, ConnectError, connect};
+pub use client_io::{AsyncClient, CLOSE_LINGER, Client, ClientOptions, ConnectError};
 pub use client_shared::{ClientShared, TimedOut};
+pub use codec::{FrameCodec, Inbound, Outbound};
 pub use hub_driver::{HubDriver, HubMsg};
+pub use listen::bind_listener;
 pub use outbox::{Outbox, Taken};
-pub use runtime::{BoxFuture, Connector, Listener, Runtime, Stream};
-pub use server::{LISTEN_BACKLOG, ServerOptions, check_config, serve};
+pub use reconnect::{Reconnector, login_outcome};
+pub use runtime::{Address, BoxFuture, Connector, Listener, Runtime, Stream, Transport};
+pub use server::{LISTEN_BACKLOG, Server, ServerOptions, check_config};
 pub use write_queue::{MAX_SLICES, WriteQueue};

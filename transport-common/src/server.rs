@@ -1,13 +1,15 @@
-//! The server loop of the async transports, written once.
+//! The server of the async transports, written once.
 //!
-//! One future owns the [`HubDriver`]: it accepts connections and spawns a
-//! [`ConnIo`] for each, applies what the connections send, sleeps until the
-//! hub's next deadline, and on the shutdown signal lets the hub say `bye:` to
-//! everyone, waits for the writers to flush (at most the grace period), and
-//! returns. The runtime provides only time, spawning and the listener.
+//! [`Server`] binds through its [`Transport`] and serves: one future owns the
+//! [`HubDriver`], accepts connections and spawns a [`ConnIo`] for each,
+//! applies what the connections send, sleeps until the hub's next deadline,
+//! and on the shutdown signal lets the hub say `bye:` to everyone, waits for
+//! the writers to flush (at most the grace period), and returns. The
+//! transport provides only time, spawning and sockets.
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use futures_core::Stream as _;
 use crate::accept::AcceptBackoff;
 use crate::conn_io::ConnIo;
 use crate::hub_driver::{HubDriver, HubMsg};
-use crate::runtime::{Listener, Runtime};
+use crate::runtime::{Address, Listener, Runtime, Transport};
 
 /// Transport settings of a server; the protocol's are in [`ServerConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +65,84 @@ pub fn check_config(config: &ServerConfig) -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
+/// A bound chat server, ready to serve, on transport `T`.
+///
+/// One task owns the hub; each connection has a task of its own that reads
+/// and writes without blocking the others.
+#[derive(Debug)]
+pub struct Server<T: Transport> {
+    listener: T::Listener,
+    config: ServerConfig,
+    options: ServerOptions,
+    rt: T,
+}
+
+impl<T: Transport> Server<T> {
+    /// Binds `addr` (`"host:port"` or a `SocketAddr`; port 0 picks a free
+    /// port) with a listen backlog of 1024. Fails with `InvalidInput` if
+    /// `config` cannot work.
+    pub async fn bind(addr: impl Into<Address>, config: ServerConfig) -> io::Result<Self> {
+        Self::bind_on(T::default(), addr, config).await
+    }
+
+    /// [`bind`](Self::bind), with a given runtime value.
+    pub async fn bind_on(
+        rt: T,
+        addr: impl Into<Address>,
+        config: ServerConfig,
+    ) -> io::Result<Self> {
+        check_config(&config)?;
+        let mut last_error = None;
+        for addr in rt.resolve(addr.into()).await? {
+            match rt.listen(addr) {
+                Ok(listener) => {
+                    return Ok(Server {
+                        listener,
+                        config,
+                        options: ServerOptions::default(),
+                        rt,
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+    }
+
+    /// Replaces the transport options (shutdown grace, close linger, ...).
+    pub fn with_options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        T::local_addr(&self.listener)
+    }
+
+    /// Serves until the future is dropped.
+    pub async fn serve(self) -> io::Result<()> {
+        self.serve_with_shutdown(std::future::pending()).await
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully: every
+    /// client is sent `bye:server shutting down`, and this returns once all
+    /// have been flushed and closed, or the grace period is over.
+    pub async fn serve_with_shutdown<F>(self, signal: F) -> io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let local = self.local_addr()?;
+        tracing::info!(%local, "serving");
+        run(self.rt, self.listener, self.config, self.options, signal).await
+    }
+}
+
 /// Serves connections from `listener` until `shutdown` completes, then shuts
 /// down gracefully. Returns once every connection is closed or the grace
 /// period is over.
-pub async fn serve<R, L, F>(
+async fn run<R, L, F>(
     rt: R,
     listener: L,
     config: ServerConfig,

@@ -1,5 +1,5 @@
 //! The smallest real client:
-//! `cargo run -p transport-tokio --example client [ADDR] [NAME]`.
+//! `cargo run -p transport-tokio --example tokio-client [ADDR] [NAME]`.
 //! Logs in, says hello, prints what the room says until the server closes.
 
 #![allow(clippy::print_stdout)]

@@ -1,4 +1,4 @@
-//! The smallest real server: `cargo run -p transport-tokio --example server [ADDR]`.
+//! The smallest real server: `cargo run -p transport-tokio --example tokio-server [ADDR]`.
 //! Prints `listening on ADDR`; Ctrl-C shuts it down gracefully.
 
 #![allow(clippy::print_stdout)]

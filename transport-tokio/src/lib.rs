@@ -1,18 +1,18 @@
 //! The chat protocol on tokio.
 //!
-//! * [`Server`]: binds, serves, shuts down gracefully (every client is sent
-//!   `bye:` and flushed within a grace period).
+//! * [`Server`]: binds (backlog 1024), serves, shuts down gracefully (every
+//!   client is sent `bye:` and flushed within a grace period).
 //! * [`Client`]: connects, logs in, sends and receives; keepalive runs
 //!   inside, and an optional reconnect policy brings a lost connection back.
 //! * [`ChatCodec`]: the framing as a tokio-util `Decoder`/`Encoder`, for
 //!   `Framed`.
 //!
 //! This crate is glue only: every protocol decision (framing, login,
-//! routing, keepalive timing, limits) is made by `chat-proto`, and the loops
-//! that move bytes and time are shared with the other transports through
-//! `transport-common`. What is tokio's here is the runtime binding in
-//! [`runtime`]: tokio's clock (so tests may pause it), its timers, `spawn`,
-//! and its sockets with `TCP_NODELAY` and vectored writes.
+//! routing, keepalive timing, limits) is made by `chat-proto`, and the
+//! server, client and codec are written once for every async runtime in
+//! `transport-common`. What is tokio's here is the binding in [`runtime`]:
+//! tokio's clock (so tests may pause it), its timers and `spawn`, and its
+//! sockets with `TCP_NODELAY` and vectored writes.
 //!
 //! ```no_run
 //! use chat_proto::{ClientConfig, Event, ServerConfig};
@@ -22,21 +22,60 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).await?;
 //!     let addr = server.local_addr()?;
-//!     tokio::spawn(server.serve());
+//!     tokio::spawn(server.serve_with_shutdown(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     }));
 //!
 //!     let client = Client::connect(addr, "zhangsan", ClientConfig::default()).await?;
 //!     client.say("did you have dinner")?;
-//!     assert!(matches!(client.next_event().await, Some(Event::Message { .. })));
+//!     while let Some(event) = client.next_event().await {
+//!         if let Event::Message { from, text } = event {
+//!             println!("{from}: {text}");
+//!         }
+//!     }
 //!     Ok(())
 //! }
 //! ```
+//!
+//! The codec, for those who want `Framed` instead. A frame the peer got
+//! wrong is an item, `Err(PeerError)`, and the stream goes on; only I/O
+//! errors end it:
+//!
+//! ```
+//! use futures_util::{SinkExt, StreamExt};
+//! use chat_proto::{ClientFrame, Name, ServerFrame};
+//! use tokio_util::codec::Framed;
+//! use transport_tokio::ChatCodec;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let (a, b) = tokio::io::duplex(1024);
+//! let mut client = Framed::new(a, ChatCodec::client());
+//! let mut server = Framed::new(b, ChatCodec::server());
+//!
+//! client.send(ClientFrame::Iam(Name::new("zhangsan").unwrap())).await.unwrap();
+//! let frame = server.next().await.unwrap().unwrap().unwrap();
+//! assert_eq!(frame, ClientFrame::Iam(Name::new("zhangsan").unwrap()));
+//!
+//! server.send(ServerFrame::Ok(Name::new("zhangsan").unwrap())).await.unwrap();
+//! assert_eq!(client.next().await.unwrap().unwrap().unwrap().tag(), "ok");
+//! # }
+//! ```
 
-mod client;
-mod codec;
 pub mod runtime;
-mod server;
 
-pub use client::Client;
-pub use codec::{ChatCodec, Inbound};
-pub use server::Server;
-pub use transport_common::{AsyncClient, ClientOptions, ConnectError, ServerOptions};
+use runtime::TokioRuntime;
+
+/// The chat server on tokio. See [`transport_common::Server`].
+pub type Server = transport_common::Server<TokioRuntime>;
+
+/// The chat client on tokio. See [`transport_common::Client`].
+pub type Client = transport_common::Client<TokioRuntime>;
+
+/// The framing as a tokio-util codec: `ChatCodec::server()` reads client
+/// frames and writes server frames, `ChatCodec::client()` the other way.
+pub type ChatCodec<In> = transport_common::FrameCodec<In>;
+
+pub use transport_common::{
+    Address, AsyncClient, ClientOptions, ConnectError, Inbound, ServerOptions,
+};

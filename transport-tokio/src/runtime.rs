@@ -1,5 +1,5 @@
-//! tokio's side of the shared loops: time, sleeping, spawning, and sockets
-//! seen through `futures-io`.
+//! tokio's side of the shared server and client: time, sleeping, spawning,
+//! listening, resolving, and sockets seen through `futures-io`.
 //!
 //! Time is tokio's (`tokio::time::Instant`), converted to `std` at the edge,
 //! so tests can run on a paused clock (`start_paused = true`). The loops
@@ -18,8 +18,10 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use transport_common::{BoxFuture, Connector, Listener, Runtime};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use transport_common::{
+    Address, BoxFuture, Connector, LISTEN_BACKLOG, Listener, Runtime, Transport,
+};
 
 /// The tokio runtime, as the shared loops need it. Must be used from within
 /// a tokio runtime.
@@ -42,6 +44,36 @@ impl Runtime for TokioRuntime {
         F: Future<Output = ()> + Send + 'static,
     {
         tokio::spawn(future);
+    }
+}
+
+impl Transport for TokioRuntime {
+    type Listener = TokioListener;
+    type Connector = TokioConnector;
+
+    fn listen(&self, addr: SocketAddr) -> io::Result<TokioListener> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG).map(TokioListener)
+    }
+
+    fn local_addr(listener: &TokioListener) -> io::Result<SocketAddr> {
+        listener.0.local_addr()
+    }
+
+    /// Resolves host names on tokio's blocking pool.
+    fn resolve(&self, addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move {
+            match addr {
+                Address::Socket(addr) => Ok(vec![addr]),
+                Address::Host(host) => Ok(tokio::net::lookup_host(host).await?.collect()),
+            }
+        })
     }
 }
 

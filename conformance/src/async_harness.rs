@@ -1,0 +1,101 @@
+//! Running the suite against an async transport: one harness for every
+//! runtime, generic over the [`Transport`] and an [`Executor`] that blocks
+//! on futures.
+//!
+//! The server runs on its own thread under the executor and stops through a
+//! oneshot signal; the client is the shared async client, waited on with
+//! the executor, with the transport's own timer for timeouts.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
+use transport_common::{Client, ClientOptions, Server, Transport};
+
+use crate::{TestClient, TestServer};
+
+/// Runs futures to completion on one runtime.
+pub trait Executor: Send + 'static {
+    /// A new executor.
+    fn new() -> Self;
+    /// Runs `future` to completion on the calling thread.
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+}
+
+/// Starts a server on transport `T`, run by executor `E` on a thread.
+pub fn start<T: Transport, E: Executor>(config: ServerConfig) -> TestServer {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = futures_channel::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let executor = E::new();
+        executor.block_on(async move {
+            let server = Server::<T>::bind("127.0.0.1:0", config)
+                .await
+                .expect("bind");
+            addr_tx
+                .send(server.local_addr().expect("addr"))
+                .expect("send addr");
+            let stop = async {
+                let _ = stop_rx.await;
+            };
+            server.serve_with_shutdown(stop).await.expect("serve");
+        });
+    });
+    let addr = addr_rx.recv().expect("server started");
+    TestServer::new(addr, move || {
+        let _ = stop_tx.send(());
+        thread.join().expect("server thread");
+    })
+}
+
+/// The shared async client on transport `T`, blocked on with `E`.
+#[allow(missing_debug_implementations)]
+pub struct AsyncTestClient<T: Transport, E: Executor> {
+    client: Client<T>,
+    executor: E,
+}
+
+impl<T: Transport, E: Executor> TestClient for AsyncTestClient<T, E> {
+    fn connect(
+        addr: SocketAddr,
+        name: &str,
+        config: ClientConfig,
+        reconnect: Option<ReconnectPolicy>,
+    ) -> Result<Self, String> {
+        let executor = E::new();
+        let mut options = ClientOptions::default();
+        options.reconnect = reconnect;
+        let client = executor
+            .block_on(Client::<T>::connect_with(addr, name, config, options))
+            .map_err(|e| e.to_string())?;
+        Ok(AsyncTestClient { client, executor })
+    }
+
+    fn say(&self, text: &str) {
+        self.client.say(text).expect("say");
+    }
+
+    fn who(&self) {
+        self.client.who().expect("who");
+    }
+
+    fn close(&self) {
+        self.client.close("bye").expect("close");
+    }
+
+    fn next_event(&self, timeout: Duration) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        self.executor.block_on(async {
+            let mut sleep = std::pin::pin!(T::default().sleep_until(deadline));
+            let mut event = std::pin::pin!(self.client.next_event());
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(e) = event.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(e);
+                }
+                sleep.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        })
+    }
+}

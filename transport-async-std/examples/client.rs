@@ -1,0 +1,21 @@
+//! The smallest real client:
+//! `cargo run -p transport-async-std --example async-std-client [ADDR] [NAME]`.
+//! Logs in, says hello, prints what the room says until the server closes.
+
+#![allow(clippy::print_stdout)]
+
+use chat_proto::ClientConfig;
+use transport_async_std::Client;
+
+#[async_std::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:7878".into());
+    let name = args.next().unwrap_or_else(|| "zhangsan".into());
+    let client = Client::connect(addr, &name, ClientConfig::default()).await?;
+    client.say("hello")?;
+    while let Some(event) = client.next_event().await {
+        println!("{event:?}");
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! One server connection on two threads: a reader and a writer.
+//!
+//! The reader blocks in `read` and hands each chunk to the hub thread; the
+//! writer blocks on the connection's [`Outbox`] and writes what the hub
+//! queued with vectored writes, reporting what it wrote. Neither ever waits
+//! for another connection, so a client that stops reading only stalls its
+//! own writer (and the hub's outbound bound drops it).
+//!
+//! Whichever thread finishes second tells the hub the connection is gone:
+//! the reader on EOF or error (stopping the writer through the outbox), the
+//! writer once the hub asked for the close and the last bytes are flushed
+//! (shutting the socket down, which ends the reader's `read`).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chat_proto::ConnId;
+use transport_common::{HubMsg, Outbox, WriteQueue};
+
+use crate::server::Event;
+
+/// Stack size of connection threads: enough for a 16 KiB read buffer and
+/// the calls below, far less than the default 2 MiB.
+const STACK_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 16 * 1024;
+
+/// What both threads of a connection share.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    id: ConnId,
+    stream: TcpStream,
+    outbox: Arc<Outbox>,
+    to_hub: SyncSender<Event>,
+    linger: Duration,
+    /// Threads still running; the last one out reports `Closed`.
+    running: AtomicU8,
+}
+
+impl Conn {
+    /// Starts the reader and writer of a connection the hub accepted.
+    pub(crate) fn spawn(
+        id: ConnId,
+        stream: TcpStream,
+        outbox: Arc<Outbox>,
+        to_hub: SyncSender<Event>,
+        linger: Duration,
+    ) -> std::io::Result<()> {
+        let conn = Arc::new(Conn {
+            id,
+            stream,
+            outbox,
+            to_hub,
+            linger,
+            running: AtomicU8::new(2),
+        });
+        let reader = conn.clone();
+        std::thread::Builder::new()
+            .name(format!("chat-read-{}", id.index()))
+            .stack_size(STACK_SIZE)
+            .spawn(move || reader.read_loop())?;
+        let writer = conn.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("chat-write-{}", id.index()))
+            .stack_size(STACK_SIZE)
+            .spawn(move || writer.write_loop());
+        if let Err(e) = spawned {
+            // The reader is running: stop it, and let it report the close.
+            conn.finish();
+            let _ = conn.stream.shutdown(Shutdown::Both);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn send(&self, msg: HubMsg) -> bool {
+        self.to_hub.send(Event::Hub(msg)).is_ok()
+    }
+
+    fn finish(&self) {
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.send(HubMsg::Closed(self.id));
+        }
+    }
+
+    fn read_loop(&self) {
+        let mut buf = [0u8; READ_SIZE];
+        loop {
+            match (&self.stream).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if !self.send(HubMsg::Input(self.id, Bytes::copy_from_slice(&buf[..n]))) {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!(conn = %self.id, error = %e, "read failed");
+                    break;
+                }
+            }
+        }
+        // The peer is gone: the writer has nothing left to do.
+        self.outbox.abort();
+        self.finish();
+    }
+
+    fn write_loop(&self) {
+        let mut queue = WriteQueue::new();
+        loop {
+            let Some(taken) = self.outbox.take_blocking(None) else {
+                continue;
+            };
+            if taken.abort {
+                break;
+            }
+            queue.extend(taken.data);
+            if taken.close {
+                // Bound the last flush: a slow consumer may never read it.
+                let _ = self.stream.set_write_timeout(Some(self.linger));
+            }
+            if !self.write_all(&mut queue) || taken.close {
+                break;
+            }
+        }
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.finish();
+    }
+
+    /// Writes the whole queue; false if the socket failed.
+    fn write_all(&self, queue: &mut WriteQueue) -> bool {
+        while !queue.is_empty() {
+            match (&self.stream).write_vectored(&queue.io_slices()) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    queue.advance(n);
+                    if !self.send(HubMsg::Written(self.id, n)) {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!(conn = %self.id, error = %e, "write failed");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,233 @@
+//! The chat server on blocking threads.
+//!
+//! `serve` runs the hub on the calling thread: it waits on one channel for
+//! what the acceptor thread and the connection threads send, with a timeout
+//! at the hub's next deadline, and drives the shared [`HubDriver`]. Each
+//! connection has a reader and a writer thread (see [`conn`](crate::conn)).
+//! A [`ShutdownHandle`] stops it from any thread, gracefully.
+//!
+//! Two threads per connection is the price of blocking I/O without `poll`:
+//! a machine's thread limits (`kernel.pid_max`, `vm.max_map_count`) bound
+//! how many connections it can hold; the async transports have no such
+//! bound.
+//!
+//! ```no_run
+//! use chat_proto::ServerConfig;
+//! use transport_std::Server;
+//!
+//! let server = Server::bind("127.0.0.1:7878", ServerConfig::default())?;
+//! println!("listening on {}", server.local_addr()?);
+//! let stop = server.shutdown_handle();
+//! std::thread::spawn(move || {
+//!     std::thread::sleep(std::time::Duration::from_secs(60));
+//!     stop.shutdown();
+//! });
+//! server.serve()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+
+use chat_proto::ServerConfig;
+use transport_common::{
+    AcceptBackoff, HubDriver, HubMsg, ServerOptions, bind_listener, check_config,
+};
+
+use crate::conn::Conn;
+
+/// What reaches the hub thread.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// From a connection's threads.
+    Hub(HubMsg),
+    /// From the acceptor.
+    Accepted(TcpStream, SocketAddr),
+    /// From a [`ShutdownHandle`].
+    Shutdown,
+}
+
+/// A bound chat server, ready to serve on the calling thread.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+    options: ServerOptions,
+    to_hub: SyncSender<Event>,
+    inbox: mpsc::Receiver<Event>,
+    stopping: Arc<AtomicBool>,
+}
+
+/// Stops a [`Server`] from another thread.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    to_hub: SyncSender<Event>,
+    stopping: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl ShutdownHandle {
+    /// Starts a graceful shutdown: every client is sent `bye:` and flushed;
+    /// `serve` returns once all are closed or the grace period is over.
+    pub fn shutdown(&self) {
+        if !self.stopping.swap(true, Ordering::SeqCst) {
+            let _ = self.to_hub.send(Event::Shutdown);
+            // Wake the acceptor from its blocking accept.
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        }
+    }
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port) with a listen backlog of
+    /// 1024. Fails with `InvalidInput` if `config` cannot work.
+    pub fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Server> {
+        check_config(&config)?;
+        let options = ServerOptions::default();
+        let (to_hub, inbox) = mpsc::sync_channel(options.channel_capacity);
+        Ok(Server {
+            listener: bind_listener(addr)?,
+            config,
+            options,
+            to_hub,
+            inbox,
+            stopping: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Replaces the transport options (shutdown grace, close linger, ...).
+    pub fn with_options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that stops `serve` from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            to_hub: self.to_hub.clone(),
+            stopping: self.stopping.clone(),
+            addr: self
+                .local_addr()
+                .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into()),
+        }
+    }
+
+    /// Serves on the calling thread until a [`ShutdownHandle`] stops it,
+    /// then shuts down gracefully.
+    pub fn serve(self) -> io::Result<()> {
+        let Server {
+            listener,
+            config,
+            options,
+            to_hub,
+            inbox,
+            stopping,
+        } = self;
+        let local = listener.local_addr()?;
+        let mut driver =
+            HubDriver::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let acceptor = {
+            let to_hub = to_hub.clone();
+            let stopping = stopping.clone();
+            let pause = options.accept_pause;
+            std::thread::Builder::new()
+                .name("chat-accept".into())
+                .spawn(move || accept_loop(&listener, &to_hub, &stopping, pause))?
+        };
+        tracing::info!(%local, "serving");
+        let mut grace_until: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            driver.handle_timeout(now);
+            if let Some(until) = grace_until {
+                if driver.sockets() == 0 {
+                    tracing::info!("shutdown complete");
+                    break;
+                }
+                if now >= until {
+                    tracing::warn!(remaining = driver.sockets(), "shutdown grace period over");
+                    driver.abort_all();
+                    break;
+                }
+            }
+            let next = [driver.poll_timeout(), grace_until]
+                .into_iter()
+                .flatten()
+                .min();
+            let event = match next {
+                Some(at) => {
+                    let wait = at
+                        .saturating_duration_since(now)
+                        .max(Duration::from_millis(1));
+                    inbox.recv_timeout(wait)
+                }
+                None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let now = Instant::now();
+            match event {
+                Ok(Event::Hub(msg)) => driver.handle(msg, now),
+                Ok(Event::Accepted(stream, peer)) if grace_until.is_none() => {
+                    let (id, outbox) = driver.accept(now, peer);
+                    let linger = options.close_linger;
+                    if let Err(e) = Conn::spawn(id, stream, outbox, to_hub.clone(), linger) {
+                        tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
+                        driver.handle(HubMsg::Closed(id), now);
+                    }
+                }
+                // Arrived during shutdown: dropping it closes it.
+                Ok(Event::Accepted(..)) => {}
+                Ok(Event::Shutdown) => {
+                    if grace_until.is_none() {
+                        driver.shutdown(now);
+                        grace_until = Some(now + options.shutdown_grace);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // We hold a sender, so the channel cannot close.
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
+        let _ = acceptor.join();
+        Ok(())
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    to_hub: &SyncSender<Event>,
+    stopping: &AtomicBool,
+    pause: Duration,
+) {
+    let mut backoff = AcceptBackoff::new(pause);
+    while !stopping.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                backoff.succeeded();
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Chat frames are small and must not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                if to_hub.send(Event::Accepted(stream, peer)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if let Some(pause) = backoff.failed(&e) {
+                    std::thread::sleep(pause);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The shared conformance suite, run against the blocking server and client.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chat_conformance::{TestClient, TestServer};
+use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
+use transport_std::{Client, ClientOptions, Server};
+
+fn start(config: ServerConfig) -> TestServer {
+    let server = Server::bind("127.0.0.1:0", config).expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let stop = server.shutdown_handle();
+    let thread = std::thread::spawn(move || server.serve().expect("serve"));
+    TestServer::new(addr, move || {
+        stop.shutdown();
+        thread.join().expect("server thread");
+    })
+}
+
+impl TestClient for StdClient {
+    fn connect(
+        addr: SocketAddr,
+        name: &str,
+        config: ClientConfig,
+        reconnect: Option<ReconnectPolicy>,
+    ) -> Result<Self, String> {
+        let mut options = ClientOptions::default();
+        options.reconnect = reconnect;
+        Client::connect_with(addr, name, config, options)
+            .map(StdClient)
+            .map_err(|e| e.to_string())
+    }
+
+    fn say(&self, text: &str) {
+        self.0.send(text).expect("send");
+    }
+
+    fn who(&self) {
+        self.0.who().expect("who");
+    }
+
+    fn close(&self) {
+        self.0.close("bye").expect("close");
+    }
+
+    fn next_event(&self, timeout: Duration) -> Option<Event> {
+        self.0.recv_timeout(timeout).ok().flatten()
+    }
+}
+
+struct StdClient(Client);
+
+chat_conformance::server_suite!(start);
+chat_conformance::client_suite!(start, StdClient);
