@@ -4,8 +4,8 @@
 //! Sockets ([`Async<TcpStream>`](async_io::Async)) and timers
 //! ([`async_io::Timer`]) come from async-io, which works under any
 //! executor: async-std runs on it, and so does smol. Only spawning needs an
-//! executor: [`AsyncStdRuntime`] (feature `async-std`, the default) spawns
-//! on async-std's, [`SmolRuntime`] (feature `smol`) on smol's.
+//! executor: `AsyncStdRuntime` (feature `async-std`, the default) spawns
+//! on async-std's, `SmolRuntime` (feature `smol`) on smol's.
 
 use std::future::Future;
 use std::io;

@@ -1,8 +1,8 @@
 //! The async client: a handle for the application, and the I/O task behind
 //! it, written once over `futures-io` for every async runtime.
 //!
-//! [`connect`] opens the socket, logs in, and returns once the server said
-//! `ok:` (or refused). From then on a background task moves bytes between the
+//! [`Client::connect`] opens the socket, logs in, and returns once the
+//! server said `ok:` (or refused). From then on a background task moves bytes between the
 //! socket and the [`ClientShared`] state and runs the core's keepalive timer,
 //! whether or not the application is waiting for events. With a
 //! [`ReconnectPolicy`], a connection lost for any reason but a local `close`
@@ -39,7 +39,7 @@ pub struct ClientOptions {
     pub reconnect: Option<ReconnectPolicy>,
 }
 
-/// Why [`connect`] failed.
+/// Why [`Client::connect`] (or a transport's `connect`) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
