@@ -1,8 +1,9 @@
 //! `chat connect`: a line-oriented client for people, on a terminal or with
 //! stdin piped.
 //!
-//! A typed line is a message; `/who` asks who is there; `/quit` (or the end
-//! of stdin) says bye and leaves. What the room says is printed as it comes.
+//! A typed line is a message; `/who` asks who is there; `/quit`, the end of
+//! stdin, or Ctrl-C says bye and leaves. What the room says is printed as it
+//! comes.
 
 use chat_proto::{ClientConfig, Event};
 use clap::Args;
@@ -38,8 +39,18 @@ async fn session(args: ConnectArgs) -> Result<(), String> {
     );
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut typing = true;
+    let mut interrupted = false;
     loop {
         tokio::select! {
+            // Ctrl-C leaves politely; a second one quits at once.
+            _ = tokio::signal::ctrl_c() => {
+                if interrupted {
+                    return Ok(());
+                }
+                interrupted = true;
+                typing = false;
+                let _ = client.close("interrupted");
+            },
             line = stdin.next_line(), if typing => match line {
                 Ok(Some(line)) => {
                     if let Some(stop) = command(&client, &line) {

@@ -216,7 +216,10 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
                 }
             }
 
-            progress |= self.poll_accept(cx, now);
+            if self.poll_accept(cx, now) {
+                budget = budget.saturating_sub(1);
+                progress = true;
+            }
             self.driver.handle_timeout(now);
 
             if let Some(grace_until) = self.grace_until {

@@ -99,7 +99,9 @@ impl Server {
         })
     }
 
-    /// Replaces the transport options (shutdown grace, close linger, ...).
+    /// Replaces the transport options (shutdown grace, close linger,
+    /// accept pause). The channel to the hub thread was made by `bind`, with
+    /// the default `channel_capacity`.
     pub fn with_options(mut self, options: ServerOptions) -> Self {
         self.options = options;
         self
