@@ -1,0 +1,410 @@
+//! Fuzzes the `Hub` with arbitrary sequences of operations, after the
+//! `streams` target of quinn-proto: accept, input on a connection (raw bytes,
+//! valid client frames, logins from a small pool of names, floods of one
+//! frame), partial writes, connections that stop reading, time passing,
+//! timeouts, disconnects and shutdown, on a small configuration so every
+//! limit is hit. Every `poll_*` is drained after every operation
+//! (`poll_transmit` before `poll_close`); reading connections then report
+//! all they were handed as written. Checks that:
+//!
+//! * nothing panics;
+//! * `unflushed(conn)` never exceeds `outbound_limit`, and after a drain
+//!   equals exactly what was handed out and not reported written;
+//! * every byte sent to a connection decodes, with a decoder of the same
+//!   maximum frame length, as whole, valid `ServerFrame`s, and nothing
+//!   follows a `bye:` or a fatal `err:` (which is followed by the close);
+//! * a connection closed by `poll_close` or `disconnected` never appears in
+//!   a later `Transmit`, and `poll_close` names only open connections;
+//! * `HubEvent::Closed` comes once per accepted connection (checked after a
+//!   final shutdown), and `LoggedIn` never after it;
+//! * the logged-in names are unique and are exactly those the events say;
+//!   `connections()` never exceeds `max_connections`;
+//! * after `handle_timeout(t)`, `poll_timeout()` is `None` or later than `t`.
+
+#![no_main]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::BytesMut;
+use chat_proto::{
+    ClientFrame, ConnId, Decoder, ErrorCode, Hub, HubEvent, Keepalive, RateLimit, ServerConfig,
+    ServerFrame,
+};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_FRAME_LEN: usize = 256;
+
+/// Names for logins, so that names collide; the last two are the longest
+/// names there are, in characters and in bytes.
+const NAMES: [&str; 6] = [
+    "zhangsan",
+    "lisi",
+    "张三",
+    "a",
+    "abcdefghijklmnopqrstuvwxyz012345",
+    "张张张张张张张张张张张张张张张张张张张张张张张张张张张张张张张张",
+];
+
+#[derive(Debug, Arbitrary)]
+enum Op<'a> {
+    Accept,
+    /// Raw bytes on a connection.
+    Input {
+        conn: u8,
+        bytes: &'a [u8],
+    },
+    /// Valid client frames, delivered in two reads cut at `cut`.
+    Frames {
+        conn: u8,
+        frames: Vec<ClientFrame<'a>>,
+        cut: u16,
+    },
+    /// `iam:` with a name from [`NAMES`].
+    Iam {
+        conn: u8,
+        name: u8,
+    },
+    /// One frame many times in one read.
+    Flood {
+        conn: u8,
+        frame: ClientFrame<'a>,
+        times: u8,
+    },
+    /// The socket of a connection that stopped reading drains a little.
+    Written {
+        conn: u8,
+        n: u16,
+    },
+    /// A connection stops or resumes reading.
+    Reading {
+        conn: u8,
+        reading: bool,
+    },
+    /// Time passes, at most two minutes a step.
+    Advance(u32),
+    /// `handle_timeout` at the current time.
+    HandleTimeout,
+    /// Time jumps to the hub's deadline, which is then handled.
+    AtDeadline,
+    Disconnected {
+        conn: u8,
+    },
+    Shutdown,
+}
+
+#[derive(Debug)]
+struct Setup(ServerConfig);
+
+impl<'a> Arbitrary<'a> for Setup {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let ms =
+            |u: &mut Unstructured<'a>, max: u64| u.int_in_range(1..=max).map(Duration::from_millis);
+        let mut config = ServerConfig::default();
+        config.max_frame_len = MAX_FRAME_LEN;
+        // At least `max_frame_len` plus the 256 bytes kept for a closing frame.
+        config.outbound_limit = u.int_in_range(2 * MAX_FRAME_LEN..=2048)?;
+        config.max_connections = u.int_in_range(1..=8)?;
+        config.presence_limit = u.int_in_range(0..=4)?;
+        config.login_timeout = ms(u, 20_000)?;
+        config.keepalive = Keepalive::new(ms(u, 30_000)?, ms(u, 15_000)?);
+        config.rate_limit = if u.arbitrary()? {
+            Some(RateLimit {
+                per_second: u.int_in_range(1..=5)?,
+                burst: u.int_in_range(1..=5)?,
+            })
+        } else {
+            None
+        };
+        Ok(Setup(config))
+    }
+}
+
+/// The harness's side of one open connection: what an adapter keeps.
+struct Peer {
+    id: ConnId,
+    /// Decodes everything the hub hands out for this connection.
+    decoder: Decoder,
+    /// Bytes handed out and not yet reported written.
+    outstanding: usize,
+    reading: bool,
+    /// The hub sent `bye:` or a fatal `err:`: nothing may follow.
+    ended: bool,
+}
+
+struct Harness {
+    hub: Hub,
+    limit: usize,
+    max_connections: usize,
+    now: Instant,
+    /// Connections accepted and not yet closed by `poll_close` or
+    /// `disconnected`.
+    open: Vec<Peer>,
+    /// Every id ever accepted.
+    accepted: Vec<ConnId>,
+    /// Logged in, according to the events.
+    members: BTreeMap<ConnId, String>,
+    /// Connections a `HubEvent::Closed` was seen for.
+    closed_events: BTreeSet<ConnId>,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input<'a> {
+    setup: Setup,
+    ops: Vec<Op<'a>>,
+}
+
+fuzz_target!(|input: Input<'_>| {
+    let Input {
+        setup: Setup(config),
+        ops,
+    } = input;
+    let mut h = Harness {
+        limit: config.outbound_limit,
+        max_connections: config.max_connections,
+        hub: Hub::new(config).expect("valid config"),
+        now: Instant::now(),
+        open: Vec::new(),
+        accepted: Vec::new(),
+        members: BTreeMap::new(),
+        closed_events: BTreeSet::new(),
+    };
+    for op in ops {
+        h.apply(op);
+        h.check_bound();
+        h.drain();
+    }
+    // Every connection ends, each with exactly one Closed event.
+    h.hub.shutdown(h.now);
+    h.drain();
+    assert!(h.open.is_empty(), "open after shutdown: {}", h.open.len());
+    assert_eq!(h.hub.connections(), 0);
+    assert_eq!(h.hub.members(), 0);
+    let accepted: BTreeSet<ConnId> = h.accepted.iter().copied().collect();
+    assert_eq!(h.closed_events, accepted);
+});
+
+impl Harness {
+    /// The connection a selector names: usually an open one, sometimes any
+    /// id ever accepted (stale ids must be ignored).
+    fn pick(&self, selector: u8) -> Option<ConnId> {
+        if selector >= 0xe0 && !self.accepted.is_empty() {
+            return Some(self.accepted[usize::from(selector) % self.accepted.len()]);
+        }
+        if self.open.is_empty() {
+            return None;
+        }
+        Some(self.open[usize::from(selector) % self.open.len()].id)
+    }
+
+    fn peer(&mut self, id: ConnId) -> Option<&mut Peer> {
+        self.open.iter_mut().find(|p| p.id == id)
+    }
+
+    fn apply(&mut self, op: Op<'_>) {
+        match op {
+            Op::Accept => {
+                let id = self.hub.accept(self.now);
+                assert!(!self.accepted.contains(&id), "{id} reused");
+                self.accepted.push(id);
+                self.open.push(Peer {
+                    id,
+                    decoder: Decoder::new(MAX_FRAME_LEN),
+                    outstanding: 0,
+                    reading: true,
+                    ended: false,
+                });
+            }
+            Op::Input { conn, bytes } => {
+                if let Some(id) = self.pick(conn) {
+                    self.hub.handle_input(id, self.now, bytes);
+                }
+            }
+            Op::Frames { conn, frames, cut } => {
+                let Some(id) = self.pick(conn) else { return };
+                let mut bytes = BytesMut::new();
+                for frame in &frames {
+                    frame.encode(&mut bytes);
+                }
+                let cut = usize::from(cut) % (bytes.len() + 1);
+                self.hub.handle_input(id, self.now, &bytes[..cut]);
+                self.check_bound();
+                self.drain();
+                self.hub.handle_input(id, self.now, &bytes[cut..]);
+            }
+            Op::Iam { conn, name } => {
+                if let Some(id) = self.pick(conn) {
+                    let line = format!("iam:{}\n", NAMES[usize::from(name) % NAMES.len()]);
+                    self.hub.handle_input(id, self.now, line.as_bytes());
+                }
+            }
+            Op::Flood { conn, frame, times } => {
+                let Some(id) = self.pick(conn) else { return };
+                let mut bytes = BytesMut::new();
+                for _ in 0..=times % 64 {
+                    frame.encode(&mut bytes);
+                }
+                self.hub.handle_input(id, self.now, &bytes);
+            }
+            Op::Written { conn, n } => {
+                let Some(id) = self.pick(conn) else { return };
+                if let Some(peer) = self.peer(id) {
+                    let n = usize::from(n).min(peer.outstanding);
+                    peer.outstanding -= n;
+                    self.hub.written(id, n);
+                } else {
+                    self.hub.written(id, usize::from(n));
+                }
+            }
+            Op::Reading { conn, reading } => {
+                let Some(id) = self.pick(conn) else { return };
+                if let Some(peer) = self.peer(id) {
+                    peer.reading = reading;
+                }
+            }
+            Op::Advance(ms) => self.now += Duration::from_millis(u64::from(ms % 120_001)),
+            Op::HandleTimeout => self.handle_timeout(),
+            Op::AtDeadline => {
+                if let Some(deadline) = self.hub.poll_timeout() {
+                    self.now = self.now.max(deadline);
+                }
+                self.handle_timeout();
+            }
+            Op::Disconnected { conn } => {
+                let Some(id) = self.pick(conn) else { return };
+                self.hub.disconnected(id, self.now);
+                self.open.retain(|p| p.id != id);
+            }
+            Op::Shutdown => self.hub.shutdown(self.now),
+        }
+    }
+
+    fn handle_timeout(&mut self) {
+        self.hub.handle_timeout(self.now);
+        if let Some(next) = self.hub.poll_timeout() {
+            assert!(
+                next > self.now,
+                "deadline {next:?} not after {:?}",
+                self.now
+            );
+        }
+    }
+
+    /// The outbound bound is absolute: it holds between any two calls.
+    fn check_bound(&self) {
+        for peer in &self.open {
+            if let Some(unflushed) = self.hub.unflushed(peer.id) {
+                assert!(
+                    unflushed <= self.limit,
+                    "{}: {unflushed} bytes unflushed, limit {}",
+                    peer.id,
+                    self.limit
+                );
+            }
+        }
+    }
+
+    /// Drains every output, checking it, then lets the reading connections
+    /// report what they were handed as written; repeats until quiet.
+    fn drain(&mut self) {
+        loop {
+            self.drain_once();
+            let mut flushed = false;
+            for peer in self.open.iter_mut().filter(|p| p.reading) {
+                if peer.outstanding > 0 {
+                    self.hub.written(peer.id, peer.outstanding);
+                    peer.outstanding = 0;
+                    flushed = true;
+                }
+            }
+            if !flushed {
+                return;
+            }
+        }
+    }
+
+    fn drain_once(&mut self) {
+        while let Some(t) = self.hub.poll_transmit() {
+            let conn = t.conn;
+            let len = t.len();
+            assert!(len > 0, "empty transmit for {conn}");
+            let Some(peer) = self.peer(conn) else {
+                panic!("transmit for {conn}, which is closed or unknown");
+            };
+            for bytes in &t.data {
+                let ended = &mut peer.ended;
+                peer.decoder.decode(bytes, |raw| {
+                    let frame = raw
+                        .and_then(ServerFrame::parse)
+                        .unwrap_or_else(|e| panic!("hub sent {conn} a bad frame: {e}"));
+                    assert!(!*ended, "{conn} was sent {frame:?} after its last frame");
+                    *ended = match &frame {
+                        ServerFrame::Bye(_) => true,
+                        ServerFrame::Err { code, .. } => {
+                            code.known().is_some_and(ErrorCode::is_fatal)
+                        }
+                        _ => false,
+                    };
+                });
+            }
+            assert_eq!(peer.decoder.buffered(), 0, "partial frame sent to {conn}");
+            peer.outstanding += len;
+        }
+        while let Some(id) = self.hub.poll_close() {
+            let before = self.open.len();
+            self.open.retain(|p| p.id != id);
+            assert_eq!(self.open.len() + 1, before, "poll_close: {id} is not open");
+        }
+        while let Some(event) = self.hub.poll_event() {
+            match event {
+                HubEvent::LoggedIn { conn, name } => {
+                    assert!(
+                        !self.closed_events.contains(&conn),
+                        "{conn} logged in as {name} after it closed"
+                    );
+                    assert!(
+                        !self.members.values().any(|n| *n == name),
+                        "{name} logged in twice"
+                    );
+                    assert!(self.members.insert(conn, name).is_none());
+                }
+                HubEvent::Closed { conn, .. } => {
+                    assert!(self.closed_events.insert(conn), "{conn} closed twice");
+                    self.members.remove(&conn);
+                }
+                _ => {}
+            }
+        }
+        self.check_state();
+    }
+
+    /// What must hold once everything is drained.
+    fn check_state(&self) {
+        for peer in &self.open {
+            assert!(
+                !peer.ended,
+                "{} was sent its last frame but is open",
+                peer.id
+            );
+            assert!(!self.closed_events.contains(&peer.id), "{} closed", peer.id);
+            let unflushed = self.hub.unflushed(peer.id);
+            assert_eq!(unflushed, Some(peer.outstanding), "{}", peer.id);
+            assert!(peer.outstanding <= self.limit);
+        }
+        assert_eq!(self.hub.connections(), self.open.len());
+        assert!(self.hub.connections() <= self.max_connections);
+        let logged_in: BTreeMap<ConnId, String> = self
+            .hub
+            .logged_in()
+            .map(|(id, name)| (id, name.to_owned()))
+            .collect();
+        assert_eq!(logged_in.len(), self.hub.members());
+        assert_eq!(logged_in, self.members);
+        let names: BTreeSet<&String> = logged_in.values().collect();
+        assert_eq!(names.len(), logged_in.len(), "duplicate names");
+        for (id, name) in &logged_in {
+            assert_eq!(self.hub.name(*id), Some(name.as_str()));
+        }
+    }
+}
