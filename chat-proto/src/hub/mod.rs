@@ -247,9 +247,13 @@ impl Hub {
         }
     }
 
-    /// The adapter flushed `n` more bytes of what was handed out for `conn`.
+    /// The adapter flushed `n` more bytes of what was handed out for `conn`
+    /// (never more than was handed out).
     pub fn written(&mut self, conn: ConnId, n: usize) {
         if let Some(c) = self.conns.get_mut(conn) {
+            // More than was handed out is an adapter bug; a release build
+            // saturates rather than panics.
+            debug_assert!(n <= c.unflushed, "{conn}: {n} written, {} handed out", c.unflushed);
             c.unflushed = c.unflushed.saturating_sub(n);
         }
     }
