@@ -282,7 +282,9 @@ impl Client {
             return;
         }
         self.inner.now = self.inner.now.max(now);
-        self.inner.liveness.received(now);
+        // The client computes its deadline afresh each time; no timer to
+        // move.
+        let _ = self.inner.liveness.received(now);
         let inner = &mut self.inner;
         self.decoder.decode(input, |frame| {
             if inner.state == ClientState::Closed {

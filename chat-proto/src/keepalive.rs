@@ -40,10 +40,12 @@ impl Liveness {
         }
     }
 
-    /// Records that bytes arrived from the peer.
-    pub(crate) fn received(&mut self, now: Instant) {
+    /// Records that bytes arrived from the peer. Returns whether a ping was
+    /// outstanding: then the deadline may have moved earlier (from
+    /// `ping + timeout` to `now + idle`), which a lazy timer must be told.
+    pub(crate) fn received(&mut self, now: Instant) -> bool {
         self.last_received = self.last_received.max(now);
-        self.ping_sent = None;
+        self.ping_sent.take().is_some()
     }
 
     /// When something must happen next.
@@ -102,10 +104,11 @@ mod tests {
         k.received(t0 + 20 * S);
         assert_eq!(k.poll(t0 + 30 * S, &cfg), Due::Nothing);
         assert_eq!(k.poll(t0 + 50 * S, &cfg), Due::Ping);
-        k.received(t0 + 51 * S);
+        assert!(k.received(t0 + 51 * S));
         assert_eq!(k.deadline(&cfg), t0 + 81 * S);
+        assert!(!k.received(t0 + 52 * S));
         // Time going backwards is tolerated: the later instant wins.
         k.received(t0);
-        assert_eq!(k.deadline(&cfg), t0 + 81 * S);
+        assert_eq!(k.deadline(&cfg), t0 + 82 * S);
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chat_proto::sim::{Direction, Network, PeerId};
 use chat_proto::{
     ClientConfig, ClientFrame, CloseReason, Decoder, ErrorCode, Event, Hub, HubCloseReason,
-    HubEvent, RateLimit, ServerConfig, ServerFrame,
+    HubEvent, Keepalive, RateLimit, ServerConfig, ServerFrame,
 };
 
 const S: Duration = Duration::from_secs(1);
@@ -320,6 +320,28 @@ fn keepalive_pings_idle_clients_and_keeps_them() {
     assert!(text.contains("pong:1\n"), "{text}");
     // A connection costs at most a couple of timer entries.
     assert!(net.hub().timer_entries() <= 2);
+}
+
+#[test]
+fn pings_come_idle_after_the_last_answer_even_when_idle_is_short() {
+    // idle 5 s, timeout 15 s: an answered ping must be followed by the next
+    // one 5 s after the answer, not 15 s after the ping.
+    let mut config = ServerConfig::default();
+    config.keepalive = Keepalive::new(5 * S, 15 * S);
+    let mut net = net(config);
+    net.record();
+    let a = join(&mut net, "a");
+    net.advance(60 * S);
+    let pings = net
+        .transcript()
+        .iter()
+        .filter(|w| w.peer == a && w.direction == Direction::ToClient)
+        .filter(|w| w.bytes.starts_with(b"ping:"))
+        .count();
+    assert_eq!(pings, 12);
+    // Each answer arms an earlier entry; the one it replaces goes stale and
+    // is dropped when it surfaces, at most `timeout` later: a bounded few.
+    assert!(net.hub().timer_entries() <= 1 + 15 / 5 + 1);
 }
 
 #[test]

@@ -40,6 +40,10 @@ struct State {
     /// `abort` already handed to the writer.
     told_abort: bool,
     waker: Option<Waker>,
+    /// Blocking writers waiting on the condvar. Only they need it notified:
+    /// `notify_one` is a system call even with nobody waiting, and async
+    /// writers never wait on it.
+    blocked: usize,
 }
 
 /// The mailbox between the hub and one connection's writer.
@@ -62,11 +66,14 @@ impl Outbox {
 
     fn notify(&self, mut state: MutexGuard<'_, State>) {
         let waker = state.waker.take();
+        let blocked = state.blocked > 0;
         drop(state);
         if let Some(waker) = waker {
             waker.wake();
         }
-        self.ready.notify_one();
+        if blocked {
+            self.ready.notify_one();
+        }
     }
 
     /// Queues chunks for the writer.
@@ -143,23 +150,25 @@ impl Outbox {
             if let Some(taken) = Self::take_locked(&mut state) {
                 return Some(taken);
             }
-            state = match timeout {
-                None => self
-                    .ready
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
+            state.blocked += 1;
+            let timed_out;
+            (state, timed_out) = match timeout {
+                None => (
+                    self.ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+                    false,
+                ),
                 Some(t) => {
                     let (state, result) = self
                         .ready
                         .wait_timeout(state, t)
                         .unwrap_or_else(PoisonError::into_inner);
-                    if result.timed_out() {
-                        let mut state = state;
-                        return Self::take_locked(&mut state);
-                    }
-                    state
+                    (state, result.timed_out())
                 }
             };
+            state.blocked -= 1;
+            if timed_out {
+                return Self::take_locked(&mut state);
+            }
         }
     }
 }

@@ -8,8 +8,11 @@
 //!
 //! Two threads per connection is the price of blocking I/O without `poll`:
 //! a machine's thread limits (`kernel.pid_max`, `vm.max_map_count`) bound
-//! how many connections it can hold; the async transports have no such
-//! bound.
+//! how many connections it can hold. `serve` reads them (on Linux) and
+//! lowers `max_connections` to fit, so that connections beyond are refused
+//! with `server-full` rather than crashing the process; with the common
+//! `vm.max_map_count` of 65530 that is about 7,600 connections. The async
+//! transports have no such bound.
 //!
 //! ```no_run
 //! use chat_proto::ServerConfig;
@@ -135,6 +138,19 @@ impl Server {
             stopping,
         } = self;
         let local = listener.local_addr()?;
+        let mut config = config;
+        if let Some(budget) = connection_budget()
+            && config.max_connections > budget
+        {
+            tracing::warn!(
+                requested = config.max_connections,
+                budget,
+                "max_connections lowered: this machine's thread limits \
+                 (vm.max_map_count, kernel.pid_max) allow about {budget} connections \
+                 at two threads each; more are refused with server-full"
+            );
+            config.max_connections = budget;
+        }
         let mut driver =
             HubDriver::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let acceptor = {
@@ -203,6 +219,23 @@ impl Server {
         let _ = acceptor.join();
         Ok(())
     }
+}
+
+/// How many connections this machine can give two threads each, if it can
+/// tell. Past the limit a thread fails to start its guard pages and the
+/// process aborts, which no error handling can catch, so the server refuses
+/// connections before that (as `server-full`).
+///
+/// Each thread takes about four memory mappings (stack, guard page, signal
+/// stack, guard page) and one process id; some of both are kept for the
+/// rest of the process and the system.
+fn connection_budget() -> Option<usize> {
+    let read =
+        |path: &str| -> Option<usize> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let maps = read("/proc/sys/vm/max_map_count")?;
+    let pids = read("/proc/sys/kernel/pid_max")?;
+    let threads = (maps.saturating_sub(4096) / 4).min(pids.saturating_sub(4096));
+    Some(threads / 2)
 }
 
 fn accept_loop(

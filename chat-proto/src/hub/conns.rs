@@ -6,9 +6,11 @@
 //!
 //! Per connection the hub keeps about 200 bytes and no buffer: the decoder
 //! allocates only while a partial frame is pending, and the output queue only
-//! while frames wait to be handed to the adapter. Output is queued as shared
-//! `Bytes` (a broadcast is one allocation, cloned per recipient) and handed
-//! out per connection, so the adapter can write each batch in one syscall.
+//! while frames wait to be handed to the adapter. Output is queued as spans
+//! of the hub's [`Log`](super::log::Log) (a broadcast is encoded once and
+//! each recipient records where it is) and handed out per connection as
+//! slices of one shared buffer, so the adapter writes each batch in as few
+//! syscalls and iovecs as possible.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,6 +18,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::log::{Frozen, Span, push_span};
 use super::rate::Bucket;
 use crate::decode::Decoder;
 use crate::keepalive::Liveness;
@@ -106,7 +109,9 @@ pub(super) struct Conn {
     pub(super) member_index: u32,
     /// Bytes queued or handed out and not yet reported written.
     pub(super) unflushed: usize,
-    /// Queued bytes not yet handed out.
+    /// Queued output in the unfrozen log, not yet handed out.
+    pub(super) spans: Vec<Span>,
+    /// Queued output already sliced from a frozen log, not yet handed out.
     pub(super) pending: Vec<Bytes>,
     pub(super) bucket: Option<Bucket>,
 }
@@ -154,6 +159,7 @@ impl Conns {
             timer_at: None,
             member_index: 0,
             unflushed: 0,
+            spans: Vec::new(),
             pending: Vec::new(),
             bucket,
         };
@@ -228,45 +234,50 @@ impl Conns {
             })
     }
 
-    /// Queues `bytes` for slot `index`, unless that would pass `limit`
+    /// Queues `span` for slot `index`, unless that would pass `limit`
     /// unflushed bytes, less the [`CLOSE_RESERVE`].
-    pub(super) fn enqueue(
-        &mut self,
-        index: u32,
-        bytes: Bytes,
-        limit: usize,
-    ) -> Result<(), Overflow> {
+    pub(super) fn enqueue(&mut self, index: u32, span: Span, limit: usize) -> Result<(), Overflow> {
         let conn = &mut self.slots[index as usize];
-        if conn.unflushed + bytes.len() + CLOSE_RESERVE > limit {
+        if conn.unflushed + span.len() + CLOSE_RESERVE > limit {
             return Err(Overflow);
         }
-        self.push(index, bytes);
+        self.push(index, span);
         Ok(())
     }
 
     /// Queues the last frame before a close (`bye:`, `err:`), which may use
-    /// the reserve. If it does not fit the bound even so, the frames not yet
-    /// handed out are dropped to make room (the peer is not reading them
+    /// the reserve. If it does not fit the bound even so, the output not yet
+    /// handed out is dropped to make room (the peer is not reading it
     /// anyway); if it still does not fit, it is dropped too. The bound is
     /// never passed.
-    pub(super) fn enqueue_last(&mut self, index: u32, bytes: Bytes, limit: usize) {
+    pub(super) fn enqueue_last(&mut self, index: u32, span: Span, limit: usize) {
         let conn = &mut self.slots[index as usize];
-        if conn.unflushed + bytes.len() > limit {
-            let dropped: usize = conn.pending.drain(..).map(|b| b.len()).sum();
+        if conn.unflushed + span.len() > limit {
+            let dropped: usize = conn.spans.drain(..).map(Span::len).sum::<usize>()
+                + conn.pending.drain(..).map(|b| b.len()).sum::<usize>();
             conn.unflushed -= dropped;
         }
-        if conn.unflushed + bytes.len() <= limit {
-            self.push(index, bytes);
+        if conn.unflushed + span.len() <= limit {
+            self.push(index, span);
         }
     }
 
-    fn push(&mut self, index: u32, bytes: Bytes) {
+    fn push(&mut self, index: u32, span: Span) {
         let conn = &mut self.slots[index as usize];
-        conn.unflushed += bytes.len();
-        if conn.pending.is_empty() {
+        conn.unflushed += span.len();
+        if conn.spans.is_empty() && conn.pending.is_empty() {
             self.dirty.push_back(index);
         }
-        conn.pending.push(bytes);
+        push_span(&mut conn.spans, span);
+    }
+
+    /// The log was frozen: turn every queued span into a slice of it.
+    pub(super) fn freeze_spans(&mut self, frozen: &Frozen) {
+        for &index in &self.dirty {
+            let conn = &mut self.slots[index as usize];
+            let slices = conn.spans.drain(..).map(|span| frozen.slice(span));
+            conn.pending.extend(slices);
+        }
     }
 
     /// Marks slot `index` as closing.
@@ -285,6 +296,7 @@ impl Conns {
             self.active -= 1;
         }
         conn.phase = Phase::Free;
+        conn.spans = Vec::new();
         conn.pending = Vec::new();
         conn.decoder = Decoder::new(conn.decoder.max_frame_len());
         conn.unflushed = 0;
@@ -292,7 +304,8 @@ impl Conns {
         self.free.push(index);
     }
 
-    /// The next connection's queued bytes.
+    /// The next connection's queued bytes; call
+    /// [`freeze_spans`](Self::freeze_spans) first.
     pub(super) fn poll_transmit(&mut self) -> Option<Transmit> {
         while let Some(index) = self.dirty.pop_front() {
             let conn = &mut self.slots[index as usize];
@@ -313,6 +326,7 @@ impl Conns {
 
 #[cfg(test)]
 mod tests {
+    use super::super::log::Log;
     use super::*;
 
     #[test]
@@ -333,23 +347,38 @@ mod tests {
         assert_eq!(format!("{c}"), "conn#0.1");
     }
 
+    fn raw(log: &mut Log, text: &str) -> Span {
+        log.append(text.len(), |buf| buf.extend_from_slice(text.as_bytes()))
+    }
+
+    fn transmit(conns: &mut Conns, log: &mut Log) -> Option<Transmit> {
+        if !log.is_empty() {
+            conns.freeze_spans(&log.freeze());
+        }
+        conns.poll_transmit()
+    }
+
     #[test]
     fn output_is_batched_per_connection_and_bounded() {
         let now = Instant::now();
         let mut conns = Conns::default();
+        let mut log = Log::default();
         let a = conns.alloc(now, 4096, None);
         let b = conns.alloc(now, 4096, None);
-        let frame = Bytes::from_static(b"msg:x:y\n");
         let limit = 20 + CLOSE_RESERVE;
-        conns.enqueue(a.index, frame.clone(), limit).unwrap();
-        conns.enqueue(b.index, frame.clone(), limit).unwrap();
-        conns.enqueue(a.index, frame.clone(), limit).unwrap();
-        assert!(conns.enqueue(a.index, frame.clone(), limit).is_err());
-        let t = conns.poll_transmit().unwrap();
-        assert_eq!((t.conn, t.data.len(), t.len()), (a, 2, 16));
-        let t = conns.poll_transmit().unwrap();
-        assert_eq!((t.conn, t.data.len()), (b, 1));
-        assert!(conns.poll_transmit().is_none());
+        let first = raw(&mut log, "msg:x:1\n");
+        conns.enqueue(a.index, first, limit).unwrap();
+        conns.enqueue(b.index, first, limit).unwrap();
+        let second = raw(&mut log, "msg:x:2\n");
+        conns.enqueue(a.index, second, limit).unwrap();
+        assert!(conns.enqueue(a.index, raw(&mut log, "msg:x:3\n"), limit).is_err());
+        // a's two frames are adjacent in the log: one slice.
+        let t = transmit(&mut conns, &mut log).unwrap();
+        assert_eq!((t.conn, t.data.len(), t.len()), (a, 1, 16));
+        assert_eq!(t.data.concat(), b"msg:x:1\nmsg:x:2\n");
+        let t = transmit(&mut conns, &mut log).unwrap();
+        assert_eq!((t.conn, t.data.concat()), (b, b"msg:x:1\n".to_vec()));
+        assert!(transmit(&mut conns, &mut log).is_none());
         assert_eq!(conns.get(a).unwrap().unflushed, 16);
     }
 
@@ -357,25 +386,26 @@ mod tests {
     fn the_last_frame_never_passes_the_bound() {
         let now = Instant::now();
         let mut conns = Conns::default();
+        let mut log = Log::default();
         let a = conns.alloc(now, 4096, None);
-        let frame = Bytes::from_static(b"msg:x:y\n");
         let limit = 20 + CLOSE_RESERVE;
-        conns.enqueue(a.index, frame.clone(), limit).unwrap();
-        conns.enqueue(a.index, frame.clone(), limit).unwrap();
+        let frame = raw(&mut log, "msg:x:y\n");
+        conns.enqueue(a.index, frame, limit).unwrap();
+        conns.enqueue(a.index, frame, limit).unwrap();
         // The reserve holds the last frame.
-        conns.enqueue_last(a.index, Bytes::from_static(b"err:timeout:x\n"), limit);
+        conns.enqueue_last(a.index, raw(&mut log, "err:timeout:x\n"), limit);
         assert_eq!(conns.get(a).unwrap().unflushed, 30);
-        let t = conns.poll_transmit().unwrap();
+        let t = transmit(&mut conns, &mut log).unwrap();
         assert_eq!(t.data.concat(), b"msg:x:y\nmsg:x:y\nerr:timeout:x\n");
-        // Beyond the reserve, pending frames make room; handed-out bytes
-        // cannot be taken back.
-        conns.enqueue(a.index, frame.clone(), 1000).unwrap();
-        let big = Bytes::from(vec![b'x'; limit - 30]);
-        conns.enqueue_last(a.index, big.clone(), limit);
+        // Beyond the reserve, output not handed out makes room; handed-out
+        // bytes cannot be taken back.
+        conns.enqueue(a.index, raw(&mut log, "msg:x:y\n"), 1000).unwrap();
+        let big = "x".repeat(limit - 30);
+        conns.enqueue_last(a.index, raw(&mut log, &big), limit);
         assert_eq!(conns.get(a).unwrap().unflushed, limit);
-        assert_eq!(conns.poll_transmit().unwrap().data, [big]);
-        conns.enqueue_last(a.index, Bytes::from_static(b"bye:0123\n"), limit);
+        assert_eq!(transmit(&mut conns, &mut log).unwrap().data.concat(), big.as_bytes());
+        conns.enqueue_last(a.index, raw(&mut log, "bye:0123\n"), limit);
         assert_eq!(conns.get(a).unwrap().unflushed, limit);
-        assert!(conns.poll_transmit().is_none());
+        assert!(transmit(&mut conns, &mut log).is_none());
     }
 }

@@ -7,6 +7,7 @@
 //! in and out (see the drain contract on [`Hub`]).
 
 mod conns;
+mod log;
 mod rate;
 mod room;
 mod timers;
@@ -14,10 +15,10 @@ mod timers;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
 
 pub use self::conns::{ConnId, Transmit};
 use self::conns::{Conns, Phase};
+use self::log::{Log, Span};
 use self::rate::Bucket;
 use self::room::Room;
 use self::timers::Timers;
@@ -122,15 +123,11 @@ pub struct Hub {
     events: VecDeque<HubEvent>,
     /// Connections that overflowed during a broadcast, closed after it.
     overflowed: Vec<u32>,
-    /// Encodes frames; each is split off as `Bytes` sharing one allocation.
-    scratch: BytesMut,
+    /// Every frame sent since the last drain, encoded once.
+    log: Log,
     pings_sent: u64,
     shutting_down: bool,
 }
-
-/// How much the encoding buffer grows at a time: frames share allocations
-/// of this size.
-const SCRATCH_BLOCK: usize = 64 * 1024;
 
 impl Hub {
     /// A hub with no connections.
@@ -144,7 +141,7 @@ impl Hub {
             closes: VecDeque::new(),
             events: VecDeque::new(),
             overflowed: Vec::new(),
-            scratch: BytesMut::new(),
+            log: Log::default(),
             pings_sent: 0,
             shutting_down: false,
         })
@@ -229,7 +226,12 @@ impl Hub {
         if !c.is_active() || input.is_empty() {
             return;
         }
-        c.liveness.received(now);
+        if c.liveness.received(now) {
+            // A pong (or anything) after a ping: the next ping is due
+            // `idle` from now, which may be before the armed timer.
+            self.arm_timer(conn.index);
+        }
+        let c = self.conns.slot(conn.index);
         let max = c.decoder.max_frame_len();
         let mut decoder = std::mem::replace(&mut c.decoder, Decoder::new(max));
         decoder.decode(input, |frame| {
@@ -332,6 +334,10 @@ impl Hub {
     /// The next bytes to write, all that is queued for one connection.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.log.is_empty() {
+            let frozen = self.log.freeze();
+            self.conns.freeze_spans(&frozen);
+        }
         self.conns.poll_transmit()
     }
 
@@ -376,12 +382,8 @@ impl Hub {
             }
             ClientFrame::Who => {
                 if self.admit(index, now) {
-                    let frames = self
-                        .room
-                        .users_frames(self.config.max_frame_len, &mut self.scratch);
-                    for frame in frames {
-                        self.send(index, frame);
-                    }
+                    let frames = self.room.users_frames(self.config.max_frame_len, &mut self.log);
+                    self.send(index, frames);
                 }
             }
             ClientFrame::Ping(token) => {
@@ -456,17 +458,17 @@ impl Hub {
             );
             return self.reply(index, ErrorCode::TooLong, &text);
         }
-        let bytes = encode_into(&mut self.scratch, &frame);
+        let bytes = self.log.encode(&frame);
         self.broadcast(bytes, None);
     }
 
     // ---- output --------------------------------------------------------
 
-    fn encode(&mut self, frame: &ServerFrame<'_>) -> Bytes {
-        encode_into(&mut self.scratch, frame)
+    fn encode(&mut self, frame: &ServerFrame<'_>) -> Span {
+        self.log.encode(frame)
     }
 
-    fn error_frame(&mut self, code: ErrorCode, text: &str) -> Bytes {
+    fn error_frame(&mut self, code: ErrorCode, text: &str) -> Span {
         let text = Text::new(text).unwrap_or_else(|_| Text::trusted(""));
         self.encode(&ServerFrame::Err {
             code: code.into(),
@@ -486,7 +488,7 @@ impl Hub {
     /// Queues `bytes` for one connection; a slow consumer is closed. A
     /// connection closed on the way (say, in the middle of a `who:` answer)
     /// gets nothing more: the frame that explained the close stays its last.
-    fn send(&mut self, index: u32, bytes: Bytes) {
+    fn send(&mut self, index: u32, bytes: Span) {
         if !self.conns.slot(index).is_active() {
             return;
         }
@@ -502,11 +504,11 @@ impl Hub {
 
     /// Queues `bytes` for every member but `except`, then closes the slow
     /// consumers found on the way (whose `left:` may find more).
-    fn broadcast(&mut self, bytes: Bytes, except: Option<u32>) {
+    fn broadcast(&mut self, bytes: Span, except: Option<u32>) {
         let limit = self.config.outbound_limit;
         for member in self.room.members() {
             let index = member.id.index;
-            if Some(index) != except && self.conns.enqueue(index, bytes.clone(), limit).is_err() {
+            if Some(index) != except && self.conns.enqueue(index, bytes, limit).is_err() {
                 self.overflowed.push(index);
             }
         }
@@ -526,7 +528,7 @@ impl Hub {
     /// Ends an active connection: leaves the room (telling the others while
     /// presence is on), queues its last frame, and asks the adapter to close
     /// it (unless it is already gone).
-    fn close(&mut self, index: u32, reason: HubCloseReason, last: Option<Bytes>) {
+    fn close(&mut self, index: u32, reason: HubCloseReason, last: Option<Span>) {
         let c = self.conns.slot(index);
         debug_assert!(c.is_active());
         let was_member = c.phase == Phase::Member;
@@ -542,7 +544,7 @@ impl Hub {
             }
             if presence {
                 let name = Name::trusted(&member.name);
-                let left = encode_into(&mut self.scratch, &ServerFrame::Left(name));
+                let left = self.log.encode(&ServerFrame::Left(name));
                 self.broadcast(left, None);
             }
         }
@@ -571,13 +573,4 @@ impl Hub {
             self.timers.push(at, id);
         }
     }
-}
-
-fn encode_into(scratch: &mut BytesMut, frame: &ServerFrame<'_>) -> Bytes {
-    let len = frame.encoded_len();
-    if scratch.capacity() < len {
-        scratch.reserve(len.max(SCRATCH_BLOCK));
-    }
-    frame.encode(scratch);
-    scratch.split().freeze()
 }

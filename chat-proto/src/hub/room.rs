@@ -7,9 +7,10 @@
 
 use std::collections::HashSet;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::BufMut;
 
 use super::conns::ConnId;
+use super::log::{Log, Span};
 
 /// One logged-in connection.
 #[derive(Debug)]
@@ -62,34 +63,35 @@ impl Room {
         (member, moved)
     }
 
-    /// The answer to `who:`: `users:` frames of at most `max_frame_len`
-    /// bytes each, listing every member once, then an empty `users:`.
-    pub(super) fn users_frames(&self, max_frame_len: usize, scratch: &mut BytesMut) -> Vec<Bytes> {
+    /// The answer to `who:`, appended to `log` as one run: `users:`
+    /// frames of at most `max_frame_len` bytes each, listing every member
+    /// once, then an empty `users:`.
+    pub(super) fn users_frames(&self, max_frame_len: usize, log: &mut Log) -> Span {
         const TAG: &[u8] = b"users:";
-        let mut frames = Vec::new();
-        let mut names = self.members.iter().map(|m| m.name.as_bytes()).peekable();
-        while names.peek().is_some() {
-            scratch.put_slice(TAG);
-            let mut len = TAG.len() + 1;
-            let mut first = true;
-            // Config validation guarantees room for one name of 128 bytes.
-            while let Some(name) =
-                names.next_if(|n| len + n.len() + usize::from(!first) <= max_frame_len)
-            {
-                if !first {
-                    scratch.put_u8(b',');
+        let names_len: usize = self.members.iter().map(|m| m.name.len() + 1).sum();
+        log.append(names_len + TAG.len() + 1, |buf| {
+            let mut names = self.members.iter().map(|m| m.name.as_bytes()).peekable();
+            while names.peek().is_some() {
+                buf.put_slice(TAG);
+                let mut len = TAG.len() + 1;
+                let mut first = true;
+                // Config validation guarantees room for one name of 128
+                // bytes.
+                while let Some(name) =
+                    names.next_if(|n| len + n.len() + usize::from(!first) <= max_frame_len)
+                {
+                    if !first {
+                        buf.put_u8(b',');
+                    }
+                    buf.put_slice(name);
+                    len += name.len() + usize::from(!first);
+                    first = false;
                 }
-                scratch.put_slice(name);
-                len += name.len() + usize::from(!first);
-                first = false;
+                buf.put_u8(b'\n');
             }
-            scratch.put_u8(b'\n');
-            frames.push(scratch.split().freeze());
-        }
-        scratch.put_slice(TAG);
-        scratch.put_u8(b'\n');
-        frames.push(scratch.split().freeze());
-        frames
+            buf.put_slice(TAG);
+            buf.put_u8(b'\n');
+        })
     }
 }
 
@@ -128,8 +130,10 @@ mod tests {
         for (i, n) in names.iter().enumerate() {
             room.join(id(i as u32), n);
         }
-        let mut scratch = BytesMut::new();
-        let frames = room.users_frames(256, &mut scratch);
+        let mut log = Log::default();
+        let span = room.users_frames(256, &mut log);
+        let all = log.freeze().slice(span);
+        let frames: Vec<&[u8]> = all.split_inclusive(|&b| b == b'\n').collect();
         assert!(frames.len() > 2);
         let mut listed = Vec::new();
         for f in &frames {
@@ -143,7 +147,7 @@ mod tests {
                     .map(String::from),
             );
         }
-        assert_eq!(&frames.last().unwrap()[..], b"users:\n");
+        assert_eq!(frames.last().unwrap(), b"users:\n");
         assert_eq!(listed, names);
         // A frame is filled before the next begins.
         assert!(frames[0].len() > 256 - "user000,".len());
@@ -151,7 +155,8 @@ mod tests {
 
     #[test]
     fn empty_room_answers_with_the_end_frame_only() {
-        let frames = Room::default().users_frames(4096, &mut BytesMut::new());
-        assert_eq!(frames, [Bytes::from_static(b"users:\n")]);
+        let mut log = Log::default();
+        let span = Room::default().users_frames(4096, &mut log);
+        assert_eq!(&log.freeze().slice(span)[..], b"users:\n");
     }
 }
