@@ -327,7 +327,7 @@ impl Hub {
         }
         let bye = self.encode(&ServerFrame::Bye(Text::trusted(SHUTDOWN_REASON)));
         for index in open {
-            self.close(index, HubCloseReason::Shutdown, Some(bye.clone()));
+            self.close(index, HubCloseReason::Shutdown, Some(bye));
         }
     }
 

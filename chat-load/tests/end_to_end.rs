@@ -1,0 +1,132 @@
+//! End to end: the generator's fan-out and scale scenarios against a real
+//! tokio server started in this process on 127.0.0.1:0. Small and bounded:
+//! K=3 clients × M=50 messages must arrive complete and in order, in
+//! bursts and paced, and a few idle connections must log in and hold.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chat_load::fanout::{self, FanoutConfig, Pacing};
+use chat_load::report::Status;
+use chat_load::scale::{self, ScaleConfig};
+use chat_proto::{Keepalive, ServerConfig};
+use transport_tokio::Server;
+
+/// Starts a server on its own runtime thread; returns its address. The
+/// thread ends with the test process.
+fn start_server(config: ServerConfig) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        rt.block_on(async move {
+            let server = Server::bind("127.0.0.1:0", config).await.expect("bind");
+            tx.send(server.local_addr().expect("addr"))
+                .expect("send addr");
+            server.serve().await.expect("serve");
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("server started")
+}
+
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime")
+}
+
+fn small(addr: SocketAddr, pacing: Pacing) -> FanoutConfig {
+    let mut cfg = FanoutConfig::new(addr, 3, 50, 64);
+    cfg.pacing = pacing;
+    cfg.batch = 8;
+    cfg.login_timeout = Duration::from_secs(2);
+    cfg.run_timeout = Duration::from_secs(3);
+    cfg.stall_timeout = Duration::from_secs(1);
+    // Measure the test process itself: exercises the /proc path.
+    cfg.server_pid = Some(std::process::id());
+    cfg
+}
+
+#[test]
+fn burst_fanout_delivers_everything_in_order() {
+    let addr = start_server(ServerConfig::default());
+    let cfg = small(addr, Pacing::Burst { window: 10 });
+    let report = client_runtime().block_on(fanout::run(&cfg)).expect("run");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert_eq!(report.totals.expected(), 3 * 50 * 3);
+    assert_eq!(report.totals.received_total(), 450);
+    assert_eq!(report.totals.losses_total(), 0);
+    assert_eq!(report.totals.reorders_total(), 0);
+    assert_eq!(report.errors, 0);
+    assert_eq!(report.latency.count(), 450);
+    assert!(report.latency.quantile(0.5) > 0);
+    assert!(report.cpu.server_s.is_some());
+    let line = report.result_line();
+    assert!(
+        line.contains(" expected=450 received=450 lost=0 reordered=0 "),
+        "{line}"
+    );
+}
+
+#[test]
+fn paced_fanout_and_unlimited_window_deliver_everything() {
+    let addr = start_server(ServerConfig::default());
+    let mut cfg = small(addr, Pacing::Rate(500.0));
+    cfg.name_prefix = "paced".into();
+    let report = client_runtime()
+        .block_on(fanout::run(&cfg))
+        .expect("paced run");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert_eq!(report.totals.received_total(), 450);
+    // 50 messages at 500/s take about 0.1 s.
+    assert!(report.cpu.wall_s >= 0.09, "{}", report.cpu.wall_s);
+
+    let mut cfg = small(addr, Pacing::Burst { window: 0 });
+    cfg.name_prefix = "blast".into();
+    let report = client_runtime()
+        .block_on(fanout::run(&cfg))
+        .expect("burst run");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert_eq!(report.totals.reorders_total(), 0);
+}
+
+#[test]
+fn idle_connections_log_in_and_answer_pings() {
+    let mut config = ServerConfig::default();
+    config.keepalive = Keepalive::new(Duration::from_millis(200), Duration::from_millis(500));
+    let addr = start_server(config);
+    let mut cfg = ScaleConfig::new(addr, 20, Duration::from_millis(700));
+    cfg.sources = 2;
+    cfg.login_timeout = Duration::from_secs(2);
+    let report = client_runtime()
+        .block_on(scale::run(&cfg))
+        .expect("scale run");
+    // Pinged every 200 ms for 0.7 s, 20 connections: dozens of pongs, and
+    // nobody dropped for silence.
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert!(report.pings_in_hold >= 20, "{}", report.summary());
+    assert!(report.result_line().contains(" connections=20 "));
+}
+
+#[test]
+fn addresses_outside_loopback_are_refused() {
+    let cfg = FanoutConfig::new("192.0.2.1:7878".parse().unwrap(), 3, 50, 64);
+    let err = client_runtime().block_on(fanout::run(&cfg)).unwrap_err();
+    assert!(err.to_string().contains("outside 127.0.0.0/8"), "{err}");
+}
+
+#[test]
+fn a_missing_server_fails_fast() {
+    // A port nobody listens on: bind one, then drop it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cfg = small(port, Pacing::Burst { window: 10 });
+    let err = client_runtime().block_on(fanout::run(&cfg)).unwrap_err();
+    assert!(err.to_string().contains("connect"), "{err}");
+}
