@@ -56,9 +56,12 @@ pub(crate) struct ServeArgs {
     /// The transport that serves.
     #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
     runtime: Runtime,
-    /// tokio worker threads; 1 runs everything on one thread.
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    /// tokio worker threads. The default, 1, runs everything on one thread:
+    /// the hub is one state machine, and on small machines extra workers
+    /// mostly add cross-thread wake-ups (see BENCHMARKS.md). Raise it where
+    /// many cores can share the socket I/O.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
 }
 
 fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
@@ -110,14 +113,11 @@ fn serve_tokio(
     options: ServerOptions,
 ) -> Result<(), String> {
     let runtime = match args.threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n.max(1))
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
             .enable_all()
             .build(),
     }

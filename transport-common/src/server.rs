@@ -39,6 +39,12 @@ pub struct ServerOptions {
     /// Messages from connections that may wait for the hub beyond one per
     /// connection. Default 256.
     pub channel_capacity: usize,
+    /// How late the server may wake for the hub's timers, so that one
+    /// wake-up serves every connection due in that window (with 20,000
+    /// connections, pings fall due hundreds of times a second). The hub
+    /// still decides what is due; pings and timeouts just happen up to this
+    /// much later. Default 50 ms.
+    pub timer_slack: Duration,
 }
 
 impl Default for ServerOptions {
@@ -48,6 +54,7 @@ impl Default for ServerOptions {
             close_linger: Duration::from_secs(2),
             accept_pause: Duration::from_millis(100),
             channel_capacity: 256,
+            timer_slack: Duration::from_millis(50),
         }
     }
 }
@@ -287,7 +294,11 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
     /// Sleeps until the hub's next deadline or the end of the grace period;
     /// returns whether that moment has already come.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let next = match (self.driver.poll_timeout(), self.grace_until) {
+        let hub = self
+            .driver
+            .poll_timeout()
+            .map(|t| t + self.options.timer_slack);
+        let next = match (hub, self.grace_until) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

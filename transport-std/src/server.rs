@@ -177,10 +177,9 @@ impl Server {
                     break;
                 }
             }
-            let next = [driver.poll_timeout(), grace_until]
-                .into_iter()
-                .flatten()
-                .min();
+            // Timers may run `timer_slack` late, so one wake-up serves many.
+            let hub = driver.poll_timeout().map(|t| t + options.timer_slack);
+            let next = [hub, grace_until].into_iter().flatten().min();
             let event = match next {
                 Some(at) => {
                     let wait = at
