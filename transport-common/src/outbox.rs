@@ -154,7 +154,9 @@ impl Outbox {
             let timed_out;
             (state, timed_out) = match timeout {
                 None => (
-                    self.ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+                    self.ready
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner),
                     false,
                 ),
                 Some(t) => {
