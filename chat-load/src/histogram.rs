@@ -41,7 +41,9 @@ impl Histogram {
     /// Adds everything `other` recorded.
     pub fn merge(&mut self, other: &Histogram) {
         // Both have the same bounds, so adding cannot fail.
-        self.hdr.add(&other.hdr).expect("histograms with equal bounds");
+        self.hdr
+            .add(&other.hdr)
+            .expect("histograms with equal bounds");
         self.max = self.max.max(other.max);
     }
 
@@ -77,7 +79,11 @@ mod tests {
             h.record(v * 1000);
         }
         assert_eq!(h.count(), 100_000);
-        for (q, exact) in [(0.5, 50_000_000u64), (0.99, 99_000_000), (0.999, 99_900_000)] {
+        for (q, exact) in [
+            (0.5, 50_000_000u64),
+            (0.99, 99_000_000),
+            (0.999, 99_900_000),
+        ] {
             let got = h.quantile(q);
             let error = got.abs_diff(exact) as f64 / exact as f64;
             assert!(error <= 0.001, "q{q}: {got} vs {exact}");

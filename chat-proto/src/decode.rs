@@ -6,59 +6,103 @@
 //! * it works on the caller's input slice and hands out frames that borrow
 //!   from it; only the unfinished line at the end of an input is copied, into
 //!   a buffer that exists only while such a line is pending;
-//! * it only ever scans new bytes for LF (`memchr`), so a line that arrives
-//!   one byte at a time is never rescanned;
+//! * it only ever scans new bytes: a line that arrives one byte at a time is
+//!   never rescanned;
 //! * all the complete lines of one input are checked for UTF-8 in a single
-//!   `simdutf8` call and for control characters in a single vectorised pass;
-//!   only an input that fails either check is looked at line by line;
+//!   `simdutf8` call; then a single vectorised pass over them, 64 bytes at a
+//!   time, finds both the line ends and the control characters (the
+//!   "special bytes" of [`special_mask`]), so the bytes between two line
+//!   ends are looked at once, in bulk; only an input that is not valid UTF-8
+//!   is looked at line by line;
 //! * a line longer than the maximum frame length is reported once as
 //!   [`PeerError::TooLong`] and skipped up to its LF without being buffered:
 //!   the decoder never holds more than `max_frame_len - 1` bytes;
 //! * after any error it resumes cleanly at the next line.
 //!
-//! The tag of each line is split off with `nom`; the typed grammar of each
-//! tag is in [`frame`](crate::frame). Empty lines (a bare LF or CRLF) are
-//! ignored, so pressing Enter in `telnet` is harmless.
+//! The tag of each line is split off with `nom` (`msg:`, by far the most
+//! frequent frame, takes a shortcut to the same result); the typed grammar
+//! of each tag is in [`frame`](crate::frame). Empty lines (a bare LF or
+//! CRLF) are ignored, so pressing Enter in `telnet` is harmless.
 
-use bytes::BytesMut;
 use memchr::{memchr, memchr_iter, memrchr};
 use nom::Parser;
-use nom::bytes::complete::take_while1;
+use nom::bytes::complete::take_while_m_n;
 use nom::character::complete::char;
 use nom::sequence::terminated;
 
 use crate::error::PeerError;
-use crate::text::{any_suspicious, has_control, is_tag_byte};
+use crate::text::{BLOCK, has_control, is_tag_byte, special_mask};
 
 /// The most bytes a tag may have.
 pub const MAX_TAG_LEN: usize = 16;
 
+/// Extra room reserved when an unfinished line is first buffered.
+const PARTIAL_SLACK: usize = 256;
+
 /// One decoded line: its tag and its payload, both borrowed from the input.
 ///
 /// The whole line is valid UTF-8 and holds no control character but TAB;
-/// the tag is 1 to 16 of `a-z`, `0-9`, `-`. Turn it into a typed frame with
-/// [`ClientFrame::parse`](crate::ClientFrame::parse) or
-/// [`ServerFrame::parse`](crate::ServerFrame::parse).
+/// the tag is 1 to 16 of `a-z`, `0-9`, `-`. Only the [`Decoder`] and
+/// [`RawFrame::from_line`] make one, so these checks always hold, and
+/// [`ClientFrame::parse`](crate::ClientFrame::parse) and
+/// [`ServerFrame::parse`](crate::ServerFrame::parse) can rely on them: no
+/// payload can smuggle a line break into a frame encoded from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawFrame<'a> {
+    tag: &'a str,
+    payload: &'a str,
+}
+
+impl<'a> RawFrame<'a> {
     /// The tag, before the first `:`.
-    pub tag: &'a str,
+    pub fn tag(&self) -> &'a str {
+        self.tag
+    }
+
     /// Everything after the first `:`, without the line terminator.
-    pub payload: &'a str,
+    pub fn payload(&self) -> &'a str {
+        self.payload
+    }
+
+    /// Checks one line, without its LF, as the decoder does (a final CR is
+    /// dropped): for lines that arrive by other means than a byte stream.
+    /// The maximum frame length is not checked.
+    ///
+    /// ```
+    /// use chat_proto::{PeerError, RawFrame};
+    ///
+    /// let frame = RawFrame::from_line("msg:did you have dinner")?;
+    /// assert_eq!((frame.tag(), frame.payload()), ("msg", "did you have dinner"));
+    /// assert_eq!(RawFrame::from_line("msg:a\nwho:"), Err(PeerError::ControlChar));
+    /// # Ok::<(), PeerError>(())
+    /// ```
+    pub fn from_line(line: &'a str) -> Result<Self, PeerError> {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if has_control(line.as_bytes()) {
+            return Err(PeerError::ControlChar);
+        }
+        split_tag(line)
+    }
+
+    /// A frame from parts the caller has checked (tests of this crate).
+    #[cfg(test)]
+    pub(crate) fn trusted(tag: &'a str, payload: &'a str) -> Self {
+        RawFrame { tag, payload }
+    }
 }
 
 /// A streaming decoder of LF-terminated frames.
 ///
 /// ```
-/// use chat_proto::{Decoder, RawFrame};
+/// use chat_proto::Decoder;
 ///
 /// let mut decoder = Decoder::new(4096);
 /// let mut lines = Vec::new();
 /// // Input arrives in any chunking; a character may be split between reads.
 /// for chunk in [&b"msg:ni h"[..], &b"ao \xe4\xbd"[..], &b"\xa0\xe5\xa5\xbd\r\nwho:\n"[..]] {
 ///     decoder.decode(chunk, |frame| {
-///         let RawFrame { tag, payload } = frame.unwrap();
-///         lines.push(format!("{tag}|{payload}"));
+///         let frame = frame.unwrap();
+///         lines.push(format!("{}|{}", frame.tag(), frame.payload()));
 ///     });
 /// }
 /// assert_eq!(lines, ["msg|ni hao 你好", "who|"]);
@@ -70,7 +114,7 @@ pub struct Decoder {
     /// The unfinished line at the end of the last input. Never holds an LF,
     /// so it is never scanned again; empty and unallocated when no line is
     /// pending.
-    partial: BytesMut,
+    partial: Vec<u8>,
     /// Inside an overlong line that was already reported: drop bytes up to
     /// and including the next LF.
     discarding: bool,
@@ -82,7 +126,7 @@ impl Decoder {
     pub fn new(max_frame_len: usize) -> Self {
         Decoder {
             max_frame_len,
-            partial: BytesMut::new(),
+            partial: Vec::new(),
             discarding: false,
         }
     }
@@ -126,20 +170,25 @@ impl Decoder {
             if line.len() + lf + 1 > max {
                 on_frame(Err(PeerError::TooLong { limit: max }));
             } else {
-                line.extend_from_slice(&input[..lf]);
-                match simdutf8::basic::from_utf8(&line) {
-                    Ok(line) => emit_line(line, false, &mut on_frame),
-                    Err(_) => on_frame(Err(PeerError::BadUtf8)),
-                }
+                line.extend_from_slice(&input[..=lf]);
+                emit_lines(&line, max, &mut on_frame);
             }
             input = &input[lf + 1..];
+            // Kept, empty, for the next unfinished line of this input.
+            line.clear();
+            self.partial = line;
         }
         if let Some(last) = memrchr(b'\n', input) {
             let (lines, tail) = input.split_at(last + 1);
-            self.emit_lines(lines, &mut on_frame);
+            emit_lines(lines, max, &mut on_frame);
             input = tail;
         }
-        self.buffer_or_overflow(input, &mut on_frame);
+        if input.is_empty() {
+            // No line is pending: hold no buffer.
+            self.partial = Vec::new();
+        } else {
+            self.buffer_or_overflow(input, &mut on_frame);
+        }
     }
 
     /// Keeps the bytes of an unfinished line, or reports it as too long once
@@ -152,59 +201,131 @@ impl Decoder {
             return;
         }
         if self.partial.len() + input.len() >= self.max_frame_len {
-            self.partial = BytesMut::new();
+            self.partial = Vec::new();
             self.discarding = true;
             on_frame(Err(PeerError::TooLong {
                 limit: self.max_frame_len,
             }));
         } else {
+            if self.partial.is_empty() {
+                // Room for the rest of a typical line, so that finishing it
+                // does not move it; bounded, so that idle connections with
+                // a pending line stay cheap.
+                self.partial.reserve(input.len() + PARTIAL_SLACK);
+            }
             self.partial.extend_from_slice(input);
         }
     }
+}
 
-    /// Emits every line of `lines`, which ends with an LF.
-    fn emit_lines<F>(&self, lines: &[u8], on_frame: &mut F)
+/// Emits every line of `lines`, which ends with an LF.
+fn emit_lines<F>(lines: &[u8], max: usize, on_frame: &mut F)
+where
+    F: FnMut(Result<RawFrame<'_>, PeerError>),
+{
+    if let Ok(text) = simdutf8::basic::from_utf8(lines) {
+        emit_valid(text, max, on_frame);
+        return;
+    }
+    // Some line is not UTF-8: find out which, one line at a time.
+    let mut start = 0;
+    for lf in memchr_iter(b'\n', lines) {
+        let line = &lines[start..=lf];
+        start = lf + 1;
+        if line.len() > max {
+            on_frame(Err(PeerError::TooLong { limit: max }));
+            continue;
+        }
+        match simdutf8::basic::from_utf8(line) {
+            Ok(line) => emit_valid(line, max, on_frame),
+            Err(_) => on_frame(Err(PeerError::BadUtf8)),
+        }
+    }
+}
+
+/// Emits every line of `text`, which ends with an LF. One pass over the
+/// special bytes (see [`special_mask`]) finds both the line ends and the
+/// control characters.
+fn emit_valid<F>(text: &str, max: usize, on_frame: &mut F)
+where
+    F: FnMut(Result<RawFrame<'_>, PeerError>),
+{
+    let bytes = text.as_bytes();
+    let mut line = Line {
+        start: 0,
+        control: false,
+    };
+    let mut blocks = bytes.chunks_exact(BLOCK);
+    let mut base = 0;
+    for block in &mut blocks {
+        let mask = special_mask(block.try_into().expect("chunks of 64"));
+        line.specials(text, base, mask, max, on_frame);
+        base += BLOCK;
+    }
+    let rest = blocks.remainder().len();
+    if rest == 0 {
+        return;
+    }
+    if let Some(tail) = bytes.last_chunk::<BLOCK>() {
+        // The last 64 bytes, but for the `BLOCK - rest` already seen.
+        let seen = BLOCK - rest;
+        let mask = special_mask(tail) & u64::MAX.checked_shl(seen as u32).unwrap_or(0);
+        line.specials(text, bytes.len() - BLOCK, mask, max, on_frame);
+    } else {
+        // Less than a block in all, padded with bytes that are not special.
+        let mut block = [b' '; BLOCK];
+        block[..rest].copy_from_slice(bytes);
+        line.specials(text, 0, special_mask(&block), max, on_frame);
+    }
+}
+
+/// The line `emit_valid` is in.
+struct Line {
+    /// Where it starts.
+    start: usize,
+    /// Whether it holds a control character so far.
+    control: bool,
+}
+
+impl Line {
+    /// Handles the special bytes of the block at `base`: bit `i` of `mask`
+    /// is byte `base + i`.
+    #[inline(always)]
+    fn specials<F>(&mut self, text: &str, base: usize, mut mask: u64, max: usize, on_frame: &mut F)
     where
         F: FnMut(Result<RawFrame<'_>, PeerError>),
     {
-        let max = self.max_frame_len;
-        let mut start = 0;
-        match simdutf8::basic::from_utf8(lines) {
-            Ok(text) => {
-                // One pass over all lines: no control character but LF/TAB.
-                let clean = !any_suspicious(text.as_bytes(), b'\n');
-                for lf in memchr_iter(b'\n', text.as_bytes()) {
+        let bytes = text.as_bytes();
+        while mask != 0 {
+            let at = base + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            match bytes[at] {
+                b'\n' => {
                     // An LF is always a char boundary, so this cannot panic.
-                    let line = &text[start..lf];
-                    start = lf + 1;
+                    let line = &text[self.start..at];
+                    self.start = at + 1;
                     if line.len() + 1 > max {
                         on_frame(Err(PeerError::TooLong { limit: max }));
                     } else {
-                        emit_line(line, clean, on_frame);
+                        emit_line(line, self.control, on_frame);
                     }
+                    self.control = false;
                 }
-            }
-            Err(_) => {
-                for lf in memchr_iter(b'\n', lines) {
-                    let line = &lines[start..lf];
-                    start = lf + 1;
-                    if line.len() + 1 > max {
-                        on_frame(Err(PeerError::TooLong { limit: max }));
-                        continue;
-                    }
-                    match simdutf8::basic::from_utf8(line) {
-                        Ok(line) => emit_line(line, false, on_frame),
-                        Err(_) => on_frame(Err(PeerError::BadUtf8)),
-                    }
-                }
+                b'\t' => {}
+                // Allowed only just before the LF.
+                b'\r' => self.control |= bytes.get(at + 1) != Some(&b'\n'),
+                // U+0080 to U+009F are the C1 controls; the rest of C2 is not.
+                0xc2 => self.control |= matches!(bytes.get(at + 1), Some(0x80..=0x9f)),
+                _ => self.control = true,
             }
         }
     }
 }
 
-/// Checks one line (without its LF) and hands it out. `clean` says the
-/// caller already knows it holds no control character.
-fn emit_line<F>(line: &str, clean: bool, on_frame: &mut F)
+/// Hands out one line (without its LF); `control` says it holds a control
+/// character other than TAB and a CR just before the LF.
+#[inline(always)]
+fn emit_line<F>(line: &str, control: bool, on_frame: &mut F)
 where
     F: FnMut(Result<RawFrame<'_>, PeerError>),
 {
@@ -212,21 +333,35 @@ where
     if line.is_empty() {
         return;
     }
-    if !clean && has_control(line.as_bytes()) {
+    if control {
         on_frame(Err(PeerError::ControlChar));
-        return;
+    } else if let Some(payload) = line.strip_prefix("msg:") {
+        // `msg:`, by far the most frequent frame, takes a shortcut: the
+        // general case is nom's, in `split_tag`.
+        on_frame(Ok(RawFrame {
+            tag: &line[..3],
+            payload,
+        }));
+    } else {
+        on_frame(split_tag(line));
     }
-    on_frame(split_tag(line));
 }
 
-/// Splits `tag:payload` with nom.
+/// Splits `tag:payload` with nom. The tag is ASCII, so the split is at a
+/// char boundary.
+#[inline(never)]
 fn split_tag(line: &str) -> Result<RawFrame<'_>, PeerError> {
-    let tag = take_while1(|c: char| c.is_ascii() && is_tag_byte(c as u8));
-    match terminated(tag, char(':')).parse(line) {
-        Ok((payload, tag)) if tag.len() <= MAX_TAG_LEN => Ok(RawFrame { tag, payload }),
-        Ok(_) | Err(nom::Err::Error(()) | nom::Err::Failure(()) | nom::Err::Incomplete(_)) => {
-            Err(PeerError::MissingTag)
+    let tag = take_while_m_n(1, MAX_TAG_LEN, is_tag_byte);
+    let parsed: nom::IResult<&[u8], &[u8], ()> = terminated(tag, char(':')).parse(line.as_bytes());
+    match parsed {
+        Ok((_, tag)) => {
+            let (tag, rest) = line.split_at(tag.len());
+            Ok(RawFrame {
+                tag,
+                payload: &rest[1..],
+            })
         }
+        Err(_) => Err(PeerError::MissingTag),
     }
 }
 
@@ -348,6 +483,97 @@ mod tests {
         feed(&mut decoder, b" and the rest\n", &mut out);
         assert_eq!(out, vec![ok("msg", "half and the rest")]);
         assert_eq!(decoder.buffer_capacity(), 0);
+    }
+
+    /// The decoder as PROTOCOL.md states it, one line at a time, for
+    /// input that ends with an LF.
+    fn model(max: usize, input: &[u8]) -> Out {
+        let mut out = Vec::new();
+        for line in input.strip_suffix(b"\n").unwrap().split(|&b| b == b'\n') {
+            if line.len() + 1 > max {
+                out.push(Err(PeerError::TooLong { limit: max }));
+                continue;
+            }
+            let Ok(line) = std::str::from_utf8(line) else {
+                out.push(Err(PeerError::BadUtf8));
+                continue;
+            };
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            if line.chars().any(|c| c.is_control() && c != '\t') {
+                out.push(Err(PeerError::ControlChar));
+                continue;
+            }
+            out.push(match line.split_once(':') {
+                Some((tag, payload))
+                    if (1..=MAX_TAG_LEN).contains(&tag.len()) && tag.bytes().all(is_tag_byte) =>
+                {
+                    ok(tag, payload)
+                }
+                _ => Err(PeerError::MissingTag),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn every_special_byte_at_every_place_of_a_block() {
+        // Lines of every length around the 64-byte blocks, each with one
+        // odd character at each position, after lines that shift them
+        // across the block boundaries; fed whole and in reads of 61 bytes.
+        let odd: [&[u8]; 12] = [
+            b"\x00",
+            b"\t",
+            b"\r",
+            b"\x1b",
+            b"\x1f",
+            b"\x7f",
+            b"\xc2\x80",
+            b"\xc2\x9f",
+            b"\xc2\xa0",
+            "你".as_bytes(),
+            b":",
+            b"\xe4",
+        ];
+        for shift in [0, 33] {
+            for len in 0..140 {
+                for ch in odd {
+                    let mut input = vec![b'a'; shift];
+                    input.push(b'\n');
+                    for at in 0..=len {
+                        let mut payload = vec![b'x'; len];
+                        payload.splice(at..at, ch.iter().copied());
+                        input.extend_from_slice(b"msg:");
+                        input.extend_from_slice(&payload);
+                        input.extend_from_slice(if at % 2 == 0 { b"\n" } else { b"\r\n" });
+                    }
+                    let expected = model(100, &input);
+                    assert_eq!(whole(100, &input), expected, "{shift} {len} {ch:?}");
+                    let mut decoder = Decoder::new(100);
+                    let mut out = Vec::new();
+                    for read in input.chunks(61) {
+                        feed(&mut decoder, read, &mut out);
+                    }
+                    assert_eq!(out, expected, "{shift} {len} {ch:?} in reads");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn msg_shortcut_agrees_with_nom() {
+        for line in ["msg:", "msg:x", "msg:a:b", "msg:你好"] {
+            let shortcut = whole(64, format!("{line}\n").as_bytes());
+            let (tag, payload) = line.split_once(':').unwrap();
+            assert_eq!(shortcut, vec![ok(tag, payload)]);
+            assert_eq!(split_tag(line), Ok(RawFrame { tag, payload }), "{line}");
+        }
+        assert_eq!(
+            whole(64, b"msgs:x\nms:x\n"),
+            vec![ok("msgs", "x"), ok("ms", "x")]
+        );
     }
 
     #[test]

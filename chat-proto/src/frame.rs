@@ -76,8 +76,9 @@ pub enum ServerFrame<'a> {
 
 impl<'a> ClientFrame<'a> {
     /// Applies the client-frame grammar to a decoded line.
+    #[inline]
     pub fn parse(raw: RawFrame<'a>) -> Result<Self, PeerError> {
-        let RawFrame { tag, payload } = raw;
+        let (tag, payload) = (raw.tag(), raw.payload());
         Ok(match tag {
             "iam" => ClientFrame::Iam(Name::new(payload)?),
             "msg" => ClientFrame::Msg(Text::trusted(payload)),
@@ -136,8 +137,9 @@ impl<'a> ClientFrame<'a> {
 
 impl<'a> ServerFrame<'a> {
     /// Applies the server-frame grammar to a decoded line.
+    #[inline]
     pub fn parse(raw: RawFrame<'a>) -> Result<Self, PeerError> {
-        let RawFrame { tag, payload } = raw;
+        let (tag, payload) = (raw.tag(), raw.payload());
         Ok(match tag {
             "ok" => ServerFrame::Ok(Name::new(payload)?),
             "msg" => {
@@ -264,7 +266,7 @@ mod tests {
     use crate::error::InvalidName;
 
     fn raw<'a>(tag: &'a str, payload: &'a str) -> RawFrame<'a> {
-        RawFrame { tag, payload }
+        RawFrame::trusted(tag, payload)
     }
 
     fn encoded(f: impl FnOnce(&mut BytesMut)) -> String {

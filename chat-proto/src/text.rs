@@ -5,6 +5,10 @@
 //! another frame: validation happens once, when the value is built, and the
 //! decoder builds them from bytes it has already checked. Each borrows its
 //! string where it can (`Cow`) and `into_owned` gives a `'static` copy.
+//!
+//! The character classes live here too: the control-character test of
+//! [`Text`], and `special_mask`, which the decoder uses to find the line ends
+//! and the control characters of many lines in one pass.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -266,7 +270,7 @@ pub(crate) fn has_control(bytes: &[u8]) -> bool {
 
 /// Branch-free pre-filter: any byte below 0x20 other than `allowed`, DEL, or
 /// the lead byte `C2` of the C1 controls.
-pub(crate) fn any_suspicious(bytes: &[u8], allowed: u8) -> bool {
+fn any_suspicious(bytes: &[u8], allowed: u8) -> bool {
     let flag = |b: u8| ((b < 0x20) & (b != allowed)) | (b == 0x7f) | (b == 0xc2);
     let mut chunks = bytes.chunks_exact(32);
     for chunk in &mut chunks {
@@ -282,6 +286,43 @@ pub(crate) fn any_suspicious(bytes: &[u8], allowed: u8) -> bool {
         .remainder()
         .iter()
         .fold(false, |hit, &b| hit | flag(b))
+}
+
+/// The size of the blocks [`special_mask`] looks at.
+pub(crate) const BLOCK: usize = 64;
+
+/// The special bytes of a 64-byte block of valid UTF-8: the bytes a decoder
+/// must look at to find the line ends and the control characters. They are
+/// the C0 controls (LF, CR and TAB included), DEL, and `C2`, the lead byte of
+/// the C1 controls (and of U+00A0 to U+00BF). Bit `i` of the result is set
+/// when byte `i` is special.
+///
+/// The code is branch-free but for one test, and the compiler vectorises
+/// it: a flag byte per byte (a saturating subtraction finds the C0
+/// controls), then a block without special bytes (most of a long line) is
+/// done; otherwise each 8 flags become 8 bits with a multiplication.
+#[inline(always)]
+pub(crate) fn special_mask(block: &[u8; BLOCK]) -> u64 {
+    let mut flags = [0u8; BLOCK];
+    for (flag, &b) in flags.iter_mut().zip(block) {
+        *flag = 0x20u8.saturating_sub(b) | if b == 0x7f || b == 0xc2 { 0xff } else { 0 };
+    }
+    if flags.iter().fold(0, |any, &flag| any | flag) == 0 {
+        return 0;
+    }
+    for flag in &mut flags {
+        *flag = (*flag).min(1);
+    }
+    // With each byte of `eight` 0 or 1, the product holds byte `i`'s bit at
+    // bit `56 + i`: the partial products are distinct powers of two, so
+    // nothing carries.
+    flags
+        .chunks_exact(8)
+        .enumerate()
+        .fold(0, |mask, (i, eight)| {
+            let eight = u64::from_le_bytes(eight.try_into().expect("8 bytes"));
+            mask | (eight.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * i)
+        })
 }
 
 /// The exact control-character test, byte by byte.
@@ -332,6 +373,23 @@ mod tests {
         // U+00A0 and above start with C2 but are not controls.
         assert!(Text::new("\u{a0}\u{a9}\u{bf}").is_ok());
         assert!(Text::new("\u{2028}").is_ok());
+    }
+
+    #[test]
+    fn special_mask_flags_exactly_the_special_bytes() {
+        for b in 0..=255u8 {
+            let special = b < 0x20 || b == 0x7f || b == 0xc2;
+            for at in [0, 1, 7, 8, 15, 16, 31, 32, 55, 63] {
+                let mut block = [b'a'; BLOCK];
+                block[at] = b;
+                let want = if special { 1 << at } else { 0 };
+                assert_eq!(special_mask(&block), want, "{b:#x} at {at}");
+            }
+        }
+        let block: [u8; BLOCK] = std::array::from_fn(|i| [b'\n', b'x', 0xc2, 0x7f][i % 4]);
+        assert_eq!(special_mask(&block), 0xdddd_dddd_dddd_dddd);
+        assert_eq!(special_mask(&[0; BLOCK]), u64::MAX);
+        assert_eq!(special_mask(&[0xe4; BLOCK]), 0);
     }
 
     #[test]

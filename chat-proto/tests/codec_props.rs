@@ -58,7 +58,7 @@ fn decode_chunks(max: usize, chunks: &[&[u8]]) -> (Decoded, usize) {
     let mut most_buffered = 0;
     for chunk in chunks {
         decoder.decode(chunk, |r| {
-            out.push(r.map(|f| (f.tag.to_owned(), f.payload.to_owned())))
+            out.push(r.map(|f| (f.tag().to_owned(), f.payload().to_owned())))
         });
         most_buffered = most_buffered.max(decoder.buffered());
     }
@@ -133,8 +133,8 @@ proptest! {
         let mut decoder = Decoder::new(256);
         decoder.decode(&input, |r| {
             if let Ok(f) = r {
-                assert!(!f.payload.chars().any(|c| c.is_control() && c != '\t'), "{f:?}");
-                assert!(!f.tag.is_empty() && f.tag.len() <= 16);
+                assert!(!f.payload().chars().any(|c| c.is_control() && c != '\t'), "{f:?}");
+                assert!(!f.tag().is_empty() && f.tag().len() <= 16);
             }
         });
     }

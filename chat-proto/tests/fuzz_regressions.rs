@@ -252,7 +252,7 @@ fn decode<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Out {
     let mut out = Vec::new();
     for chunk in chunks {
         decoder.decode(chunk, |r| {
-            out.push(r.map(|f| (f.tag.to_owned(), f.payload.to_owned())));
+            out.push(r.map(|f| (f.tag().to_owned(), f.payload().to_owned())));
         });
         assert!(decoder.buffered() < 256);
     }

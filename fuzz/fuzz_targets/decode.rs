@@ -74,9 +74,9 @@ fn decode_chunks<'a>(max: usize, chunks: impl IntoIterator<Item = &'a [u8]>) -> 
     for chunk in chunks {
         decoder.decode(chunk, |frame| {
             if let Ok(frame) = &frame {
-                check_frame(frame.tag, frame.payload);
+                check_frame(frame.tag(), frame.payload());
             }
-            out.push(frame.map(|f| (f.tag.to_owned(), f.payload.to_owned())));
+            out.push(frame.map(|f| (f.tag().to_owned(), f.payload().to_owned())));
         });
         assert!(
             decoder.buffered() < max,

@@ -129,7 +129,7 @@ fn reencode_decoded(bytes: &[u8]) {
     let mut decoder = Decoder::new(4096);
     decoder.decode(bytes, |raw| {
         let Ok(raw) = raw else { return };
-        let line = format!("{}:{}\n", raw.tag, raw.payload);
+        let line = format!("{}:{}\n", raw.tag(), raw.payload());
         if let Ok(frame) = ClientFrame::parse(raw) {
             assert_eq!(encode(|d| frame.encode(d)), line.as_bytes(), "{frame:?}");
             assert_eq!(frame.encoded_len(), line.len());

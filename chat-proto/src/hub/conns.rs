@@ -371,7 +371,11 @@ mod tests {
         conns.enqueue(b.index, first, limit).unwrap();
         let second = raw(&mut log, "msg:x:2\n");
         conns.enqueue(a.index, second, limit).unwrap();
-        assert!(conns.enqueue(a.index, raw(&mut log, "msg:x:3\n"), limit).is_err());
+        assert!(
+            conns
+                .enqueue(a.index, raw(&mut log, "msg:x:3\n"), limit)
+                .is_err()
+        );
         // a's two frames are adjacent in the log: one slice.
         let t = transmit(&mut conns, &mut log).unwrap();
         assert_eq!((t.conn, t.data.len(), t.len()), (a, 1, 16));
@@ -399,11 +403,16 @@ mod tests {
         assert_eq!(t.data.concat(), b"msg:x:y\nmsg:x:y\nerr:timeout:x\n");
         // Beyond the reserve, output not handed out makes room; handed-out
         // bytes cannot be taken back.
-        conns.enqueue(a.index, raw(&mut log, "msg:x:y\n"), 1000).unwrap();
+        conns
+            .enqueue(a.index, raw(&mut log, "msg:x:y\n"), 1000)
+            .unwrap();
         let big = "x".repeat(limit - 30);
         conns.enqueue_last(a.index, raw(&mut log, &big), limit);
         assert_eq!(conns.get(a).unwrap().unflushed, limit);
-        assert_eq!(transmit(&mut conns, &mut log).unwrap().data.concat(), big.as_bytes());
+        assert_eq!(
+            transmit(&mut conns, &mut log).unwrap().data.concat(),
+            big.as_bytes()
+        );
         conns.enqueue_last(a.index, raw(&mut log, "bye:0123\n"), limit);
         assert_eq!(conns.get(a).unwrap().unflushed, limit);
         assert!(transmit(&mut conns, &mut log).is_none());

@@ -15,7 +15,6 @@ mod timers;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-
 pub use self::conns::{ConnId, Transmit};
 use self::conns::{Conns, Phase};
 use self::log::{Log, Span};
@@ -255,7 +254,11 @@ impl Hub {
         if let Some(c) = self.conns.get_mut(conn) {
             // More than was handed out is an adapter bug; a release build
             // saturates rather than panics.
-            debug_assert!(n <= c.unflushed, "{conn}: {n} written, {} handed out", c.unflushed);
+            debug_assert!(
+                n <= c.unflushed,
+                "{conn}: {n} written, {} handed out",
+                c.unflushed
+            );
             c.unflushed = c.unflushed.saturating_sub(n);
         }
     }
@@ -382,7 +385,9 @@ impl Hub {
             }
             ClientFrame::Who => {
                 if self.admit(index, now) {
-                    let frames = self.room.users_frames(self.config.max_frame_len, &mut self.log);
+                    let frames = self
+                        .room
+                        .users_frames(self.config.max_frame_len, &mut self.log);
                     self.send(index, frames);
                 }
             }
