@@ -106,7 +106,7 @@ macro_rules! server_suite {
     ($start:expr) => {
         $crate::server_suite!(@cases $start;
             login_ok, login_name_taken, login_invalid_names, login_unicode_name,
-            messages_echo_in_one_order, frame_byte_by_byte, many_frames_in_one_write,
+            messages_echo_in_one_order, busy_room_loses_nothing, frame_byte_by_byte, many_frames_in_one_write,
             crlf_is_accepted, overlong_frame_then_normal, invalid_utf8, control_characters,
             unknown_tag, ping_pong, who_lists_users, bye_closes_and_others_see_left,
             disconnect_sends_left, keepalive_ping_and_drop, login_timeout,

@@ -81,6 +81,43 @@ pub fn messages_echo_in_one_order(start: Start<'_>) {
     assert_eq!(own, expected.iter().collect::<Vec<_>>());
 }
 
+/// A busy room loses nothing: many clients write at once, in many small
+/// writes, and every client receives every message, each sender's in order.
+pub fn busy_room_loses_nothing(start: Start<'_>) {
+    const CLIENTS: usize = 30;
+    const WRITES: usize = 10;
+    const PER_WRITE: usize = 10;
+    let server = default(start);
+    let mut conns: Vec<RawConn> = (0..CLIENTS)
+        .map(|i| RawConn::login(server.addr(), &format!("c{i}")))
+        .collect();
+    let last = format!("join:c{}", CLIENTS - 1);
+    for conn in &mut conns[..CLIENTS - 1] {
+        conn.skip_to(&last);
+    }
+    for write in 0..WRITES {
+        for conn in &mut conns {
+            let frames: String = (0..PER_WRITE)
+                .map(|k| format!("msg:{}\n", write * PER_WRITE + k))
+                .collect();
+            conn.send(frames.as_bytes());
+        }
+    }
+    let per_sender = WRITES * PER_WRITE;
+    for conn in &mut conns {
+        let mut next = vec![0usize; CLIENTS];
+        for _ in 0..CLIENTS * per_sender {
+            let line = conn.line();
+            let rest = line.strip_prefix("msg:c").expect("only messages arrive");
+            let (from, seq) = rest.split_once(':').expect("msg:FROM:TEXT");
+            let (from, seq): (usize, usize) = (from.parse().unwrap(), seq.parse().unwrap());
+            assert_eq!(seq, next[from], "sender c{from} out of order or lost");
+            next[from] += 1;
+        }
+        assert!(next.iter().all(|&n| n == per_sender));
+    }
+}
+
 /// A frame sent one byte at a time, a character split across reads.
 pub fn frame_byte_by_byte(start: Start<'_>) {
     let server = default(start);

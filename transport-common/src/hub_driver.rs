@@ -7,8 +7,10 @@
 //! through a [`HubDriver`]. After every input the driver drains every
 //! `poll_*` of the hub, as the core's contract requires: transmits go to
 //! each connection's [`Outbox`], closes are passed on, and events become
-//! tracing events. The driver makes no protocol decision; it only routes
-//! what the hub decided.
+//! tracing events. Writers are woken by [`HubDriver::flush`], once per
+//! batch of inputs, so that each takes the batch's output in one write.
+//! The driver makes no protocol decision; it only routes what the hub
+//! decided.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,6 +49,8 @@ pub struct HubDriver {
     /// index may already serve a newer connection.
     closing: HashMap<ConnId, Arc<Outbox>>,
     open_count: usize,
+    /// Outboxes given data since the last [`flush`](HubDriver::flush).
+    to_wake: Vec<Arc<Outbox>>,
 }
 
 impl HubDriver {
@@ -57,6 +61,7 @@ impl HubDriver {
             open: Vec::new(),
             closing: HashMap::new(),
             open_count: 0,
+            to_wake: Vec::new(),
         })
     }
 
@@ -68,6 +73,15 @@ impl HubDriver {
     /// Sockets still held: open connections and closing ones still flushing.
     pub fn sockets(&self) -> usize {
         self.open_count + self.closing.len()
+    }
+
+    /// Wakes every writer that was given data since the last call. Call it
+    /// after a batch of inputs and before waiting for more: writers then
+    /// take a batch's output for their connection in one write.
+    pub fn flush(&mut self) {
+        for outbox in self.to_wake.drain(..) {
+            outbox.wake();
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
@@ -150,8 +164,9 @@ impl HubDriver {
         while let Some(t) = self.hub.poll_transmit() {
             if let Some(Some(entry)) = self.open.get(t.conn.index())
                 && entry.id == t.conn
+                && entry.outbox.push_quietly(t.data)
             {
-                entry.outbox.push(t.data);
+                self.to_wake.push(entry.outbox.clone());
             }
         }
         while let Some(id) = self.hub.poll_close() {

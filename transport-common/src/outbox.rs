@@ -76,9 +76,31 @@ impl Outbox {
         }
     }
 
-    /// Queues chunks for the writer.
+    /// Queues chunks for the writer and wakes it.
     pub fn push(&self, data: Vec<Bytes>) {
         let mut state = self.lock();
+        Self::append(&mut state, data);
+        self.notify(state);
+    }
+
+    /// Queues chunks without waking the writer; returns whether the outbox
+    /// was empty, in which case the caller must [`wake`](Self::wake) it
+    /// once its batch of pushes is done. A writer woken once per batch
+    /// takes many pushes in one write.
+    pub fn push_quietly(&self, data: Vec<Bytes>) -> bool {
+        let mut state = self.lock();
+        let was_empty = state.data.is_empty();
+        Self::append(&mut state, data);
+        was_empty
+    }
+
+    /// Wakes the writer for what was pushed quietly.
+    pub fn wake(&self) {
+        let state = self.lock();
+        self.notify(state);
+    }
+
+    fn append(state: &mut State, data: Vec<Bytes>) {
         if state.abort {
             return;
         }
@@ -87,7 +109,6 @@ impl Outbox {
         } else {
             state.data.extend(data);
         }
-        self.notify(state);
     }
 
     /// Asks the writer to close the connection once what is queued is
@@ -205,6 +226,26 @@ mod tests {
         assert_eq!(taken.data.concat(), b"abc");
         assert!(!taken.close);
         assert!(outbox.poll_take(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn quiet_pushes_wake_the_writer_only_when_asked() {
+        let outbox = Outbox::new();
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(outbox.poll_take(&mut cx).is_pending());
+        assert!(outbox.push_quietly(vec![Bytes::from_static(b"a")]));
+        assert!(!outbox.push_quietly(vec![Bytes::from_static(b"b")]));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        outbox.wake();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        let Poll::Ready(taken) = outbox.poll_take(&mut cx) else {
+            panic!()
+        };
+        assert_eq!(taken.data.concat(), b"ab");
+        // Empty again: the next quiet push asks for a wake-up again.
+        assert!(outbox.push_quietly(vec![Bytes::from_static(b"c")]));
     }
 
     #[test]

@@ -228,6 +228,8 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
                 progress = true;
             }
             self.driver.handle_timeout(now);
+            // One wake-up per writer for everything this round produced.
+            self.driver.flush();
 
             if let Some(grace_until) = self.grace_until {
                 if self.driver.sockets() == 0 {

@@ -2,7 +2,8 @@
 //!
 //! The reader blocks in `read` and hands each chunk to the hub thread; the
 //! writer blocks on the connection's [`Outbox`] and writes what the hub
-//! queued with vectored writes, reporting what it wrote. Neither ever waits
+//! queued with vectored writes, reporting what it wrote (on a channel of its
+//! own, so that reports are never stuck behind input). Neither ever waits
 //! for another connection, so a client that stops reading only stalls its
 //! own writer (and the hub's outbound bound drops it).
 //!
@@ -15,7 +16,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Sender, SyncSender};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +37,10 @@ pub(crate) struct Conn {
     stream: TcpStream,
     outbox: Arc<Outbox>,
     to_hub: SyncSender<Event>,
+    /// Write reports take their own channel, which the hub thread empties
+    /// before every event: behind queued input they would reach it late,
+    /// and it would see writes as still pending that long succeeded.
+    written: Sender<(ConnId, usize)>,
     linger: Duration,
     /// Threads still running; the last one out reports `Closed`.
     running: AtomicU8,
@@ -48,6 +53,7 @@ impl Conn {
         stream: TcpStream,
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
+        written: Sender<(ConnId, usize)>,
         linger: Duration,
     ) -> std::io::Result<()> {
         let conn = Arc::new(Conn {
@@ -55,6 +61,7 @@ impl Conn {
             stream,
             outbox,
             to_hub,
+            written,
             linger,
             running: AtomicU8::new(2),
         });
@@ -138,7 +145,7 @@ impl Conn {
                 Ok(0) => return false,
                 Ok(n) => {
                     queue.advance(n);
-                    if !self.send(HubMsg::Written(self.id, n)) {
+                    if self.written.send((self.id, n)).is_err() {
                         return false;
                     }
                 }

@@ -15,7 +15,7 @@
 //! transports have no such bound.
 //!
 //! ```no_run
-//! use chat_proto::ServerConfig;
+//! use chat_proto::{ConnId, ServerConfig};
 //! use transport_std::Server;
 //!
 //! let server = Server::bind("127.0.0.1:7878", ServerConfig::default())?;
@@ -36,12 +36,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use chat_proto::ServerConfig;
+use chat_proto::{ConnId, ServerConfig};
 use transport_common::{
     AcceptBackoff, HubDriver, HubMsg, ServerOptions, bind_listener, check_config,
 };
 
 use crate::conn::Conn;
+
+/// Events handled before the writers are woken.
+const EVENT_BATCH: usize = 64;
 
 /// What reaches the hub thread.
 #[derive(Debug)]
@@ -62,6 +65,8 @@ pub struct Server {
     options: ServerOptions,
     to_hub: SyncSender<Event>,
     inbox: mpsc::Receiver<Event>,
+    written_tx: mpsc::Sender<(ConnId, usize)>,
+    written: mpsc::Receiver<(ConnId, usize)>,
     stopping: Arc<AtomicBool>,
 }
 
@@ -92,12 +97,15 @@ impl Server {
         check_config(&config)?;
         let options = ServerOptions::default();
         let (to_hub, inbox) = mpsc::sync_channel(options.channel_capacity);
+        let (written_tx, written) = mpsc::channel();
         Ok(Server {
             listener: bind_listener(addr)?,
             config,
             options,
             to_hub,
             inbox,
+            written_tx,
+            written,
             stopping: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -135,6 +143,8 @@ impl Server {
             options,
             to_hub,
             inbox,
+            written_tx,
+            written,
             stopping,
         } = self;
         let local = listener.local_addr()?;
@@ -166,6 +176,7 @@ impl Server {
         loop {
             let now = Instant::now();
             driver.handle_timeout(now);
+            driver.flush();
             if let Some(until) = grace_until {
                 if driver.sockets() == 0 {
                     tracing::info!("shutdown complete");
@@ -189,35 +200,55 @@ impl Server {
                 }
                 None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
-            let now = Instant::now();
-            match event {
-                Ok(Event::Hub(msg)) => driver.handle(msg, now),
-                Ok(Event::Accepted(stream, peer)) if grace_until.is_none() => {
-                    let (id, outbox) = driver.accept(now, peer);
-                    let linger = options.close_linger;
-                    if let Err(e) = Conn::spawn(id, stream, outbox, to_hub.clone(), linger) {
-                        tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
-                        driver.handle(HubMsg::Closed(id), now);
-                    }
-                }
-                // Arrived during shutdown: dropping it closes it.
-                Ok(Event::Accepted(..)) => {}
-                Ok(Event::Shutdown) => {
-                    if grace_until.is_none() {
-                        driver.shutdown(now);
-                        grace_until = Some(now + options.shutdown_grace);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
+            let event = match event {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => continue,
                 // We hold a sender, so the channel cannot close.
                 Err(RecvTimeoutError::Disconnected) => break,
+            };
+            // This event and what else is already waiting, then one wake-up
+            // per writer for all of their output.
+            for event in batch(event, &inbox, EVENT_BATCH) {
+                let now = Instant::now();
+                // Write reports first, so the outbound bound sees what is
+                // really unflushed.
+                while let Ok((id, n)) = written.try_recv() {
+                    driver.handle(HubMsg::Written(id, n), now);
+                }
+                match event {
+                    Event::Hub(msg) => driver.handle(msg, now),
+                    Event::Accepted(stream, peer) if grace_until.is_none() => {
+                        let (id, outbox) = driver.accept(now, peer);
+                        let (to_hub, written) = (to_hub.clone(), written_tx.clone());
+                        let linger = options.close_linger;
+                        if let Err(e) = Conn::spawn(id, stream, outbox, to_hub, written, linger) {
+                            tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
+                            driver.handle(HubMsg::Closed(id), now);
+                        }
+                    }
+                    // Arrived during shutdown: dropping it closes it.
+                    Event::Accepted(..) => {}
+                    Event::Shutdown => {
+                        if grace_until.is_none() {
+                            driver.shutdown(now);
+                            grace_until = Some(now + options.shutdown_grace);
+                        }
+                    }
+                }
             }
+            driver.flush();
         }
         stopping.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
         let _ = acceptor.join();
         Ok(())
     }
+}
+
+/// The event just received and what else is already waiting, at most `max`
+/// in all; what is left stays queued for the next batch.
+fn batch<T>(first: T, inbox: &mpsc::Receiver<T>, max: usize) -> impl Iterator<Item = T> + '_ {
+    std::iter::once(first).chain(inbox.try_iter()).take(max)
 }
 
 /// How many connections this machine can give two threads each, if it can
@@ -263,5 +294,28 @@ fn accept_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_stops_at_its_size_and_leaves_the_rest_queued() {
+        let (tx, rx) = mpsc::channel();
+        for i in 1..100 {
+            tx.send(i).unwrap();
+        }
+        let first: Vec<i32> = batch(0, &rx, 64).collect();
+        assert_eq!(first, (0..64).collect::<Vec<_>>());
+        // Nothing was taken and dropped at the batch's end.
+        assert_eq!(
+            rx.try_iter().collect::<Vec<_>>(),
+            (64..100).collect::<Vec<_>>()
+        );
+        let (tx, rx) = mpsc::channel();
+        tx.send(1).unwrap();
+        assert_eq!(batch(0, &rx, 64).collect::<Vec<_>>(), [0, 1]);
     }
 }
