@@ -4,9 +4,10 @@
 #
 #   fanout   K=50 clients x M=1000 messages x S=64 B, burst (window 100)
 #   latency  K=50 clients paced at 100 msg/s each for LATENCY_MESSAGES messages
-#   scale    19,500 idle logged-in connections held SCALE_HOLD s, with the
-#            server's keepalive idle shortened to SCALE_KEEPALIVE_IDLE s so
-#            pings run during the hold
+#   scale    19,500 idle logged-in connections held SCALE_HOLD (60) s with
+#            the server's keepalive idle at SCALE_KEEPALIVE_IDLE (30, the
+#            default) s, so each connection is pinged about twice in the hold;
+#            SCALE_KEEPALIVE_IDLE=5 is the stress variant
 #
 # Each scenario gets a fresh server (so VmHWM is that scenario's peak),
 # started as  $SERVER_CMD --addr 127.0.0.1:$PORT --max-connections 20000
@@ -47,8 +48,8 @@ SCENARIOS=${SCENARIOS:-"fanout latency scale"}
 SERVER_EXTRA=${SERVER_EXTRA:-}
 GEN_THREADS=${GEN_THREADS:-1}
 SCALE_CONNECTIONS=${SCALE_CONNECTIONS:-19500}
-SCALE_HOLD=${SCALE_HOLD:-30}
-SCALE_KEEPALIVE_IDLE=${SCALE_KEEPALIVE_IDLE:-5}
+SCALE_HOLD=${SCALE_HOLD:-60}
+SCALE_KEEPALIVE_IDLE=${SCALE_KEEPALIVE_IDLE:-30}
 LATENCY_MESSAGES=${LATENCY_MESSAGES:-1000}
 BUILD=1
 NICE_CMD=()
