@@ -75,6 +75,32 @@ fn login_answers_ok_and_refuses_taken_and_invalid_names() {
 }
 
 #[test]
+fn two_clients_racing_for_one_name_exactly_one_wins() {
+    let mut net = net(ServerConfig::default());
+    let peers = [
+        net.connect(ClientConfig::default()).unwrap(),
+        net.connect(ClientConfig::default()).unwrap(),
+    ];
+    // Both logins are in flight before the hub reads either.
+    for &peer in &peers {
+        net.client(peer).login("zhangsan").unwrap();
+    }
+    net.run();
+    let winners: Vec<PeerId> = peers
+        .iter()
+        .copied()
+        .filter(|&p| net.client(p).name() == Some("zhangsan"))
+        .collect();
+    assert_eq!(winners.len(), 1);
+    let loser = *peers.iter().find(|&&p| p != winners[0]).unwrap();
+    assert_eq!(errors(&net.take_events(loser)), [ErrorCode::NameTaken]);
+    assert_eq!(net.client(loser).name(), None);
+    assert!(net.is_connected(loser));
+    assert_eq!(net.hub().members(), 1);
+    assert_eq!(net.hub().name(net.conn(winners[0])), Some("zhangsan"));
+}
+
+#[test]
 fn messages_reach_everyone_in_one_order() {
     let mut net = net(ServerConfig::default());
     let peers: Vec<PeerId> = ["a", "b", "c"].iter().map(|n| join(&mut net, n)).collect();
