@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use chat_proto::ServerConfig;
 use futures_channel::mpsc;
 use futures_core::Stream as _;
+use tracing::Instrument as _;
 
 use crate::accept::AcceptBackoff;
 use crate::conn_io::ConnIo;
@@ -141,8 +142,12 @@ impl<T: Transport> Server<T> {
         F: Future<Output = ()> + Send + 'static,
     {
         let local = self.local_addr()?;
-        tracing::info!(%local, "serving");
-        run(self.rt, self.listener, self.config, self.options, signal).await
+        let span = tracing::info_span!("chat_server", %local);
+        let serving = async move {
+            tracing::info!("serving");
+            run(self.rt, self.listener, self.config, self.options, signal).await
+        };
+        serving.instrument(span).await
     }
 }
 
@@ -272,6 +277,9 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
             Poll::Ready(Ok((stream, peer))) => {
                 self.accept_backoff.succeeded();
                 let (id, outbox) = self.driver.accept(now, peer);
+                // Debug level: at the default `info` no span exists, so an
+                // idle connection pays nothing for it.
+                let span = tracing::debug_span!("conn", %id, %peer);
                 let io = ConnIo::new(
                     id,
                     stream,
@@ -280,7 +288,7 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
                     self.rt.clone(),
                     self.options.close_linger,
                 );
-                self.rt.spawn(io);
+                self.rt.spawn(io.instrument(span));
                 true
             }
             Poll::Ready(Err(e)) => {

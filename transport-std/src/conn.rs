@@ -13,7 +13,7 @@
 //! (shutting the socket down, which ends the reader's `read`).
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Sender, SyncSender};
@@ -50,6 +50,7 @@ impl Conn {
     /// Starts the reader and writer of a connection the hub accepted.
     pub(crate) fn spawn(
         id: ConnId,
+        peer: SocketAddr,
         stream: TcpStream,
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
@@ -65,16 +66,20 @@ impl Conn {
             linger,
             running: AtomicU8::new(2),
         });
+        // Debug level: at the default `info` no span exists, so an idle
+        // connection pays nothing for it.
+        let span = tracing::debug_span!("conn", %id, %peer);
         let reader = conn.clone();
+        let reader_span = span.clone();
         std::thread::Builder::new()
             .name(format!("chat-read-{}", id.index()))
             .stack_size(STACK_SIZE)
-            .spawn(move || reader.read_loop())?;
+            .spawn(move || reader_span.in_scope(|| reader.read_loop()))?;
         let writer = conn.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("chat-write-{}", id.index()))
             .stack_size(STACK_SIZE)
-            .spawn(move || writer.write_loop());
+            .spawn(move || span.in_scope(|| writer.write_loop()));
         if let Err(e) = spawned {
             // The reader is running: stop it, and let it report the close.
             conn.finish();

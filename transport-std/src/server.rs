@@ -171,7 +171,8 @@ impl Server {
                 .name("chat-accept".into())
                 .spawn(move || accept_loop(&listener, &to_hub, &stopping, pause))?
         };
-        tracing::info!(%local, "serving");
+        let _span = tracing::info_span!("chat_server", %local).entered();
+        tracing::info!("serving");
         let mut grace_until: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -221,7 +222,9 @@ impl Server {
                         let (id, outbox) = driver.accept(now, peer);
                         let (to_hub, written) = (to_hub.clone(), written_tx.clone());
                         let linger = options.close_linger;
-                        if let Err(e) = Conn::spawn(id, stream, outbox, to_hub, written, linger) {
+                        if let Err(e) =
+                            Conn::spawn(id, peer, stream, outbox, to_hub, written, linger)
+                        {
                             tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
                             driver.handle(HubMsg::Closed(id), now);
                         }
