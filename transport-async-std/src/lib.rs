@@ -66,8 +66,10 @@
 //! ```
 
 pub mod runtime;
+mod stream;
 
 use runtime::DefaultRuntime;
+pub use stream::TcpStream;
 
 /// The chat server on the default runtime (async-std's executor; smol's
 /// with only the `smol` feature). See [`transport_common::Server`].

@@ -1,7 +1,8 @@
 //! The runtime binding: async-io for sockets and timers, and an executor to
 //! spawn connection tasks on.
 //!
-//! Sockets ([`Async<TcpStream>`](async_io::Async)) and timers
+//! Sockets ([`Async<TcpStream>`](async_io::Async), read through
+//! [`TcpStream`](crate::TcpStream)) and timers
 //! ([`async_io::Timer`]) come from async-io, which works under any
 //! executor: async-std runs on it, and so does smol. Only spawning needs an
 //! executor: `AsyncStdRuntime` (feature `async-std`, the default) spawns
@@ -98,10 +99,10 @@ pub type DefaultRuntime = SmolRuntime;
 #[cfg(not(any(feature = "async-std", feature = "smol")))]
 compile_error!("transport-async-std needs the `async-std` or the `smol` feature");
 
-fn nodelay(stream: TcpStream) -> io::Result<Async<TcpStream>> {
+fn nodelay(stream: TcpStream) -> io::Result<crate::TcpStream> {
     // Chat frames are small and must not wait for Nagle's algorithm.
     stream.set_nodelay(true)?;
-    Async::new(stream)
+    Async::new(stream).map(crate::TcpStream::new)
 }
 
 /// A listening socket for the shared server loop.
@@ -109,12 +110,12 @@ fn nodelay(stream: TcpStream) -> io::Result<Async<TcpStream>> {
 pub struct AsyncListener(pub Async<TcpListener>);
 
 impl Listener for AsyncListener {
-    type Stream = Async<TcpStream>;
+    type Stream = crate::TcpStream;
 
     fn poll_accept(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(Async<TcpStream>, SocketAddr)>> {
+    ) -> Poll<io::Result<(crate::TcpStream, SocketAddr)>> {
         loop {
             match self.0.get_ref().accept() {
                 Ok((stream, peer)) => return Poll::Ready(nodelay(stream).map(|s| (s, peer))),
@@ -132,13 +133,13 @@ impl Listener for AsyncListener {
 pub struct AsyncConnector;
 
 impl Connector for AsyncConnector {
-    type Stream = Async<TcpStream>;
+    type Stream = crate::TcpStream;
 
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Async<TcpStream>>> {
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<crate::TcpStream>> {
         Box::pin(async move {
             let stream = Async::<TcpStream>::connect(addr).await?;
             stream.get_ref().set_nodelay(true)?;
-            Ok(stream)
+            Ok(crate::TcpStream::new(stream))
         })
     }
 }
