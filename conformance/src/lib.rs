@@ -109,7 +109,9 @@ macro_rules! server_suite {
             messages_echo_in_one_order, busy_room_loses_nothing, frame_byte_by_byte, many_frames_in_one_write,
             crlf_is_accepted, overlong_frame_then_normal, invalid_utf8, control_characters,
             unknown_tag, ping_pong, who_lists_users, bye_closes_and_others_see_left,
-            disconnect_sends_left, keepalive_ping_and_drop, login_timeout,
+            disconnect_sends_left, login_state_errors, bad_payloads, relayed_message_too_long,
+            presence_limit, rate_limit_counts_who, frames_before_bye_are_answered,
+            keepalive_ping_and_drop, login_timeout,
             slow_consumer_is_dropped, server_full, rate_limit, graceful_shutdown);
     };
     (@cases $start:expr; $($case:ident),*) => {

@@ -236,6 +236,88 @@ pub fn bye_closes_and_others_see_left(start: Start<'_>) {
     a.expect("left:b");
 }
 
+/// `msg:` and `who:` before login get `not-logged-in`; a second `iam:`
+/// gets `already-logged-in`; the connection goes on through all of them.
+pub fn login_state_errors(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::connect(server.addr());
+    a.send(b"msg:too early\nwho:\n");
+    a.expect_prefix("err:not-logged-in:");
+    a.expect_prefix("err:not-logged-in:");
+    a.send(b"iam:zhangsan\niam:lisi\nmsg:in\n");
+    a.expect("ok:zhangsan");
+    a.expect_prefix("err:already-logged-in:");
+    a.expect("msg:zhangsan:in");
+}
+
+/// A known tag whose payload breaks its rule is `bad-frame`.
+pub fn bad_payloads(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "p");
+    a.send(b"who:x\nping:a b\nmsg:fine\n");
+    a.expect_prefix("err:bad-frame:");
+    a.expect_prefix("err:bad-frame:");
+    a.expect("msg:p:fine");
+}
+
+/// A `msg:` that fits but whose relayed form would not is `too-long`.
+pub fn relayed_message_too_long(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "abcdefghij");
+    // 4,095 bytes sent, within the default 4,096; relayed as
+    // `msg:abcdefghij:` + text + LF, 4,106 bytes.
+    let text = "t".repeat(4090);
+    a.send(format!("msg:{text}\nmsg:short\n").as_bytes());
+    a.expect_prefix("err:too-long:");
+    a.expect("msg:abcdefghij:short");
+}
+
+/// Above `presence_limit`, `join:` and `left:` are not broadcast.
+pub fn presence_limit(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.presence_limit = 2;
+    let server = start(config);
+    let mut a = RawConn::login(server.addr(), "a");
+    let mut b = RawConn::login(server.addr(), "b");
+    a.expect("join:b");
+    // The room would hold 3: no `join:c`.
+    let mut c = RawConn::login(server.addr(), "c");
+    // It held 3 before c left: no `left:c`.
+    c.send(b"bye:\n");
+    c.expect("bye:");
+    c.expect_eof();
+    // It holds 2 before b leaves: `left:b`.
+    b.send(b"bye:\n");
+    b.expect("bye:");
+    b.expect_eof();
+    a.send(b"msg:probe\n");
+    assert_eq!(a.line(), "left:b");
+    a.expect("msg:a:probe");
+}
+
+/// `who:` counts against the rate limit like `msg:`.
+pub fn rate_limit_counts_who(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.rate_limit = Some(RateLimit {
+        per_second: 1,
+        burst: 1,
+    });
+    let server = start(config);
+    let mut a = RawConn::login(server.addr(), "w");
+    a.send(b"who:\nwho:\n");
+    a.expect("users:w");
+    a.expect("users:");
+    a.expect_prefix("err:rate-limited:");
+}
+
+/// Frames sent before `bye:` are answered before the server's `bye:`.
+pub fn frames_before_bye_are_answered(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "x");
+    a.send(b"msg:last words\nping:p\nbye:done\n");
+    assert_eq!(a.expect_eof(), ["msg:x:last words", "pong:p", "bye:done"]);
+}
+
 /// A dropped connection leaves the room.
 pub fn disconnect_sends_left(start: Start<'_>) {
     let server = default(start);

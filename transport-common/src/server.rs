@@ -264,9 +264,8 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
     /// Accepts one connection if one is waiting; returns whether anything
     /// happened.
     fn poll_accept(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        if self.grace_until.is_some() {
-            return false;
-        }
+        // Accepting goes on during shutdown: the hub answers a late arrival
+        // with `bye:` and closes it, as PROTOCOL.md says.
         if let Some(pause) = &mut self.accept_paused {
             if pause.as_mut().poll(cx).is_pending() {
                 return false;

@@ -218,7 +218,9 @@ impl Server {
                 }
                 match event {
                     Event::Hub(msg) => driver.handle(msg, now),
-                    Event::Accepted(stream, peer) if grace_until.is_none() => {
+                    // During shutdown too: the hub answers a late arrival
+                    // with `bye:` and closes it.
+                    Event::Accepted(stream, peer) => {
                         let (id, outbox) = driver.accept(now, peer);
                         let (to_hub, written) = (to_hub.clone(), written_tx.clone());
                         let linger = options.close_linger;
@@ -229,8 +231,6 @@ impl Server {
                             driver.handle(HubMsg::Closed(id), now);
                         }
                     }
-                    // Arrived during shutdown: dropping it closes it.
-                    Event::Accepted(..) => {}
                     Event::Shutdown => {
                         if grace_until.is_none() {
                             driver.shutdown(now);
