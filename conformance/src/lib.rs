@@ -112,7 +112,8 @@ macro_rules! server_suite {
             disconnect_sends_left, login_state_errors, bad_payloads, relayed_message_too_long,
             presence_limit, rate_limit_counts_who, frames_before_bye_are_answered,
             keepalive_ping_and_drop, login_timeout,
-            slow_consumer_is_dropped, server_full, rate_limit, graceful_shutdown);
+            slow_consumer_is_dropped, server_full, rate_limit, graceful_shutdown,
+            late_arrival_during_shutdown_gets_bye);
     };
     (@cases $start:expr; $($case:ident),*) => {
         $(

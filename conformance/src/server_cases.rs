@@ -452,6 +452,43 @@ pub fn rate_limit(start: Start<'_>) {
     a.expect("pong:x");
 }
 
+/// A connection arriving while the server shuts down is answered with
+/// `bye:` and closed. A reader stalled behind megabytes of output keeps the
+/// server in its grace period meanwhile.
+pub fn late_arrival_during_shutdown_gets_bye(start: Start<'_>) {
+    const FRAMES: usize = 4000;
+    let mut config = ServerConfig::default();
+    config.outbound_limit = 64 << 20;
+    let server = start(config);
+    let addr = server.addr();
+    let mut stalled = RawConn::login(addr, "stalled");
+    let mut sender = RawConn::login(addr, "sender");
+    stalled.expect("join:sender");
+    // 16 MB for the stalled reader, more than the kernel buffers between
+    // it and the server hold; the sender reads its own copy to know the
+    // hub has queued everything.
+    let text = "z".repeat(4000);
+    let flood: String = (0..FRAMES).map(|_| format!("msg:{text}\n")).collect();
+    sender.send(flood.as_bytes());
+    for _ in 0..FRAMES {
+        assert_eq!(sender.line().len(), "msg:sender:".len() + text.len());
+    }
+    // An anonymous connection sees the shutdown begin (it gets no room
+    // messages, so its `bye:` comes at once).
+    let mut witness = RawConn::connect(addr);
+    witness.send(b"ping:w\n");
+    witness.expect("pong:w");
+    let stopping = std::thread::spawn(move || server.shutdown());
+    assert_eq!(witness.expect_eof(), ["bye:server shutting down"]);
+
+    let mut late = RawConn::connect(addr);
+    assert_eq!(late.expect_eof(), ["bye:server shutting down"]);
+
+    drop(stalled);
+    drop(sender);
+    stopping.join().expect("shutdown");
+}
+
 /// Shutdown sends `bye:` to every client and closes.
 pub fn graceful_shutdown(start: Start<'_>) {
     let server = default(start);

@@ -74,19 +74,15 @@ pub struct Server {
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
     to_hub: SyncSender<Event>,
-    stopping: Arc<AtomicBool>,
-    addr: SocketAddr,
 }
 
 impl ShutdownHandle {
     /// Starts a graceful shutdown: every client is sent `bye:` and flushed;
     /// `serve` returns once all are closed or the grace period is over.
+    /// Connections arriving meanwhile are accepted and answered `bye:` too.
+    /// Calling it again, or after `serve` returned, does nothing.
     pub fn shutdown(&self) {
-        if !self.stopping.swap(true, Ordering::SeqCst) {
-            let _ = self.to_hub.send(Event::Shutdown);
-            // Wake the acceptor from its blocking accept.
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        }
+        let _ = self.to_hub.send(Event::Shutdown);
     }
 }
 
@@ -127,10 +123,6 @@ impl Server {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             to_hub: self.to_hub.clone(),
-            stopping: self.stopping.clone(),
-            addr: self
-                .local_addr()
-                .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into()),
         }
     }
 
