@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chat_proto::Decoder;
+use chat_proto::{Decoder, Token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, watch};
@@ -197,7 +197,7 @@ struct ReaderCtx {
     epoch: Instant,
     echo: Arc<Echo>,
     progress: Arc<Progress>,
-    pongs: mpsc::UnboundedSender<String>,
+    pongs: mpsc::UnboundedSender<Token<'static>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -270,7 +270,7 @@ async fn reader(mut rd: OwnedReadHalf, mut decoder: Decoder, mut ctx: ReaderCtx)
                     _ => error(format!("unexpected msg from {from}: {:.40}", text)),
                 },
                 Incoming::Ping(token) => {
-                    let _ = ctx.pongs.send(token.to_owned());
+                    let _ = ctx.pongs.send(token.into_owned());
                 }
                 Incoming::Err(code, text) => error(format!("err:{code}:{text}")),
                 Incoming::Bye(reason) => *ended = Some(format!("{name}: server said bye:{reason}")),
@@ -308,7 +308,7 @@ struct WriterCtx {
 }
 
 /// Answers one ping; `Ok(false)` if the reader is gone (channel closed).
-async fn pong(wr: &mut OwnedWriteHalf, token: Option<String>) -> std::io::Result<bool> {
+async fn pong(wr: &mut OwnedWriteHalf, token: Option<Token<'static>>) -> std::io::Result<bool> {
     match token {
         Some(t) => net::write_pongs(wr, &[t]).await.map(|()| true),
         None => Ok(false),
@@ -318,7 +318,7 @@ async fn pong(wr: &mut OwnedWriteHalf, token: Option<String>) -> std::io::Result
 async fn writer(
     mut wr: OwnedWriteHalf,
     ctx: WriterCtx,
-    mut pongs: mpsc::UnboundedReceiver<String>,
+    mut pongs: mpsc::UnboundedReceiver<Token<'static>>,
 ) -> std::io::Result<()> {
     let sent = send_all(&mut wr, &ctx, &mut pongs).await;
     ctx.progress.senders_done.fetch_add(1, Ordering::Release);
@@ -338,7 +338,7 @@ async fn writer(
 async fn send_all(
     wr: &mut OwnedWriteHalf,
     ctx: &WriterCtx,
-    pongs: &mut mpsc::UnboundedReceiver<String>,
+    pongs: &mut mpsc::UnboundedReceiver<Token<'static>>,
 ) -> std::io::Result<bool> {
     let frames_per_write = match ctx.pacing {
         Pacing::Burst { .. } => ctx.batch as usize,

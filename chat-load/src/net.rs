@@ -13,7 +13,8 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use chat_proto::{Decoder, PeerError, RawFrame, ServerFrame};
+use bytes::BytesMut;
+use chat_proto::{ClientFrame, Decoder, Name, PeerError, RawFrame, ServerFrame, Token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -97,7 +98,7 @@ pub enum Incoming<'a> {
         text: &'a str,
     },
     /// `ping:TOKEN`: must be answered with `pong:TOKEN`.
-    Ping(&'a str),
+    Ping(Token<'a>),
     /// `err:CODE:TEXT`.
     Err(&'a str, &'a str),
     /// `bye:REASON`: the server is closing the connection.
@@ -119,7 +120,7 @@ pub fn classify<R>(frame: Result<RawFrame<'_>, PeerError>, f: impl FnOnce(Incomi
             text: text.as_str(),
         },
         Ok(ServerFrame::Ok(name)) => Incoming::Ok(name.as_str()),
-        Ok(ServerFrame::Ping(token)) => Incoming::Ping(token.as_str()),
+        Ok(ServerFrame::Ping(token)) => Incoming::Ping(token.clone()),
         Ok(ServerFrame::Bye(reason)) => Incoming::Bye(reason.as_str()),
         Ok(ServerFrame::Err { code, text }) => Incoming::Err(code.as_str(), text.as_str()),
         Ok(_) => Incoming::Ignored,
@@ -128,16 +129,16 @@ pub fn classify<R>(frame: Result<RawFrame<'_>, PeerError>, f: impl FnOnce(Incomi
     f(incoming)
 }
 
-/// Writes `pong:TOKEN\n` for each token.
-pub async fn write_pongs<W: AsyncWriteExt + Unpin>(w: &mut W, tokens: &[String]) -> io::Result<()> {
+/// Writes `pong:TOKEN` for each token, encoded by the core, in one write.
+pub async fn write_pongs<W: AsyncWriteExt + Unpin>(
+    w: &mut W,
+    tokens: &[Token<'_>],
+) -> io::Result<()> {
+    let mut out = BytesMut::new();
     for token in tokens {
-        let mut frame = Vec::with_capacity(token.len() + 6);
-        frame.extend_from_slice(b"pong:");
-        frame.extend_from_slice(token.as_bytes());
-        frame.push(b'\n');
-        w.write_all(&frame).await?;
+        ClientFrame::Pong(token.clone()).encode(&mut out);
     }
-    Ok(())
+    w.write_all(&out).await
 }
 
 /// Logs in as `name`: sends `iam:NAME` and reads until `ok:NAME`,
@@ -152,8 +153,10 @@ pub async fn login(
     name: &str,
 ) -> Result<(), LoadError> {
     let io_err = |e: io::Error| LoadError::Io(format!("{name}: {e}"));
-    let iam = format!("iam:{name}\n");
-    stream.write_all(iam.as_bytes()).await.map_err(io_err)?;
+    let valid = Name::new(name).map_err(|e| LoadError::Config(format!("name {name:?}: {e}")))?;
+    let mut iam = BytesMut::new();
+    ClientFrame::Iam(valid).encode(&mut iam);
+    stream.write_all(&iam).await.map_err(io_err)?;
     let mut logged_in = false;
     while !logged_in {
         let n = stream.read(buf).await.map_err(io_err)?;
@@ -167,7 +170,7 @@ pub async fn login(
         decoder.decode(&buf[..n], |frame| {
             classify(frame, |incoming| match incoming {
                 Incoming::Ok(n) if n == name => logged_in = true,
-                Incoming::Ping(token) => pongs.push(token.to_owned()),
+                Incoming::Ping(token) => pongs.push(token.into_owned()),
                 Incoming::Err(code, text) if refused.is_none() && !logged_in => {
                     refused = Some(format!("err:{code}:{text}"));
                 }

@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_proto::Decoder;
+use bytes::BytesMut;
+use chat_proto::{ClientFrame, Decoder};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -180,8 +181,9 @@ async fn connection(
 
 /// Reads until the connection ends, answering pings. Returns why it ended.
 async fn idle(mut stream: TcpStream, mut decoder: Decoder, shared: &Shared) -> Result<(), String> {
-    let mut out = Vec::new();
+    let mut out = BytesMut::new();
     loop {
+        let mut pings = 0u64;
         stream.readable().await.map_err(|e| e.to_string())?;
         let mut ended = None;
         let read = SCRATCH.with(|scratch| {
@@ -195,9 +197,8 @@ async fn idle(mut stream: TcpStream, mut decoder: Decoder, shared: &Shared) -> R
             decoder.decode(&buf[..n], |frame| {
                 classify(frame, |incoming| match incoming {
                     Incoming::Ping(token) => {
-                        out.extend_from_slice(b"pong:");
-                        out.extend_from_slice(token.as_bytes());
-                        out.push(b'\n');
+                        ClientFrame::Pong(token).encode(&mut out);
+                        pings += 1;
                     }
                     Incoming::Err(code, text) => {
                         ended.get_or_insert(format!("err:{code}:{text}"));
@@ -216,7 +217,6 @@ async fn idle(mut stream: TcpStream, mut decoder: Decoder, shared: &Shared) -> R
         });
         read?;
         if !out.is_empty() {
-            let pings = out.iter().filter(|&&b| b == b'\n').count() as u64;
             stream.write_all(&out).await.map_err(|e| e.to_string())?;
             out.clear();
             shared.pings.fetch_add(pings, Ordering::Relaxed);
