@@ -164,7 +164,7 @@ impl HubDriver {
         while let Some(t) = self.hub.poll_transmit() {
             if let Some(Some(entry)) = self.open.get(t.conn.index())
                 && entry.id == t.conn
-                && entry.outbox.push_quietly(t.data)
+                && entry.outbox.push(t.data)
             {
                 self.to_wake.push(entry.outbox.clone());
             }

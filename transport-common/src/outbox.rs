@@ -2,8 +2,9 @@
 //! writer.
 //!
 //! The task (or thread) that owns the hub pushes each [`Transmit`]'s chunks
-//! here and never waits; the connection's writer takes everything queued at
-//! once and writes it in as few syscalls as it can. An outbox wakes an async
+//! here and never waits, then wakes the writer once per batch of input; the
+//! connection's writer takes everything queued at once and writes it in as
+//! few syscalls as it can. An outbox wakes an async
 //! writer through its `Waker` and a blocking writer through a `Condvar`, so
 //! the same type serves all three transports.
 //!
@@ -76,39 +77,28 @@ impl Outbox {
         }
     }
 
-    /// Queues chunks for the writer and wakes it.
-    pub fn push(&self, data: Vec<Bytes>) {
-        let mut state = self.lock();
-        Self::append(&mut state, data);
-        self.notify(state);
-    }
-
-    /// Queues chunks without waking the writer; returns whether the outbox
-    /// was empty, in which case the caller must [`wake`](Self::wake) it
-    /// once its batch of pushes is done. A writer woken once per batch
-    /// takes many pushes in one write.
-    pub fn push_quietly(&self, data: Vec<Bytes>) -> bool {
+    /// Queues chunks without waking the writer. Returns whether the outbox
+    /// was empty: then the caller must [`wake`](Self::wake) it, once its
+    /// batch of pushes is done, so that the writer takes many pushes in one
+    /// write.
+    #[must_use = "an outbox that was empty needs a wake() for the writer to run"]
+    pub fn push(&self, data: Vec<Bytes>) -> bool {
         let mut state = self.lock();
         let was_empty = state.data.is_empty();
-        Self::append(&mut state, data);
+        if !state.abort {
+            if was_empty {
+                state.data = data;
+            } else {
+                state.data.extend(data);
+            }
+        }
         was_empty
     }
 
-    /// Wakes the writer for what was pushed quietly.
+    /// Wakes the writer for what was pushed.
     pub fn wake(&self) {
         let state = self.lock();
         self.notify(state);
-    }
-
-    fn append(state: &mut State, data: Vec<Bytes>) {
-        if state.abort {
-            return;
-        }
-        if state.data.is_empty() {
-            state.data = data;
-        } else {
-            state.data.extend(data);
-        }
     }
 
     /// Asks the writer to close the connection once what is queued is
@@ -211,14 +201,16 @@ mod tests {
     }
 
     #[test]
-    fn pushes_are_taken_together_and_wake_the_writer() {
+    fn pushes_wake_the_writer_only_when_asked_and_are_taken_together() {
         let outbox = Outbox::new();
         let counter = Arc::new(Counter(AtomicUsize::new(0)));
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
         assert!(outbox.poll_take(&mut cx).is_pending());
-        outbox.push(vec![Bytes::from_static(b"a")]);
-        outbox.push(vec![Bytes::from_static(b"b"), Bytes::from_static(b"c")]);
+        assert!(outbox.push(vec![Bytes::from_static(b"a")]));
+        assert!(!outbox.push(vec![Bytes::from_static(b"b"), Bytes::from_static(b"c")]));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        outbox.wake();
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         let Poll::Ready(taken) = outbox.poll_take(&mut cx) else {
             panic!()
@@ -226,32 +218,14 @@ mod tests {
         assert_eq!(taken.data.concat(), b"abc");
         assert!(!taken.close);
         assert!(outbox.poll_take(&mut cx).is_pending());
-    }
-
-    #[test]
-    fn quiet_pushes_wake_the_writer_only_when_asked() {
-        let outbox = Outbox::new();
-        let counter = Arc::new(Counter(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-        assert!(outbox.poll_take(&mut cx).is_pending());
-        assert!(outbox.push_quietly(vec![Bytes::from_static(b"a")]));
-        assert!(!outbox.push_quietly(vec![Bytes::from_static(b"b")]));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
-        outbox.wake();
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-        let Poll::Ready(taken) = outbox.poll_take(&mut cx) else {
-            panic!()
-        };
-        assert_eq!(taken.data.concat(), b"ab");
-        // Empty again: the next quiet push asks for a wake-up again.
-        assert!(outbox.push_quietly(vec![Bytes::from_static(b"c")]));
+        // Empty again: the next push asks for a wake-up again.
+        assert!(outbox.push(vec![Bytes::from_static(b"d")]));
     }
 
     #[test]
     fn close_is_handed_out_once_after_the_data() {
         let outbox = Outbox::new();
-        outbox.push(vec![Bytes::from_static(b"bye:\n")]);
+        assert!(outbox.push(vec![Bytes::from_static(b"bye:\n")]));
         outbox.close();
         let taken = outbox.take_blocking(Some(Duration::ZERO)).unwrap();
         assert_eq!((taken.data.len(), taken.close), (1, true));
@@ -261,21 +235,22 @@ mod tests {
     #[test]
     fn abort_drops_queued_data() {
         let outbox = Outbox::new();
-        outbox.push(vec![Bytes::from_static(b"x")]);
+        assert!(outbox.push(vec![Bytes::from_static(b"x")]));
         outbox.abort();
-        outbox.push(vec![Bytes::from_static(b"y")]);
+        let _ = outbox.push(vec![Bytes::from_static(b"y")]);
         let taken = outbox.take_blocking(None).unwrap();
         assert!(taken.abort && taken.data.is_empty());
     }
 
     #[test]
-    fn a_blocked_writer_thread_wakes_on_push() {
+    fn a_blocked_writer_thread_wakes_on_wake() {
         let outbox = Arc::new(Outbox::new());
         let writer = {
             let outbox = outbox.clone();
             std::thread::spawn(move || outbox.take_blocking(Some(Duration::from_secs(10))))
         };
-        outbox.push(vec![Bytes::from_static(b"hi")]);
+        assert!(outbox.push(vec![Bytes::from_static(b"hi")]));
+        outbox.wake();
         let taken = writer.join().unwrap().unwrap();
         assert_eq!(taken.data.concat(), b"hi");
     }
