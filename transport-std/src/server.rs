@@ -15,7 +15,7 @@
 //! transports have no such bound.
 //!
 //! ```no_run
-//! use chat_proto::{ConnId, ServerConfig};
+//! use chat_proto::ServerConfig;
 //! use transport_std::Server;
 //!
 //! let server = Server::bind("127.0.0.1:7878", ServerConfig::default())?;
@@ -65,8 +65,6 @@ pub struct Server {
     options: ServerOptions,
     to_hub: SyncSender<Event>,
     inbox: mpsc::Receiver<Event>,
-    written_tx: mpsc::Sender<(ConnId, usize)>,
-    written: mpsc::Receiver<(ConnId, usize)>,
     stopping: Arc<AtomicBool>,
 }
 
@@ -93,15 +91,12 @@ impl Server {
         check_config(&config)?;
         let options = ServerOptions::default();
         let (to_hub, inbox) = mpsc::sync_channel(options.channel_capacity);
-        let (written_tx, written) = mpsc::channel();
         Ok(Server {
             listener: bind_listener(addr)?,
             config,
             options,
             to_hub,
             inbox,
-            written_tx,
-            written,
             stopping: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -135,10 +130,11 @@ impl Server {
             options,
             to_hub,
             inbox,
-            written_tx,
-            written,
             stopping,
         } = self;
+        // Write reports take a channel of their own, emptied before every
+        // event: behind queued input they would arrive late.
+        let (written_tx, written) = mpsc::channel::<(ConnId, usize)>();
         let local = listener.local_addr()?;
         let mut config = config;
         if let Some(budget) = connection_budget()
@@ -168,6 +164,7 @@ impl Server {
         let mut grace_until: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            take_reports(&written, &mut driver, now);
             driver.handle_timeout(now);
             driver.flush();
             if let Some(until) = grace_until {
@@ -203,11 +200,7 @@ impl Server {
             // per writer for all of their output.
             for event in batch(event, &inbox, EVENT_BATCH) {
                 let now = Instant::now();
-                // Write reports first, so the outbound bound sees what is
-                // really unflushed.
-                while let Ok((id, n)) = written.try_recv() {
-                    driver.handle(HubMsg::Written(id, n), now);
-                }
+                take_reports(&written, &mut driver, now);
                 match event {
                     Event::Hub(msg) => driver.handle(msg, now),
                     // During shutdown too: the hub answers a late arrival
@@ -237,6 +230,16 @@ impl Server {
         let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
         let _ = acceptor.join();
         Ok(())
+    }
+}
+
+/// Hands the hub every write report that has arrived, so that whatever it
+/// decides next (on input or on a timer) sees what is really unflushed.
+/// Reports change nothing else in the hub, so they need no wake-up of
+/// their own.
+fn take_reports(written: &mpsc::Receiver<(ConnId, usize)>, driver: &mut HubDriver, now: Instant) {
+    for (id, n) in written.try_iter() {
+        driver.handle(HubMsg::Written(id, n), now);
     }
 }
 
