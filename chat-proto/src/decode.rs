@@ -24,6 +24,8 @@
 //! of each tag is in [`frame`](crate::frame). Empty lines (a bare LF or
 //! CRLF) are ignored, so pressing Enter in `telnet` is harmless.
 
+use std::ops::ControlFlow;
+
 use memchr::{memchr, memchr_iter, memrchr};
 use nom::Parser;
 use nom::bytes::complete::take_while_m_n;
@@ -149,63 +151,126 @@ impl Decoder {
 
     /// Decodes `input`, calling `on_frame` with every complete frame or error
     /// in stream order. Any chunking of the same bytes gives the same calls.
-    pub fn decode<F>(&mut self, mut input: &[u8], mut on_frame: F)
+    pub fn decode<F>(&mut self, input: &[u8], mut on_frame: F)
     where
         F: FnMut(Result<RawFrame<'_>, PeerError>),
     {
+        let consumed = self.decode_until(input, |frame| {
+            on_frame(frame);
+            ControlFlow::Continue(())
+        });
+        debug_assert_eq!(consumed, input.len());
+    }
+
+    /// Decodes `input` like [`decode`](Decoder::decode), but `on_frame` may
+    /// stop the decoding with `ControlFlow::Break`: the frame (or error) it
+    /// was given then counts as not seen, and neither it nor anything after
+    /// it is consumed. Returns how many bytes of `input` were consumed; the
+    /// caller keeps the rest and passes it (followed by whatever arrives
+    /// later) to a later call, which starts again with that frame.
+    ///
+    /// This is how a receiver stops taking input from a peer for a while
+    /// (a login that waits for a decision, a rate limit) without losing or
+    /// reordering anything. The unconsumed rest always starts where a frame
+    /// starts, or continues a line whose beginning this decoder buffered.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use chat_proto::Decoder;
+    ///
+    /// let mut decoder = Decoder::new(4096);
+    /// let input = b"iam:zhangsan\nmsg:hello\nmsg:again\n";
+    /// let mut seen = Vec::new();
+    /// // Take one frame, then stop.
+    /// let consumed = decoder.decode_until(input, |frame| {
+    ///     if !seen.is_empty() {
+    ///         return ControlFlow::Break(());
+    ///     }
+    ///     seen.push(frame.unwrap().payload().to_owned());
+    ///     ControlFlow::Continue(())
+    /// });
+    /// assert_eq!(&input[consumed..], b"msg:hello\nmsg:again\n");
+    /// assert_eq!(seen, ["zhangsan"]);
+    /// ```
+    pub fn decode_until<F>(&mut self, input: &[u8], mut on_frame: F) -> usize
+    where
+        F: FnMut(Result<RawFrame<'_>, PeerError>) -> ControlFlow<()>,
+    {
         let max = self.max_frame_len;
+        let mut consumed = 0;
         if self.discarding {
             let Some(lf) = memchr(b'\n', input) else {
-                return;
+                return input.len();
             };
             self.discarding = false;
-            input = &input[lf + 1..];
+            consumed = lf + 1;
         }
         if !self.partial.is_empty() {
-            let Some(lf) = memchr(b'\n', input) else {
-                self.buffer_or_overflow(input, &mut on_frame);
-                return;
+            let rest = &input[consumed..];
+            let Some(lf) = memchr(b'\n', rest) else {
+                return match self.buffer_or_overflow(rest, &mut on_frame) {
+                    ControlFlow::Continue(()) => input.len(),
+                    ControlFlow::Break(()) => consumed,
+                };
             };
             let mut line = std::mem::take(&mut self.partial);
-            if line.len() + lf + 1 > max {
-                on_frame(Err(PeerError::TooLong { limit: max }));
+            let buffered = line.len();
+            let flow = if buffered + lf + 1 > max {
+                on_frame(Err(PeerError::TooLong { limit: max }))
             } else {
-                line.extend_from_slice(&input[..=lf]);
-                emit_lines(&line, max, &mut on_frame);
+                line.extend_from_slice(&rest[..=lf]);
+                match emit_lines(&line, max, &mut on_frame) {
+                    Some(_) => ControlFlow::Break(()),
+                    None => ControlFlow::Continue(()),
+                }
+            };
+            if flow.is_break() {
+                // The line is not taken: keep its beginning buffered.
+                line.truncate(buffered);
+                self.partial = line;
+                return consumed;
             }
-            input = &input[lf + 1..];
+            consumed += lf + 1;
             // Kept, empty, for the next unfinished line of this input.
             line.clear();
             self.partial = line;
         }
-        if let Some(last) = memrchr(b'\n', input) {
-            let (lines, tail) = input.split_at(last + 1);
-            emit_lines(lines, max, &mut on_frame);
-            input = tail;
+        let rest = &input[consumed..];
+        if let Some(last) = memrchr(b'\n', rest) {
+            if let Some(stop) = emit_lines(&rest[..=last], max, &mut on_frame) {
+                self.partial = Vec::new();
+                return consumed + stop;
+            }
+            consumed += last + 1;
         }
-        if input.is_empty() {
+        let tail = &input[consumed..];
+        if tail.is_empty() {
             // No line is pending: hold no buffer.
             self.partial = Vec::new();
-        } else {
-            self.buffer_or_overflow(input, &mut on_frame);
+            return consumed;
+        }
+        match self.buffer_or_overflow(tail, &mut on_frame) {
+            ControlFlow::Continue(()) => input.len(),
+            ControlFlow::Break(()) => consumed,
         }
     }
 
     /// Keeps the bytes of an unfinished line, or reports it as too long once
-    /// it can no longer fit (the LF still has to come).
-    fn buffer_or_overflow<F>(&mut self, input: &[u8], on_frame: &mut F)
+    /// it can no longer fit (the LF still has to come). On a break nothing
+    /// changes.
+    fn buffer_or_overflow<F>(&mut self, input: &[u8], on_frame: &mut F) -> ControlFlow<()>
     where
-        F: FnMut(Result<RawFrame<'_>, PeerError>),
+        F: FnMut(Result<RawFrame<'_>, PeerError>) -> ControlFlow<()>,
     {
         if input.is_empty() {
-            return;
+            return ControlFlow::Continue(());
         }
         if self.partial.len() + input.len() >= self.max_frame_len {
-            self.partial = Vec::new();
-            self.discarding = true;
             on_frame(Err(PeerError::TooLong {
                 limit: self.max_frame_len,
-            }));
+            }))?;
+            self.partial = Vec::new();
+            self.discarding = true;
         } else {
             if self.partial.is_empty() {
                 // Room for the rest of a typical line, so that finishing it
@@ -215,40 +280,49 @@ impl Decoder {
             }
             self.partial.extend_from_slice(input);
         }
+        ControlFlow::Continue(())
     }
 }
 
-/// Emits every line of `lines`, which ends with an LF.
-fn emit_lines<F>(lines: &[u8], max: usize, on_frame: &mut F)
+/// Emits every line of `lines`, which ends with an LF. Returns where the
+/// line `on_frame` stopped at starts, if it stopped.
+fn emit_lines<F>(lines: &[u8], max: usize, on_frame: &mut F) -> Option<usize>
 where
-    F: FnMut(Result<RawFrame<'_>, PeerError>),
+    F: FnMut(Result<RawFrame<'_>, PeerError>) -> ControlFlow<()>,
 {
     if let Ok(text) = simdutf8::basic::from_utf8(lines) {
-        emit_valid(text, max, on_frame);
-        return;
+        return emit_valid(text, max, on_frame);
     }
     // Some line is not UTF-8: find out which, one line at a time.
     let mut start = 0;
     for lf in memchr_iter(b'\n', lines) {
         let line = &lines[start..=lf];
+        let flow = if line.len() > max {
+            on_frame(Err(PeerError::TooLong { limit: max }))
+        } else {
+            match simdutf8::basic::from_utf8(line) {
+                Ok(line) => match emit_valid(line, max, on_frame) {
+                    Some(_) => ControlFlow::Break(()),
+                    None => ControlFlow::Continue(()),
+                },
+                Err(_) => on_frame(Err(PeerError::BadUtf8)),
+            }
+        };
+        if flow.is_break() {
+            return Some(start);
+        }
         start = lf + 1;
-        if line.len() > max {
-            on_frame(Err(PeerError::TooLong { limit: max }));
-            continue;
-        }
-        match simdutf8::basic::from_utf8(line) {
-            Ok(line) => emit_valid(line, max, on_frame),
-            Err(_) => on_frame(Err(PeerError::BadUtf8)),
-        }
     }
+    None
 }
 
 /// Emits every line of `text`, which ends with an LF. One pass over the
 /// special bytes (see [`special_mask`]) finds both the line ends and the
-/// control characters.
-fn emit_valid<F>(text: &str, max: usize, on_frame: &mut F)
+/// control characters. Returns where the line `on_frame` stopped at
+/// starts, if it stopped.
+fn emit_valid<F>(text: &str, max: usize, on_frame: &mut F) -> Option<usize>
 where
-    F: FnMut(Result<RawFrame<'_>, PeerError>),
+    F: FnMut(Result<RawFrame<'_>, PeerError>) -> ControlFlow<()>,
 {
     let bytes = text.as_bytes();
     let mut line = Line {
@@ -259,23 +333,25 @@ where
     let mut base = 0;
     for block in &mut blocks {
         let mask = special_mask(block.try_into().expect("chunks of 64"));
-        line.specials(text, base, mask, max, on_frame);
+        if let Some(stop) = line.specials(text, base, mask, max, on_frame) {
+            return Some(stop);
+        }
         base += BLOCK;
     }
     let rest = blocks.remainder().len();
     if rest == 0 {
-        return;
+        return None;
     }
     if let Some(tail) = bytes.last_chunk::<BLOCK>() {
         // The last 64 bytes, but for the `BLOCK - rest` already seen.
         let seen = BLOCK - rest;
         let mask = special_mask(tail) & u64::MAX.checked_shl(seen as u32).unwrap_or(0);
-        line.specials(text, bytes.len() - BLOCK, mask, max, on_frame);
+        line.specials(text, bytes.len() - BLOCK, mask, max, on_frame)
     } else {
         // Less than a block in all, padded with bytes that are not special.
         let mut block = [b' '; BLOCK];
         block[..rest].copy_from_slice(bytes);
-        line.specials(text, 0, special_mask(&block), max, on_frame);
+        line.specials(text, 0, special_mask(&block), max, on_frame)
     }
 }
 
@@ -289,11 +365,19 @@ struct Line {
 
 impl Line {
     /// Handles the special bytes of the block at `base`: bit `i` of `mask`
-    /// is byte `base + i`.
+    /// is byte `base + i`. Returns the start of the line `on_frame` stopped
+    /// at, if it stopped (the line is then not taken).
     #[inline(always)]
-    fn specials<F>(&mut self, text: &str, base: usize, mut mask: u64, max: usize, on_frame: &mut F)
+    fn specials<F>(
+        &mut self,
+        text: &str,
+        base: usize,
+        mut mask: u64,
+        max: usize,
+        on_frame: &mut F,
+    ) -> Option<usize>
     where
-        F: FnMut(Result<RawFrame<'_>, PeerError>),
+        F: FnMut(Result<RawFrame<'_>, PeerError>) -> ControlFlow<()>,
     {
         let bytes = text.as_bytes();
         while mask != 0 {
@@ -303,12 +387,15 @@ impl Line {
                 b'\n' => {
                     // An LF is always a char boundary, so this cannot panic.
                     let line = &text[self.start..at];
-                    self.start = at + 1;
-                    if line.len() + 1 > max {
-                        on_frame(Err(PeerError::TooLong { limit: max }));
+                    let flow = if line.len() + 1 > max {
+                        on_frame(Err(PeerError::TooLong { limit: max }))
                     } else {
-                        emit_line(line, self.control, on_frame);
+                        emit_line(line, self.control, on_frame)
+                    };
+                    if flow.is_break() {
+                        return Some(self.start);
                     }
+                    self.start = at + 1;
                     self.control = false;
                 }
                 b'\t' => {}
@@ -319,31 +406,32 @@ impl Line {
                 _ => self.control = true,
             }
         }
+        None
     }
 }
 
 /// Hands out one line (without its LF); `control` says it holds a control
 /// character other than TAB and a CR just before the LF.
 #[inline(always)]
-fn emit_line<F>(line: &str, control: bool, on_frame: &mut F)
+fn emit_line<F>(line: &str, control: bool, on_frame: &mut F) -> ControlFlow<()>
 where
-    F: FnMut(Result<RawFrame<'_>, PeerError>),
+    F: FnMut(Result<RawFrame<'_>, PeerError>) -> ControlFlow<()>,
 {
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.is_empty() {
-        return;
+        return ControlFlow::Continue(());
     }
     if control {
-        on_frame(Err(PeerError::ControlChar));
+        on_frame(Err(PeerError::ControlChar))
     } else if let Some(payload) = line.strip_prefix("msg:") {
         // `msg:`, by far the most frequent frame, takes a shortcut: the
         // general case is nom's, in `split_tag`.
         on_frame(Ok(RawFrame {
             tag: &line[..3],
             payload,
-        }));
+        }))
     } else {
-        on_frame(split_tag(line));
+        on_frame(split_tag(line))
     }
 }
 
@@ -574,6 +662,64 @@ mod tests {
             whole(64, b"msgs:x\nms:x\n"),
             vec![ok("msgs", "x"), ok("ms", "x")]
         );
+    }
+
+    /// Decodes `reads` with a consumer that refuses the `n`th event the
+    /// first time it is offered, whenever `refuse(n)` says so, keeping what
+    /// was not consumed and passing it again, followed by the next read, as
+    /// a receiver with paused input does. Returns the events taken.
+    fn with_stops(max: usize, reads: &[&[u8]], refuse: impl Fn(usize) -> bool) -> Out {
+        let mut decoder = Decoder::new(max);
+        let mut out: Out = Vec::new();
+        let mut kept: Vec<u8> = Vec::new();
+        let mut refused: Option<usize> = None;
+        for read in reads {
+            kept.extend_from_slice(read);
+            loop {
+                let mut stopped = false;
+                let consumed = decoder.decode_until(&kept, |r| {
+                    let n = out.len();
+                    if refused != Some(n) && refuse(n) {
+                        refused = Some(n);
+                        stopped = true;
+                        return ControlFlow::Break(());
+                    }
+                    out.push(r.map(|f| (f.tag.to_owned(), f.payload.to_owned())));
+                    ControlFlow::Continue(())
+                });
+                kept.drain(..consumed);
+                assert!(decoder.buffered() < max);
+                if !stopped {
+                    assert!(kept.is_empty());
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn stopping_and_resuming_loses_and_repeats_nothing() {
+        let input: &[u8] = b"iam:a\nmsg:\xff\nmsg:1\r\n\nnocolon\nmsg:0123456789abcdef\nmsg:x\x01\nmsg:2\nwho:\nmsg:\xe4\xbd\xa0\n";
+        for max in [12, 64] {
+            let expected = whole(max, input);
+            for every in 1..5 {
+                let refuse = |n: usize| n % every == 0;
+                assert_eq!(with_stops(max, &[input], refuse), expected, "{max} {every}");
+                let reads: Vec<&[u8]> = input.chunks(5).collect();
+                assert_eq!(
+                    with_stops(max, &reads, refuse),
+                    expected,
+                    "{max} {every} in 5s"
+                );
+                let bytes: Vec<&[u8]> = input.chunks(1).collect();
+                assert_eq!(
+                    with_stops(max, &bytes, refuse),
+                    expected,
+                    "{max} {every} in 1s"
+                );
+            }
+        }
     }
 
     #[test]
