@@ -13,6 +13,8 @@
 //! * [`Decoder`], [`ClientFrame`], [`ServerFrame`]: the framing layer, for
 //!   those who build their own state machines.
 //! * [`Backoff`]: when a transport should retry a lost connection.
+//! * [`NameKey`], [`is_mixed_script`]: a canonical key under which
+//!   look-alike names are equal, and the test for names that mix scripts.
 //! * [`sim`]: an in-memory network with a simulated clock, for tests.
 //!
 //! # The drain contract
@@ -101,6 +103,7 @@ mod error;
 mod frame;
 mod hub;
 mod keepalive;
+mod names;
 mod reconnect;
 pub mod sim;
 mod text;
@@ -119,5 +122,6 @@ pub use error::{
 };
 pub use frame::{ClientFrame, ServerFrame};
 pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, SHUTDOWN_REASON, Transmit};
+pub use names::{NameKey, is_mixed_script};
 pub use reconnect::{Backoff, ReconnectPolicy};
 pub use text::{Code, MAX_CODE_LEN, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, Text, Token};
