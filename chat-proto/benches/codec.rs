@@ -27,7 +27,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use chat_proto::{ClientFrame, ConnId, Decoder, Hub, Name, ServerConfig, ServerFrame, Text};
+use chat_proto::{
+    ClientFrame, ConnId, Decoder, Hub, Name, Output, ServerConfig, ServerFrame, Text,
+};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use memchr::{memchr, memchr_iter, memrchr};
 use tokio_util::codec::{Decoder as _, LinesCodec};
@@ -357,13 +359,13 @@ fn bench_encode(c: &mut Criterion) {
 }
 
 /// Hands every queued transmit to a pretend socket that writes it all.
-fn drain(hub: &mut Hub) {
-    while let Some(t) = hub.poll_transmit() {
-        hub.written(t.conn, t.len());
-        black_box(t);
+fn drain(hub: &mut Hub, now: Instant) {
+    while let Some(output) = hub.poll_output() {
+        if let Output::Transmit(t) = &output {
+            hub.written(t.conn, now, t.len());
+        }
+        black_box(output);
     }
-    while hub.poll_close().is_some() {}
-    while hub.poll_event().is_some() {}
 }
 
 fn bench_broadcast(c: &mut Criterion) {
@@ -379,9 +381,9 @@ fn bench_broadcast(c: &mut Criterion) {
         let mut hub = Hub::new(config).expect("a valid config");
         let conns: Vec<ConnId> = (0..n)
             .map(|i| {
-                let conn = hub.accept(now);
+                let conn = hub.accept(now, None);
                 hub.handle_input(conn, now, format!("iam:user{i}\n").as_bytes());
-                drain(&mut hub);
+                drain(&mut hub, now);
                 conn
             })
             .collect();
@@ -390,7 +392,7 @@ fn bench_broadcast(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
                 hub.handle_input(conns[0], now, msg);
-                drain(&mut hub);
+                drain(&mut hub, now);
             })
         });
         assert_eq!(hub.members(), n, "nobody was dropped");

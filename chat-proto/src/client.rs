@@ -59,6 +59,12 @@ pub enum Event {
         /// The server's explanation.
         text: String,
     },
+    /// The server itself said something (`notice:TEXT`): its operator or
+    /// application, not a user.
+    Notice {
+        /// What it said.
+        text: String,
+    },
     /// The server sent a frame this client could not decode or did not
     /// expect. It was skipped; the connection goes on.
     BadFrame {
@@ -437,6 +443,9 @@ impl Inner {
                 let _ = self.queue(&ClientFrame::Pong(token));
             }
             ServerFrame::Pong(_) => {}
+            ServerFrame::Notice(text) => self.events.push_back(Event::Notice {
+                text: text.into_string(),
+            }),
             ServerFrame::Bye(reason) => {
                 let reason = CloseReason::Bye {
                     reason: reason.into_string(),

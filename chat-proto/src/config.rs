@@ -101,6 +101,22 @@ impl RateLimit {
     }
 }
 
+/// Who decides whether a login is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LoginMode {
+    /// The hub accepts any valid, free name at once (the default).
+    #[default]
+    Open,
+    /// The hub holds the name and asks the application
+    /// ([`HubEvent::LoginRequested`](crate::HubEvent::LoginRequested)),
+    /// which answers with [`Hub::approve_login`](crate::Hub::approve_login)
+    /// or [`Hub::refuse_login`](crate::Hub::refuse_login) when it has
+    /// decided (after checking a password off the event loop, say). The
+    /// hub does not block meanwhile, and the login timeout still applies.
+    Application,
+}
+
 /// Configuration of a [`Client`](crate::Client).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -153,6 +169,21 @@ pub struct ServerConfig {
     /// Optional limit on `msg:` and `who:` frames per connection. Default:
     /// none.
     pub rate_limit: Option<RateLimit>,
+    /// Who decides logins. Default: [`LoginMode::Open`].
+    pub login: LoginMode,
+    /// How long a connection the hub ended may take to flush its last
+    /// frames before the hub asks the adapter to drop it
+    /// ([`Output::Abort`](crate::Output::Abort)). Default 2 s.
+    pub close_linger: Duration,
+    /// After [`Hub::shutdown`](crate::Hub::shutdown), how long connections
+    /// may take to flush `bye:` before the hub asks for every remaining
+    /// socket to be dropped. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// Report every relayed message as
+    /// [`HubEvent::Message`](crate::HubEvent::Message), for applications
+    /// that store, moderate or answer messages. Default: off (each event
+    /// copies the sender's name and the text).
+    pub message_events: bool,
 }
 
 impl Default for ServerConfig {
@@ -165,6 +196,10 @@ impl Default for ServerConfig {
             outbound_limit: 1 << 20,
             presence_limit: 1000,
             rate_limit: None,
+            login: LoginMode::Open,
+            close_linger: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(5),
+            message_events: false,
         }
     }
 }
@@ -175,6 +210,8 @@ impl ServerConfig {
         check_frame_len(self.max_frame_len)?;
         self.keepalive.validate()?;
         check_duration("login_timeout", self.login_timeout)?;
+        check_duration("close_linger", self.close_linger)?;
+        check_duration("shutdown_grace", self.shutdown_grace)?;
         if self.max_connections == 0 {
             return Err(ConfigError::Zero {
                 field: "max_connections",
@@ -237,6 +274,10 @@ mod tests {
         assert_eq!(s.outbound_limit, 1 << 20);
         assert_eq!(s.presence_limit, 1000);
         assert_eq!(s.rate_limit, None);
+        assert_eq!(s.login, LoginMode::Open);
+        assert_eq!(s.close_linger, Duration::from_secs(2));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(5));
+        assert!(!s.message_events);
         assert_eq!(ClientConfig::default().validate(), Ok(()));
     }
 
@@ -262,8 +303,10 @@ mod tests {
         };
         assert!(matches!(c.validate(), Err(ConfigError::MaxFrameLen { .. })));
 
-        let bad: [fn(&mut ServerConfig); 6] = [
+        let bad: [fn(&mut ServerConfig); 8] = [
             |s| s.login_timeout = Duration::ZERO,
+            |s| s.close_linger = Duration::ZERO,
+            |s| s.shutdown_grace = Duration::ZERO,
             |s| s.max_connections = 0,
             |s| s.outbound_limit = 100,
             |s| s.rate_limit = Some(RateLimit::per_second(0)),

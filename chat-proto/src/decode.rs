@@ -704,7 +704,7 @@ mod tests {
         for max in [12, 64] {
             let expected = whole(max, input);
             for every in 1..5 {
-                let refuse = |n: usize| n % every == 0;
+                let refuse = |n: usize| n.is_multiple_of(every);
                 assert_eq!(with_stops(max, &[input], refuse), expected, "{max} {every}");
                 let reads: Vec<&[u8]> = input.chunks(5).collect();
                 assert_eq!(

@@ -48,11 +48,16 @@ pub enum ErrorCode {
     ServerFull,
     /// `rate-limited`: the client sends faster than the rate limit allows.
     RateLimited,
+    /// `kicked`: the server's operator ended the connection; fatal.
+    Kicked,
+    /// `login-refused`: the server's application refused the login (a
+    /// wrong password, a banned name).
+    LoginRefused,
 }
 
 impl ErrorCode {
     /// Every known code, in the order PROTOCOL.md lists them.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::NameTaken,
         ErrorCode::BadName,
         ErrorCode::NotLoggedIn,
@@ -65,6 +70,8 @@ impl ErrorCode {
         ErrorCode::Timeout,
         ErrorCode::ServerFull,
         ErrorCode::RateLimited,
+        ErrorCode::Kicked,
+        ErrorCode::LoginRefused,
     ];
 
     /// The code as it appears on the wire, e.g. `"name-taken"`.
@@ -82,6 +89,8 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::ServerFull => "server-full",
             ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::Kicked => "kicked",
+            ErrorCode::LoginRefused => "login-refused",
         }
     }
 
@@ -95,7 +104,10 @@ impl ErrorCode {
     pub const fn is_fatal(self) -> bool {
         matches!(
             self,
-            ErrorCode::SlowConsumer | ErrorCode::Timeout | ErrorCode::ServerFull
+            ErrorCode::SlowConsumer
+                | ErrorCode::Timeout
+                | ErrorCode::ServerFull
+                | ErrorCode::Kicked
         )
     }
 }
@@ -307,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn exactly_three_codes_are_fatal() {
+    fn exactly_four_codes_are_fatal() {
         let fatal: Vec<_> = ErrorCode::ALL
             .into_iter()
             .filter(|c| c.is_fatal())
@@ -317,7 +329,8 @@ mod tests {
             [
                 ErrorCode::SlowConsumer,
                 ErrorCode::Timeout,
-                ErrorCode::ServerFull
+                ErrorCode::ServerFull,
+                ErrorCode::Kicked
             ]
         );
     }

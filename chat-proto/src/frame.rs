@@ -72,6 +72,9 @@ pub enum ServerFrame<'a> {
     Pong(Token<'a>),
     /// `bye:REASON`: the server closes the connection.
     Bye(Text<'a>),
+    /// `notice:TEXT`: a message from the server itself (its operator or
+    /// application), not from a user.
+    Notice(Text<'a>),
 }
 
 impl<'a> ClientFrame<'a> {
@@ -166,6 +169,7 @@ impl<'a> ServerFrame<'a> {
             "ping" => ServerFrame::Ping(token("ping", payload)?),
             "pong" => ServerFrame::Pong(token("pong", payload)?),
             "bye" => ServerFrame::Bye(Text::trusted(payload)),
+            "notice" => ServerFrame::Notice(Text::trusted(payload)),
             other => return Err(PeerError::UnknownTag { tag: other.into() }),
         })
     }
@@ -182,6 +186,7 @@ impl<'a> ServerFrame<'a> {
             ServerFrame::Ping(_) => "ping",
             ServerFrame::Pong(_) => "pong",
             ServerFrame::Bye(_) => "bye",
+            ServerFrame::Notice(_) => "notice",
         }
     }
 
@@ -193,7 +198,7 @@ impl<'a> ServerFrame<'a> {
             ServerFrame::Users(list) => ([list, ""], 1),
             ServerFrame::Err { code, text } => ([code, text], 2),
             ServerFrame::Ping(t) | ServerFrame::Pong(t) => ([t, ""], 1),
-            ServerFrame::Bye(t) => ([t, ""], 1),
+            ServerFrame::Bye(t) | ServerFrame::Notice(t) => ([t, ""], 1),
         }
     }
 
@@ -228,6 +233,7 @@ impl<'a> ServerFrame<'a> {
             ServerFrame::Ping(t) => ServerFrame::Ping(t.into_owned()),
             ServerFrame::Pong(t) => ServerFrame::Pong(t.into_owned()),
             ServerFrame::Bye(t) => ServerFrame::Bye(t.into_owned()),
+            ServerFrame::Notice(t) => ServerFrame::Notice(t.into_owned()),
         }
     }
 }

@@ -19,12 +19,14 @@
 //!
 //! # The drain contract
 //!
-//! **After every call that changes a state machine (a command or a
-//! `handle_*` call), drain every `poll_*` method until it returns `None`.**
-//! Write what `poll_transmit` yields, act on what `poll_close` and
-//! `poll_event` yield, and sleep no later than what `poll_timeout` returns,
-//! then call `handle_timeout`. Skipping a drain delays output: a pong left in
-//! the queue because nobody was reading lets the peer's keepalive expire.
+//! **After every call that changes a state machine (a command, an action or
+//! a `handle_*` call), drain every `poll_*` method until it returns
+//! `None`.** For a [`Hub`] that is one method, [`Hub::poll_output`], whose
+//! [`Output`]s come in the order they must be acted on; for a [`Client`],
+//! write what `poll_transmit` yields and act on what `poll_event` yields.
+//! Then sleep no later than what `poll_timeout` returns, and call
+//! `handle_timeout`. Skipping a drain delays output: a pong left in the
+//! queue because nobody was reading lets the peer's keepalive expire.
 //!
 //! # A complete exchange
 //!
@@ -32,12 +34,12 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use chat_proto::{Client, ClientConfig, ConnId, Event, Hub, ServerConfig};
+//! use chat_proto::{Client, ClientConfig, ConnId, Event, Hub, Output, ServerConfig};
 //!
 //! let now = Instant::now();
 //! let mut hub = Hub::new(ServerConfig::default())?;
-//! let mut zhangsan = (Client::new(ClientConfig::default(), now)?, hub.accept(now));
-//! let mut lisi = (Client::new(ClientConfig::default(), now)?, hub.accept(now));
+//! let mut zhangsan = (Client::new(ClientConfig::default(), now)?, hub.accept(now, None));
+//! let mut lisi = (Client::new(ClientConfig::default(), now)?, hub.accept(now, None));
 //!
 //! // Moves bytes both ways until nothing is left to move (the drain).
 //! fn pump(hub: &mut Hub, clients: &mut [&mut (Client, ConnId)], now: Instant) {
@@ -49,16 +51,18 @@
 //!                 moved = true;
 //!             }
 //!         }
-//!         while let Some(t) = hub.poll_transmit() {
-//!             let (client, conn) = clients.iter_mut().find(|c| c.1 == t.conn).unwrap();
-//!             for bytes in &t.data {
-//!                 client.handle_input(now, bytes);
-//!                 hub.written(*conn, bytes.len());
+//!         while let Some(output) = hub.poll_output() {
+//!             // No connection closes in this exchange, and events are not
+//!             // needed: only transmits are acted on.
+//!             if let Output::Transmit(t) = output {
+//!                 let (client, conn) = clients.iter_mut().find(|c| c.1 == t.conn).unwrap();
+//!                 for bytes in &t.data {
+//!                     client.handle_input(now, bytes);
+//!                     hub.written(*conn, now, bytes.len());
+//!                 }
+//!                 moved = true;
 //!             }
-//!             moved = true;
 //!         }
-//!         while hub.poll_close().is_some() {}
-//!         while hub.poll_event().is_some() {}
 //!         if !moved {
 //!             return;
 //!         }
@@ -113,7 +117,7 @@ mod arbitrary_impls;
 
 pub use client::{Client, ClientState, CloseReason, Event};
 pub use config::{
-    ClientConfig, DEFAULT_MAX_FRAME_LEN, Keepalive, MAX_DURATION, MAX_MAX_FRAME_LEN,
+    ClientConfig, DEFAULT_MAX_FRAME_LEN, Keepalive, LoginMode, MAX_DURATION, MAX_MAX_FRAME_LEN,
     MIN_MAX_FRAME_LEN, RateLimit, ServerConfig,
 };
 pub use decode::{Decoder, MAX_TAG_LEN, RawFrame};
@@ -121,7 +125,7 @@ pub use error::{
     ConfigError, ErrorCode, InvalidName, InvalidText, InvalidToken, PeerError, UsageError,
 };
 pub use frame::{ClientFrame, ServerFrame};
-pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, SHUTDOWN_REASON, Transmit};
+pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, HubStats, Output, SHUTDOWN_REASON, Transmit};
 pub use names::{NameKey, is_mixed_script};
 pub use reconnect::{Backoff, ReconnectPolicy};
 pub use text::{Code, MAX_CODE_LEN, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, Text, Token};

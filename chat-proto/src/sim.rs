@@ -2,12 +2,16 @@
 //! clock, for tests, examples and fuzzing.
 //!
 //! [`Network`] plays the part of the adapters exactly as they must play it:
-//! after every input it drains every `poll_*`, it reports bytes as written
-//! once the receiving client has read them, it closes what `poll_close`
-//! names, and it moves time only from one deadline to the next. A client can
-//! stop reading ([`Network::set_reading`]) to play a slow consumer, and raw
-//! bytes can be sent in its name ([`Network::send_raw`]) to play a hostile
-//! one. Nothing sleeps: time is a number that jumps.
+//! after every input it drains every output of the hub, it reports bytes as
+//! written once the receiving client has read them, it stops passing a
+//! client's bytes to the hub while the hub paused that connection's input,
+//! it closes a connection the hub ended once its last bytes are read (or at
+//! once, for an abort) and then tells the hub the socket is gone, and it
+//! moves time only from one deadline to the next. A client can stop reading
+//! ([`Network::set_reading`]) to play a slow consumer, end its side of the
+//! stream ([`Network::half_close`]), and raw bytes can be sent in its name
+//! ([`Network::send_raw`]) to play a hostile one. Nothing sleeps: time is a
+//! number that jumps.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -31,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::{Client, ClientConfig, ConfigError, ConnId, Event, Hub, HubEvent, ServerConfig};
+use crate::{
+    Client, ClientConfig, ConfigError, ConnId, Event, Hub, HubEvent, Output, ServerConfig,
+};
 
 /// A client of a [`Network`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +72,13 @@ struct Peer {
     conn: ConnId,
     /// Bytes the hub sent that the client has not read yet.
     inbox: VecDeque<Bytes>,
+    /// Bytes the client sent that the hub has not taken yet (its input is
+    /// paused), as in a socket's receive buffer.
+    unsent: VecDeque<Bytes>,
+    /// The hub paused this connection's input.
+    paused: bool,
+    /// The client ended its side of the stream.
+    half_closed: bool,
     reading: bool,
     /// The client's machine hangs: it neither reads, sends, nor keeps time.
     frozen: bool,
@@ -114,12 +127,15 @@ impl Network {
     /// Connects a new client; it is not logged in.
     pub fn connect(&mut self, config: ClientConfig) -> Result<PeerId, ConfigError> {
         let client = Client::new(config, self.now)?;
-        let conn = self.hub.accept(self.now);
+        let conn = self.hub.accept(self.now, None);
         let id = PeerId(self.peers.len());
         self.peers.push(Peer {
             client,
             conn,
             inbox: VecDeque::new(),
+            unsent: VecDeque::new(),
+            paused: false,
+            half_closed: false,
             reading: true,
             frozen: false,
             connected: true,
@@ -160,23 +176,60 @@ impl Network {
         self.peers[peer.0].frozen = true;
     }
 
-    /// Sends raw bytes to the hub in `peer`'s name, bypassing its client.
+    /// Sends raw bytes to the hub in `peer`'s name, bypassing its client,
+    /// and moves bytes until nothing moves.
     pub fn send_raw(&mut self, peer: PeerId, bytes: &[u8]) {
-        let p = &self.peers[peer.0];
-        if !p.connected {
+        self.pass_to_hub(peer, Bytes::copy_from_slice(bytes));
+        self.run();
+    }
+
+    /// Ends `peer`'s side of the stream, as `shutdown(SHUT_WR)` or `nc -N`
+    /// would: it sends nothing more, but goes on reading.
+    pub fn half_close(&mut self, peer: PeerId) {
+        let p = &mut self.peers[peer.0];
+        if !p.connected || p.half_closed {
             return;
         }
-        let conn = p.conn;
+        p.half_closed = true;
+        if p.unsent.is_empty() {
+            self.hub.handle_eof(p.conn, self.now);
+        }
+        self.run();
+    }
+
+    /// Whether the hub has paused `peer`'s input.
+    pub fn is_paused(&self, peer: PeerId) -> bool {
+        self.peers[peer.0].paused
+    }
+
+    /// The hub, to act on as an application would ([`Hub::kick`],
+    /// [`Hub::approve_login`], ...); call [`run`](Self::run) afterwards to
+    /// move the bytes.
+    pub fn hub_mut(&mut self) -> &mut Hub {
+        &mut self.hub
+    }
+
+    /// Passes bytes from `peer` to the hub, or keeps them while the hub has
+    /// paused its input.
+    fn pass_to_hub(&mut self, peer: PeerId, bytes: Bytes) {
+        let p = &mut self.peers[peer.0];
+        // After its EOF a client sends nothing the hub would see.
+        if !p.connected || p.half_closed {
+            return;
+        }
         if self.recording {
             self.transcript.push(Wire {
                 at: self.now,
                 peer,
                 direction: Direction::ToServer,
-                bytes: Bytes::copy_from_slice(bytes),
+                bytes: bytes.clone(),
             });
         }
-        self.hub.handle_input(conn, self.now, bytes);
-        self.drain_hub();
+        if p.paused || !p.unsent.is_empty() {
+            p.unsent.push_back(bytes);
+        } else {
+            self.hub.handle_input(p.conn, self.now, &bytes);
+        }
     }
 
     /// Drops `peer`'s socket, as a crash or a network failure would.
@@ -254,22 +307,19 @@ impl Network {
         if p.frozen {
             return false;
         }
+        let mut sent = Vec::new();
         while let Some(bytes) = p.client.poll_transmit() {
-            if p.connected {
-                if self.recording {
-                    self.transcript.push(Wire {
-                        at: self.now,
-                        peer,
-                        direction: Direction::ToServer,
-                        bytes: bytes.clone(),
-                    });
-                }
-                self.hub.handle_input(p.conn, self.now, &bytes);
-                moved = true;
+            if p.connected && !p.half_closed {
+                sent.push(bytes);
             }
         }
         p.events
             .extend(std::iter::from_fn(|| p.client.poll_event()));
+        for bytes in sent {
+            self.pass_to_hub(peer, bytes);
+            moved = true;
+        }
+        let p = &mut self.peers[peer.0];
         // A client that is closed (the server answered its bye, or it gave
         // up on the server) drops its socket once its last bytes are out.
         if p.connected && p.client.is_closed() {
@@ -282,20 +332,75 @@ impl Network {
     /// Drains every output of the hub.
     fn drain_hub(&mut self) -> bool {
         let mut moved = false;
-        while let Some(t) = self.hub.poll_transmit() {
-            if let Some(&peer) = self.by_conn.get(&t.conn) {
-                self.peers[peer.0].inbox.extend(t.data);
-                moved = true;
+        let mut aborted = Vec::new();
+        let mut resumed = Vec::new();
+        while let Some(output) = self.hub.poll_output() {
+            match output {
+                Output::Transmit(t) => {
+                    if let Some(&peer) = self.by_conn.get(&t.conn) {
+                        self.peers[peer.0].inbox.extend(t.data);
+                        moved = true;
+                    }
+                }
+                Output::Close(conn) => {
+                    if let Some(&peer) = self.by_conn.get(&conn) {
+                        self.peers[peer.0].closing = true;
+                        moved = true;
+                    }
+                }
+                Output::Abort(conn) => {
+                    if let Some(&peer) = self.by_conn.get(&conn) {
+                        aborted.push(peer);
+                    }
+                }
+                Output::PauseInput(conn) => {
+                    if let Some(&peer) = self.by_conn.get(&conn) {
+                        self.peers[peer.0].paused = true;
+                    }
+                }
+                Output::ResumeInput(conn) => {
+                    if let Some(&peer) = self.by_conn.get(&conn) {
+                        self.peers[peer.0].paused = false;
+                        resumed.push(peer);
+                    }
+                }
+                Output::Event(event) => self.hub_events.push(event),
             }
         }
-        while let Some(conn) = self.hub.poll_close() {
-            if let Some(&peer) = self.by_conn.get(&conn) {
-                self.peers[peer.0].closing = true;
-                moved = true;
-            }
+        for peer in aborted {
+            self.close_socket(peer);
+            moved = true;
         }
-        self.hub_events
-            .extend(std::iter::from_fn(|| self.hub.poll_event()));
+        for peer in resumed {
+            moved |= self.release_unsent(peer);
+        }
+        moved
+    }
+
+    /// Passes what `peer` sent while its input was paused, until it pauses
+    /// again; then its EOF, if it half-closed.
+    fn release_unsent(&mut self, peer: PeerId) -> bool {
+        let mut moved = false;
+        loop {
+            let p = &mut self.peers[peer.0];
+            if !p.connected || p.paused {
+                return moved;
+            }
+            let Some(bytes) = p.unsent.pop_front() else {
+                break;
+            };
+            let conn = p.conn;
+            self.hub.handle_input(conn, self.now, &bytes);
+            moved = true;
+            self.drain_hub();
+        }
+        let p = &self.peers[peer.0];
+        if p.half_closed && p.connected {
+            let conn = p.conn;
+            self.hub.handle_eof(conn, self.now);
+            self.drain_hub();
+            moved = true;
+        }
         moved
     }
 
@@ -314,7 +419,7 @@ impl Network {
                     });
                 }
                 p.client.handle_input(self.now, &bytes);
-                self.hub.written(p.conn, bytes.len());
+                self.hub.written(p.conn, self.now, bytes.len());
                 moved = true;
             }
         }
@@ -334,6 +439,7 @@ impl Network {
         }
         p.connected = false;
         p.inbox.clear();
+        p.unsent.clear();
         self.by_conn.remove(&p.conn);
         p.client.disconnected(self.now);
         p.events

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{
     Client, ClientConfig, ClientState, CloseReason, ConnId, Decoder, ErrorCode, Event, Hub,
-    HubCloseReason, HubEvent, Keepalive, NameList, PeerError, ServerConfig, ServerFrame,
+    HubCloseReason, HubEvent, Keepalive, NameList, Output, PeerError, ServerConfig, ServerFrame,
     UsageError,
 };
 
@@ -43,19 +43,25 @@ impl Drained {
     }
 }
 
-/// Drains every output of `hub`, `poll_transmit` first; `written` says
-/// whether the bytes are reported flushed at once (a reading client).
+/// Drains every output of `hub`; `written` says whether the bytes are
+/// reported flushed at once (a reading client).
 fn drain(hub: &mut Hub, written: bool) -> Drained {
+    let now = Instant::now();
     let mut out = Drained::default();
-    while let Some(t) = hub.poll_transmit() {
-        let bytes = t.data.concat();
-        if written {
-            hub.written(t.conn, bytes.len());
+    while let Some(output) = hub.poll_output() {
+        match output {
+            Output::Transmit(t) => {
+                let bytes = t.data.concat();
+                if written {
+                    hub.written(t.conn, now, bytes.len());
+                }
+                out.sent.push((t.conn, bytes));
+            }
+            Output::Close(id) => out.closes.push(id),
+            Output::Event(e) => out.events.push(e),
+            other => panic!("unexpected {other:?}"),
         }
-        out.sent.push((t.conn, bytes));
     }
-    out.closes.extend(std::iter::from_fn(|| hub.poll_close()));
-    out.events.extend(std::iter::from_fn(|| hub.poll_event()));
     out
 }
 
@@ -88,7 +94,7 @@ fn is_fatal_err(frame: &ServerFrame<'_>, code: ErrorCode) -> bool {
 fn a_slow_consumer_gets_nothing_after_its_fatal_error() {
     let now = Instant::now();
     let mut hub = Hub::new(small_config(771)).unwrap();
-    let conn = hub.accept(now);
+    let conn = hub.accept(now, None);
     // The longest name in bytes: 32 characters of 3 bytes.
     let name = "张".repeat(32);
     hub.handle_input(conn, now, format!("iam:{name}\n").as_bytes());
@@ -107,6 +113,9 @@ fn a_slow_consumer_gets_nothing_after_its_fatal_error() {
     }
     assert_eq!(out.closes, [conn]);
     assert_eq!(out.closed(conn), [HubCloseReason::SlowConsumer]);
+    // The slot is held until the adapter says the socket is gone.
+    assert!(hub.unflushed(conn).is_some());
+    hub.disconnected(conn, now);
     assert!(hub.unflushed(conn).is_none());
 }
 
@@ -123,7 +132,7 @@ fn a_login_whose_ok_overflows_never_joins() {
     // connection (this depends on the room kept for the closing frame).
     let fit = {
         let mut hub = Hub::new(config.clone()).unwrap();
-        let conn = hub.accept(now);
+        let conn = hub.accept(now, None);
         let mut n = 0;
         loop {
             hub.handle_input(conn, now, refused.as_bytes());
@@ -134,10 +143,10 @@ fn a_login_whose_ok_overflows_never_joins() {
         }
     };
     let mut hub = Hub::new(config).unwrap();
-    let watcher = hub.accept(now);
+    let watcher = hub.accept(now, None);
     hub.handle_input(watcher, now, b"iam:lisi\n");
     drain(&mut hub, true);
-    let conn = hub.accept(now);
+    let conn = hub.accept(now, None);
     hub.handle_input(conn, now, refused.repeat(fit).as_bytes());
     assert!(drain(&mut hub, false).closes.is_empty());
     // ok: plus 96 bytes of name does not fit where one more refusal did not.
@@ -154,7 +163,7 @@ fn a_login_whose_ok_overflows_never_joins() {
         ["lisi"]
     );
     // The name is free.
-    let other = hub.accept(now);
+    let other = hub.accept(now, None);
     hub.handle_input(other, now, format!("iam:{name}\n").as_bytes());
     assert_eq!(drain(&mut hub, true).to(other), format!("ok:{name}\n"));
 }
@@ -170,10 +179,10 @@ fn members_overflowed_by_one_broadcast_close_once_each() {
     let mut config = small_config(1311);
     config.presence_limit = 2;
     let mut hub = Hub::new(config).unwrap();
-    let a = hub.accept(now);
+    let a = hub.accept(now, None);
     hub.handle_input(a, now, b"iam:lisi\n");
     drain(&mut hub, true);
-    let b = hub.accept(now);
+    let b = hub.accept(now, None);
     let name = "张".repeat(32);
     hub.handle_input(b, now, format!("iam:{name}\n").as_bytes());
     drain(&mut hub, true);
@@ -279,7 +288,7 @@ fn the_tricky_stream_decodes_the_same_in_any_chunking() {
 fn the_tricky_stream_through_the_hub_byte_for_byte() {
     let now = Instant::now();
     let mut hub = Hub::new(small_config(1 << 20)).unwrap();
-    let conn = hub.accept(now);
+    let conn = hub.accept(now, None);
     hub.handle_input(conn, now, b"iam:zhangsan\n");
     let mut sent = drain(&mut hub, true).to(conn);
     for (i, chunk) in TRICKY.iter().enumerate() {

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use chat_proto::sim::{Direction, Network, PeerId};
 use chat_proto::{
-    ClientConfig, ClientFrame, CloseReason, Decoder, ErrorCode, Event, Hub, HubCloseReason,
-    HubEvent, Keepalive, RateLimit, ServerConfig, ServerFrame,
+    ClientConfig, ClientFrame, CloseReason, ConnId, Decoder, ErrorCode, Event, Hub, HubCloseReason,
+    HubEvent, Keepalive, Output, RateLimit, ServerConfig, ServerFrame,
 };
 
 const S: Duration = Duration::from_secs(1);
@@ -31,6 +31,36 @@ fn received(net: &Network, peer: PeerId) -> String {
         .flat_map(|w| w.bytes.to_vec())
         .collect();
     String::from_utf8(bytes).unwrap()
+}
+
+/// What one drain of a hub's outputs held.
+#[derive(Debug, Default)]
+struct Drained {
+    sent: Vec<(ConnId, Vec<u8>)>,
+    closes: Vec<ConnId>,
+    aborts: Vec<ConnId>,
+    events: Vec<HubEvent>,
+}
+
+/// Drains every output of `hub`; bytes for the connections in `reading`
+/// are reported written.
+fn drain(hub: &mut Hub, now: Instant, reading: &[ConnId]) -> Drained {
+    let mut out = Drained::default();
+    while let Some(output) = hub.poll_output() {
+        match output {
+            Output::Transmit(t) => {
+                if reading.contains(&t.conn) {
+                    hub.written(t.conn, now, t.len());
+                }
+                out.sent.push((t.conn, t.data.concat()));
+            }
+            Output::Close(id) => out.closes.push(id),
+            Output::Abort(id) => out.aborts.push(id),
+            Output::Event(e) => out.events.push(e),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn errors(events: &[Event]) -> Vec<ErrorCode> {
@@ -452,8 +482,8 @@ fn the_outbound_bound_is_never_passed_while_open() {
     let limit = config.outbound_limit;
     let mut hub = Hub::new(config).unwrap();
     let now = Instant::now();
-    let sloth = hub.accept(now);
-    let talker = hub.accept(now);
+    let sloth = hub.accept(now, None);
+    let talker = hub.accept(now, None);
     hub.handle_input(sloth, now, b"iam:sloth\n");
     hub.handle_input(talker, now, b"iam:talker\n");
     let mut closed = false;
@@ -464,16 +494,9 @@ fn the_outbound_bound_is_never_passed_while_open() {
             b"msg:0123456789012345678901234567890123456789\n",
         );
         // The talker reads; the sloth never does.
-        while let Some(t) = hub.poll_transmit() {
-            if t.conn == talker {
-                hub.written(talker, t.len());
-            }
-        }
-        match hub.unflushed(sloth) {
-            Some(n) => assert!(n <= limit, "{n}"),
-            None => closed = true,
-        }
-        while let Some(id) = hub.poll_close() {
+        let drained = drain(&mut hub, now, &[talker]);
+        assert!(hub.unflushed(sloth).unwrap() <= limit);
+        for id in drained.closes {
             assert_eq!(id, sloth);
             closed = true;
         }
@@ -556,31 +579,43 @@ fn shutdown_says_bye_to_everyone_and_refuses_newcomers() {
     let b = join(&mut net, "b");
     let now = net.now();
     let mut hub = Hub::new(ServerConfig::default()).unwrap();
-    let x = hub.accept(now);
-    let y = hub.accept(now);
+    let x = hub.accept(now, None);
+    let y = hub.accept(now, None);
     hub.handle_input(x, now, b"iam:x\n");
-    while hub.poll_transmit().is_some() {}
+    drain(&mut hub, now, &[x, y]);
     hub.shutdown(now);
-    let mut sent = Vec::new();
-    while let Some(t) = hub.poll_transmit() {
-        sent.push((t.conn, t.data.concat()));
-    }
+    let drained = drain(&mut hub, now, &[]);
     assert_eq!(
-        sent,
+        drained.sent,
         [
             (x, b"bye:server shutting down\n".to_vec()),
             (y, b"bye:server shutting down\n".to_vec())
         ]
     );
-    let closes: Vec<_> = std::iter::from_fn(|| hub.poll_close()).collect();
-    assert_eq!(closes, [x, y]);
+    assert_eq!(drained.closes, [x, y]);
     assert_eq!(hub.members(), 0);
-    let z = hub.accept(now);
-    assert_eq!(
-        hub.poll_transmit().unwrap().data.concat(),
-        b"bye:server shutting down\n"
-    );
-    assert_eq!(hub.poll_close(), Some(z));
+    let z = hub.accept(now, None);
+    let drained = drain(&mut hub, now, &[]);
+    assert_eq!(drained.sent, [(z, b"bye:server shutting down\n".to_vec())]);
+    assert_eq!(drained.closes, [z]);
+    assert!(!hub.is_finished());
+    // The sockets of x and z are closed once flushed; y never flushes its
+    // bye, so it is aborted when the grace period is over.
+    hub.disconnected(x, now);
+    hub.disconnected(z, now);
+    assert_eq!(hub.sockets(), 1);
+    // y closes too late: its linger (2 s) ends before the grace (5 s).
+    let later = now + 2 * S;
+    assert_eq!(hub.poll_timeout(), Some(later));
+    hub.handle_timeout(later);
+    assert_eq!(drain(&mut hub, later, &[]).aborts, [y]);
+    hub.disconnected(y, later);
+    assert!(hub.is_finished());
+    // What is left in the timer queue is stale: it does nothing.
+    if let Some(at) = hub.poll_timeout() {
+        hub.handle_timeout(at);
+    }
+    assert!(hub.poll_output().is_none());
     // The sim's clients are untouched by the other hub.
     assert!(net.is_connected(a) && net.is_connected(b));
 }
@@ -589,7 +624,7 @@ fn shutdown_says_bye_to_everyone_and_refuses_newcomers() {
 fn idle_connections_hold_no_decoder_buffer() {
     let now = Instant::now();
     let mut hub = Hub::new(ServerConfig::default()).unwrap();
-    let a = hub.accept(now);
+    let a = hub.accept(now, None);
     hub.handle_input(a, now, b"iam:a\nmsg:half a fr");
     assert_eq!(hub.buffered(a), Some("msg:half a fr".len()));
     hub.handle_input(a, now, b"ame\n");
@@ -600,14 +635,18 @@ fn idle_connections_hold_no_decoder_buffer() {
 fn stale_ids_are_ignored() {
     let now = Instant::now();
     let mut hub = Hub::new(ServerConfig::default()).unwrap();
-    let a = hub.accept(now);
+    let a = hub.accept(now, None);
     hub.disconnected(a, now);
-    let b = hub.accept(now);
+    let b = hub.accept(now, None);
     assert_eq!(a.index(), b.index());
     hub.handle_input(a, now, b"iam:ghost\n");
-    hub.written(a, 100);
+    hub.written(a, now, 100);
     hub.disconnected(a, now);
-    assert!(hub.poll_transmit().is_none());
+    hub.approve_login(a, now);
+    hub.kick(a, now, "x").unwrap();
+    hub.notice(a, now, "x").unwrap();
+    let drained = drain(&mut hub, now, &[]);
+    assert!(drained.sent.is_empty() && drained.closes.is_empty());
     assert_eq!(hub.connections(), 1);
     hub.handle_input(b, now, b"iam:b\n");
     assert_eq!(hub.name(b), Some("b"));

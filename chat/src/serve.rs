@@ -81,6 +81,7 @@ impl ServeArgs {
         config.outbound_limit = self.outbound_limit;
         config.presence_limit = self.presence_limit;
         config.rate_limit = self.rate_limit.map(RateLimit::per_second);
+        config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
@@ -88,8 +89,7 @@ impl ServeArgs {
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
-    let mut options = ServerOptions::default();
-    options.shutdown_grace = seconds("shutdown-grace", args.shutdown_grace)?;
+    let options = ServerOptions::default();
     match args.runtime {
         Runtime::Tokio => serve_tokio(&args, config, options),
         Runtime::AsyncStd => serve_async_std(&args, config, options),

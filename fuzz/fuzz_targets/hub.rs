@@ -1,11 +1,13 @@
 //! Fuzzes the `Hub` with arbitrary sequences of operations, after the
 //! `streams` target of quinn-proto: accept, input on a connection (raw bytes,
 //! valid client frames, logins from a small pool of names, floods of one
-//! frame), partial writes, connections that stop reading, time passing,
-//! timeouts, disconnects and shutdown, on a small configuration so every
-//! limit is hit. Every `poll_*` is drained after every operation
-//! (`poll_transmit` before `poll_close`); reading connections then report
-//! all they were handed as written. Checks that:
+//! frame), partial writes, connections that stop reading, half-closes, time
+//! passing, timeouts, disconnects, the application's answers and actions
+//! (approve or refuse a login, kick, notices) and shutdown, on a small
+//! configuration so every limit is hit. Every output is drained after every
+//! operation; reading connections then report all they were handed as
+//! written, and a connection the hub closed is disconnected once flushed.
+//! Checks that:
 //!
 //! * nothing panics;
 //! * `unflushed(conn)` never exceeds `outbound_limit`, and after a drain
@@ -13,12 +15,15 @@
 //! * every byte sent to a connection decodes, with a decoder of the same
 //!   maximum frame length, as whole, valid `ServerFrame`s, and nothing
 //!   follows a `bye:` or a fatal `err:` (which is followed by the close);
-//! * a connection closed by `poll_close` or `disconnected` never appears in
-//!   a later `Transmit`, and `poll_close` names only open connections;
+//! * outputs only name sockets the adapter holds; nothing is transmitted to
+//!   a connection after its `Close`; `Close` comes once; pauses and resumes
+//!   alternate; an id is never reused while its socket is held;
 //! * `HubEvent::Closed` comes once per accepted connection (checked after a
-//!   final shutdown), and `LoggedIn` never after it;
-//! * the logged-in names are unique and are exactly those the events say;
-//!   `connections()` never exceeds `max_connections`;
+//!   final shutdown whose grace period runs out), `LoggedIn` never after
+//!   it, and the hub is then finished;
+//! * the logged-in names are unique (by their look-alike key) and are
+//!   exactly those the events say; `connections()` never exceeds
+//!   `max_connections`;
 //! * after `handle_timeout(t)`, `poll_timeout()` is `None` or later than `t`.
 
 #![no_main]
@@ -29,8 +34,8 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::BytesMut;
 use chat_proto::{
-    ClientFrame, ConnId, Decoder, ErrorCode, Hub, HubEvent, Keepalive, RateLimit, ServerConfig,
-    ServerFrame,
+    ClientFrame, ConnId, Decoder, ErrorCode, Hub, HubEvent, Keepalive, LoginMode, NameKey, Output,
+    RateLimit, ServerConfig, ServerFrame,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -91,6 +96,22 @@ enum Op<'a> {
     Disconnected {
         conn: u8,
     },
+    /// The peer ends its side of the stream.
+    Eof {
+        conn: u8,
+    },
+    /// The application answers a pending login.
+    Decide {
+        conn: u8,
+        approve: bool,
+    },
+    Kick {
+        conn: u8,
+    },
+    Notice {
+        conn: u8,
+        all: bool,
+    },
     Shutdown,
 }
 
@@ -109,6 +130,14 @@ impl<'a> Arbitrary<'a> for Setup {
         config.presence_limit = u.int_in_range(0..=4)?;
         config.login_timeout = ms(u, 20_000)?;
         config.keepalive = Keepalive::new(ms(u, 30_000)?, ms(u, 15_000)?);
+        config.login = if u.arbitrary()? {
+            LoginMode::Application
+        } else {
+            LoginMode::Open
+        };
+        config.close_linger = ms(u, 5_000)?;
+        config.shutdown_grace = ms(u, 10_000)?;
+        config.message_events = u.arbitrary()?;
         config.rate_limit = if u.arbitrary()? {
             Some(RateLimit {
                 per_second: u.int_in_range(1..=5)?,
@@ -121,7 +150,7 @@ impl<'a> Arbitrary<'a> for Setup {
     }
 }
 
-/// The harness's side of one open connection: what an adapter keeps.
+/// The harness's side of one socket: what an adapter keeps.
 struct Peer {
     id: ConnId,
     /// Decodes everything the hub hands out for this connection.
@@ -131,6 +160,10 @@ struct Peer {
     reading: bool,
     /// The hub sent `bye:` or a fatal `err:`: nothing may follow.
     ended: bool,
+    /// The hub asked for the close: flush, then disconnect.
+    closing: bool,
+    /// The hub paused this connection's input.
+    paused: bool,
 }
 
 struct Harness {
@@ -138,13 +171,14 @@ struct Harness {
     limit: usize,
     max_connections: usize,
     now: Instant,
-    /// Connections accepted and not yet closed by `poll_close` or
-    /// `disconnected`.
+    /// Sockets held: accepted and not yet reported disconnected.
     open: Vec<Peer>,
     /// Every id ever accepted.
     accepted: Vec<ConnId>,
     /// Logged in, according to the events.
     members: BTreeMap<ConnId, String>,
+    /// Waiting for the application's decision, according to the events.
+    pending: BTreeSet<ConnId>,
     /// Connections a `HubEvent::Closed` was seen for.
     closed_events: BTreeSet<ConnId>,
 }
@@ -160,6 +194,7 @@ fuzz_target!(|input: Input<'_>| {
         setup: Setup(config),
         ops,
     } = input;
+    let grace = config.shutdown_grace;
     let mut h = Harness {
         limit: config.outbound_limit,
         max_connections: config.max_connections,
@@ -168,6 +203,7 @@ fuzz_target!(|input: Input<'_>| {
         open: Vec::new(),
         accepted: Vec::new(),
         members: BTreeMap::new(),
+        pending: BTreeSet::new(),
         closed_events: BTreeSet::new(),
     };
     for op in ops {
@@ -175,10 +211,15 @@ fuzz_target!(|input: Input<'_>| {
         h.check_bound();
         h.drain();
     }
-    // Every connection ends, each with exactly one Closed event.
+    // Every connection ends, each with exactly one Closed event, at the
+    // latest when the grace period is over.
     h.hub.shutdown(h.now);
     h.drain();
+    h.now += grace;
+    h.handle_timeout();
+    h.drain();
     assert!(h.open.is_empty(), "open after shutdown: {}", h.open.len());
+    assert!(h.hub.is_finished());
     assert_eq!(h.hub.connections(), 0);
     assert_eq!(h.hub.members(), 0);
     let accepted: BTreeSet<ConnId> = h.accepted.iter().copied().collect();
@@ -205,7 +246,11 @@ impl Harness {
     fn apply(&mut self, op: Op<'_>) {
         match op {
             Op::Accept => {
-                let id = self.hub.accept(self.now);
+                let id = self.hub.accept(self.now, None);
+                assert!(
+                    !self.open.iter().any(|p| p.id.index() == id.index()),
+                    "{id}: index of a held socket reused"
+                );
                 assert!(!self.accepted.contains(&id), "{id} reused");
                 self.accepted.push(id);
                 self.open.push(Peer {
@@ -214,6 +259,8 @@ impl Harness {
                     outstanding: 0,
                     reading: true,
                     ended: false,
+                    closing: false,
+                    paused: false,
                 });
             }
             Op::Input { conn, bytes } => {
@@ -249,12 +296,13 @@ impl Harness {
             }
             Op::Written { conn, n } => {
                 let Some(id) = self.pick(conn) else { return };
+                let now = self.now;
                 if let Some(peer) = self.peer(id) {
                     let n = usize::from(n).min(peer.outstanding);
                     peer.outstanding -= n;
-                    self.hub.written(id, n);
+                    self.hub.written(id, now, n);
                 } else {
-                    self.hub.written(id, usize::from(n));
+                    self.hub.written(id, now, usize::from(n));
                 }
             }
             Op::Reading { conn, reading } => {
@@ -273,11 +321,42 @@ impl Harness {
             }
             Op::Disconnected { conn } => {
                 let Some(id) = self.pick(conn) else { return };
-                self.hub.disconnected(id, self.now);
-                self.open.retain(|p| p.id != id);
+                self.disconnect(id);
+            }
+            Op::Eof { conn } => {
+                if let Some(id) = self.pick(conn) {
+                    self.hub.handle_eof(id, self.now);
+                }
+            }
+            Op::Decide { conn, approve } => {
+                let Some(id) = self.pick(conn) else { return };
+                if approve {
+                    self.hub.approve_login(id, self.now);
+                } else {
+                    self.hub
+                        .refuse_login(id, self.now, ErrorCode::LoginRefused, "no")
+                        .expect("valid refusal");
+                }
+            }
+            Op::Kick { conn } => {
+                if let Some(id) = self.pick(conn) {
+                    self.hub.kick(id, self.now, "out").expect("valid reason");
+                }
+            }
+            Op::Notice { conn, all } => {
+                if all {
+                    self.hub.notice_all(self.now, "hear ye").expect("valid");
+                } else if let Some(id) = self.pick(conn) {
+                    self.hub.notice(id, self.now, "psst").expect("valid");
+                }
             }
             Op::Shutdown => self.hub.shutdown(self.now),
         }
+    }
+
+    fn disconnect(&mut self, id: ConnId) {
+        self.hub.disconnected(id, self.now);
+        self.open.retain(|p| p.id != id);
     }
 
     fn handle_timeout(&mut self) {
@@ -306,93 +385,141 @@ impl Harness {
     }
 
     /// Drains every output, checking it, then lets the reading connections
-    /// report what they were handed as written; repeats until quiet.
+    /// report what they were handed as written and closes the sockets of
+    /// flushed closing connections; repeats until quiet.
     fn drain(&mut self) {
         loop {
             self.drain_once();
-            let mut flushed = false;
+            let mut moved = false;
+            let now = self.now;
             for peer in self.open.iter_mut().filter(|p| p.reading) {
                 if peer.outstanding > 0 {
-                    self.hub.written(peer.id, peer.outstanding);
+                    self.hub.written(peer.id, now, peer.outstanding);
                     peer.outstanding = 0;
-                    flushed = true;
+                    moved = true;
                 }
             }
-            if !flushed {
+            let flushed: Vec<ConnId> = self
+                .open
+                .iter()
+                .filter(|p| p.closing && p.outstanding == 0)
+                .map(|p| p.id)
+                .collect();
+            for id in flushed {
+                self.disconnect(id);
+                moved = true;
+            }
+            if !moved {
                 return;
             }
         }
     }
 
     fn drain_once(&mut self) {
-        while let Some(t) = self.hub.poll_transmit() {
-            let conn = t.conn;
-            let len = t.len();
-            assert!(len > 0, "empty transmit for {conn}");
-            let Some(peer) = self.peer(conn) else {
-                panic!("transmit for {conn}, which is closed or unknown");
-            };
-            for bytes in &t.data {
-                let ended = &mut peer.ended;
-                peer.decoder.decode(bytes, |raw| {
-                    let frame = raw
-                        .and_then(ServerFrame::parse)
-                        .unwrap_or_else(|e| panic!("hub sent {conn} a bad frame: {e}"));
-                    assert!(!*ended, "{conn} was sent {frame:?} after its last frame");
-                    *ended = match &frame {
-                        ServerFrame::Bye(_) => true,
-                        ServerFrame::Err { code, .. } => {
-                            code.known().is_some_and(ErrorCode::is_fatal)
-                        }
-                        _ => false,
+        while let Some(output) = self.hub.poll_output() {
+            match output {
+                Output::Transmit(t) => self.transmit(t.conn, &t.data),
+                Output::Close(id) => {
+                    let Some(peer) = self.peer(id) else {
+                        panic!("close of {id}, whose socket is not held");
                     };
-                });
-            }
-            assert_eq!(peer.decoder.buffered(), 0, "partial frame sent to {conn}");
-            peer.outstanding += len;
-        }
-        while let Some(id) = self.hub.poll_close() {
-            let before = self.open.len();
-            self.open.retain(|p| p.id != id);
-            assert_eq!(self.open.len() + 1, before, "poll_close: {id} is not open");
-        }
-        while let Some(event) = self.hub.poll_event() {
-            match event {
-                HubEvent::LoggedIn { conn, name } => {
-                    assert!(
-                        !self.closed_events.contains(&conn),
-                        "{conn} logged in as {name} after it closed"
-                    );
-                    assert!(
-                        !self.members.values().any(|n| *n == name),
-                        "{name} logged in twice"
-                    );
-                    assert!(self.members.insert(conn, name).is_none());
+                    assert!(!peer.closing, "{id} closed twice");
+                    peer.closing = true;
                 }
-                HubEvent::Closed { conn, .. } => {
-                    assert!(self.closed_events.insert(conn), "{conn} closed twice");
-                    self.members.remove(&conn);
+                Output::Abort(id) => {
+                    assert!(self.peer(id).is_some(), "abort of {id}, not held");
+                    self.disconnect(id);
                 }
-                _ => {}
+                Output::PauseInput(id) => {
+                    let peer = self.peer(id).expect("pause of a held socket");
+                    assert!(!peer.paused, "{id} paused twice");
+                    peer.paused = true;
+                }
+                Output::ResumeInput(id) => {
+                    let peer = self.peer(id).expect("resume of a held socket");
+                    assert!(peer.paused, "{id} resumed while flowing");
+                    peer.paused = false;
+                }
+                Output::Event(event) => self.event(event),
+                other => panic!("unknown output {other:?}"),
             }
         }
         self.check_state();
     }
 
+    fn transmit(&mut self, conn: ConnId, data: &[bytes::Bytes]) {
+        let len: usize = data.iter().map(|b| b.len()).sum();
+        assert!(len > 0, "empty transmit for {conn}");
+        let Some(peer) = self.peer(conn) else {
+            panic!("transmit for {conn}, whose socket is not held");
+        };
+        assert!(!peer.closing, "transmit for {conn} after its close");
+        for bytes in data {
+            let ended = &mut peer.ended;
+            peer.decoder.decode(bytes, |raw| {
+                let frame = raw
+                    .and_then(ServerFrame::parse)
+                    .unwrap_or_else(|e| panic!("hub sent {conn} a bad frame: {e}"));
+                assert!(!*ended, "{conn} was sent {frame:?} after its last frame");
+                *ended = match &frame {
+                    ServerFrame::Bye(_) => true,
+                    ServerFrame::Err { code, .. } => code.known().is_some_and(ErrorCode::is_fatal),
+                    _ => false,
+                };
+            });
+        }
+        assert_eq!(peer.decoder.buffered(), 0, "partial frame sent to {conn}");
+        peer.outstanding += len;
+    }
+
+    fn event(&mut self, event: HubEvent) {
+        match event {
+            HubEvent::LoginRequested { conn, name, .. } => {
+                assert!(!self.closed_events.contains(&conn));
+                assert!(self.pending.insert(conn), "{conn} asked twice");
+                assert!(
+                    !self.members.values().any(|n| NameKey::of(n) == NameKey::of(&name)),
+                    "{name} asked for while logged in"
+                );
+            }
+            HubEvent::LoggedIn { conn, name } => {
+                self.pending.remove(&conn);
+                assert!(
+                    !self.closed_events.contains(&conn),
+                    "{conn} logged in as {name} after it closed"
+                );
+                assert!(
+                    !self.members.values().any(|n| NameKey::of(n) == NameKey::of(&name)),
+                    "{name} logged in twice"
+                );
+                assert!(self.members.insert(conn, name).is_none());
+            }
+            HubEvent::Closed { conn, .. } => {
+                assert!(self.closed_events.insert(conn), "{conn} closed twice");
+                self.members.remove(&conn);
+                self.pending.remove(&conn);
+            }
+            _ => {}
+        }
+    }
+
     /// What must hold once everything is drained.
     fn check_state(&self) {
         for peer in &self.open {
-            assert!(
-                !peer.ended,
-                "{} was sent its last frame but is open",
-                peer.id
-            );
-            assert!(!self.closed_events.contains(&peer.id), "{} closed", peer.id);
+            if !peer.closing {
+                assert!(
+                    !peer.ended,
+                    "{} was sent its last frame but is not closing",
+                    peer.id
+                );
+            }
             let unflushed = self.hub.unflushed(peer.id);
             assert_eq!(unflushed, Some(peer.outstanding), "{}", peer.id);
             assert!(peer.outstanding <= self.limit);
         }
-        assert_eq!(self.hub.connections(), self.open.len());
+        let active = self.open.iter().filter(|p| !p.closing).count();
+        assert!(self.hub.connections() <= active);
+        assert_eq!(self.hub.sockets(), self.open.len());
         assert!(self.hub.connections() <= self.max_connections);
         let logged_in: BTreeMap<ConnId, String> = self
             .hub
@@ -401,8 +528,8 @@ impl Harness {
             .collect();
         assert_eq!(logged_in.len(), self.hub.members());
         assert_eq!(logged_in, self.members);
-        let names: BTreeSet<&String> = logged_in.values().collect();
-        assert_eq!(names.len(), logged_in.len(), "duplicate names");
+        let keys: BTreeSet<NameKey> = logged_in.values().map(|n| NameKey::of(n)).collect();
+        assert_eq!(keys.len(), logged_in.len(), "look-alike names");
         for (id, name) in &logged_in {
             assert_eq!(self.hub.name(*id), Some(name.as_str()));
         }

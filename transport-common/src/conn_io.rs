@@ -9,15 +9,17 @@
 //! the hub at a time, so a fast sender cannot outrun the hub: backpressure
 //! reaches it through TCP.
 //!
-//! It ends when the peer closes or fails, when the hub closes the connection
-//! (after flushing, for at most the linger time), or when the server aborts;
-//! its last word to the hub is always [`HubMsg::Closed`].
+//! When the peer ends its side of the stream it stops reading, tells the
+//! hub ([`HubMsg::Eof`]), and goes on writing what the hub still owes the
+//! peer. It ends when the connection fails, when the hub closes the
+//! connection (after flushing), or when the hub or the server aborts it;
+//! its last word to the hub is always [`HubMsg::Closed`]. It reads only
+//! while the hub takes input (see [`Outbox::input_paused`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use chat_proto::ConnId;
 use futures_channel::mpsc;
@@ -25,7 +27,7 @@ use futures_channel::mpsc;
 use crate::hub_driver::HubMsg;
 use crate::outbox::Outbox;
 use crate::read::poll_read_bytes;
-use crate::runtime::{Runtime, Stream};
+use crate::runtime::Stream;
 use crate::write_queue::WriteQueue;
 
 /// How many steps one poll may take before yielding to other tasks.
@@ -34,50 +36,46 @@ const POLL_BUDGET: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Open,
-    /// The hub asked to close: flush, then shut the socket down.
+    /// The hub asked to close: flush, then shut the socket down. (The hub
+    /// bounds how long that may take: past `close_linger` it aborts.)
     Flushing,
     /// Done with the socket; `Closed` still has to reach the hub.
     Exiting,
 }
 
 /// The I/O of one server connection.
-pub(crate) struct ConnIo<S, R: Runtime> {
+pub(crate) struct ConnIo<S> {
     id: ConnId,
     stream: S,
     outbox: Arc<Outbox>,
     to_hub: mpsc::Sender<HubMsg>,
-    rt: R,
-    linger: Duration,
     phase: Phase,
+    /// The peer ended its side: nothing more to read.
+    eof: bool,
     queue: WriteQueue,
     /// A message waiting for room in the hub's channel.
     outgoing: Option<HubMsg>,
     /// Bytes written and not yet reported.
     unreported: usize,
-    linger_timer: Option<Pin<Box<R::Sleep>>>,
 }
 
-impl<S: Stream, R: Runtime> ConnIo<S, R> {
+impl<S: Stream> ConnIo<S> {
     pub(crate) fn new(
         id: ConnId,
         stream: S,
         outbox: Arc<Outbox>,
         to_hub: mpsc::Sender<HubMsg>,
-        rt: R,
-        linger: Duration,
     ) -> Self {
         ConnIo {
             id,
             stream,
             outbox,
             to_hub,
-            rt,
-            linger,
             phase: Phase::Open,
+            eof: false,
             queue: WriteQueue::new(),
             outgoing: None,
             unreported: 0,
-            linger_timer: None,
         }
     }
 
@@ -134,8 +132,6 @@ impl<S: Stream, R: Runtime> ConnIo<S, R> {
             self.queue.extend(taken.data);
             if taken.close && self.phase == Phase::Open {
                 self.phase = Phase::Flushing;
-                let deadline = self.rt.now() + self.linger;
-                self.linger_timer = Some(Box::pin(self.rt.sleep_until(deadline)));
             }
         }
 
@@ -174,19 +170,20 @@ impl<S: Stream, R: Runtime> ConnIo<S, R> {
                 self.exit("closed by the hub");
                 return Poll::Ready(true);
             }
-            let timer = self.linger_timer.as_mut().expect("set with Flushing");
-            if timer.as_mut().poll(cx).is_ready() {
-                self.exit("linger time over");
-                return Poll::Ready(true);
-            }
             // Nothing more is read from a connection being closed.
             return Poll::Ready(progress);
         }
 
-        // Read, unless the hub has not taken the last message yet.
-        if self.outgoing.is_none() {
+        // Read, unless the peer is done, the hub takes no input for now (it
+        // wakes this task when it does again), or the hub has not taken the
+        // last message yet.
+        if self.outgoing.is_none() && !self.eof && !self.outbox.input_paused() {
             match poll_read_bytes(&mut self.stream, cx) {
-                Poll::Ready(Ok(bytes)) if bytes.is_empty() => self.exit("peer closed"),
+                Poll::Ready(Ok(bytes)) if bytes.is_empty() => {
+                    // Half-closed: the peer may still read what it is owed.
+                    self.eof = true;
+                    self.outgoing = Some(HubMsg::Eof(self.id));
+                }
                 Poll::Ready(Ok(bytes)) => self.outgoing = Some(HubMsg::Input(self.id, bytes)),
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(conn = %self.id, error = %e, "read failed");
@@ -200,7 +197,7 @@ impl<S: Stream, R: Runtime> ConnIo<S, R> {
     }
 }
 
-impl<S: Stream, R: Runtime> Future for ConnIo<S, R> {
+impl<S: Stream> Future for ConnIo<S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -218,4 +215,4 @@ impl<S: Stream, R: Runtime> Future for ConnIo<S, R> {
     }
 }
 
-impl<S, R: Runtime> Unpin for ConnIo<S, R> {}
+impl<S> Unpin for ConnIo<S> {}

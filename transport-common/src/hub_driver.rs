@@ -2,23 +2,22 @@
 //! driven by messages from the connections.
 //!
 //! Every transport has one place that owns the hub: a task for the async
-//! ones, a thread for the blocking one. That place feeds the hub three kinds
-//! of [`HubMsg`] from the connections, plus accepts, timeouts and shutdown,
-//! through a [`HubDriver`]. After every input the driver drains every
-//! `poll_*` of the hub, as the core's contract requires: transmits go to
-//! each connection's [`Outbox`], closes are passed on, and events become
+//! ones, a thread for the blocking one. That place feeds the hub the
+//! [`HubMsg`]s of the connections, plus accepts, timeouts and shutdown,
+//! through a [`HubDriver`]. After every input the driver drains the hub's
+//! outputs, as the core's contract requires: transmits, closes, aborts and
+//! input pauses go to each connection's [`Outbox`], and events become
 //! tracing events. Writers are woken by [`HubDriver::flush`], once per
 //! batch of inputs, so that each takes the batch's output in one write.
 //! The driver makes no protocol decision; it only routes what the hub
 //! decided.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use chat_proto::{ConfigError, ConnId, Hub, HubEvent, ServerConfig};
+use chat_proto::{ConfigError, ConnId, Hub, HubEvent, Output, ServerConfig};
 
 use crate::outbox::Outbox;
 
@@ -27,6 +26,9 @@ use crate::outbox::Outbox;
 pub enum HubMsg {
     /// Bytes arrived.
     Input(ConnId, Bytes),
+    /// The peer ended its side of the stream; the connection goes on
+    /// writing until the hub closes it.
+    Eof(ConnId),
     /// Bytes the hub handed out were written to the socket.
     Written(ConnId, usize),
     /// The connection's socket is closed and its task or threads are done.
@@ -43,12 +45,9 @@ struct Entry {
 #[derive(Debug)]
 pub struct HubDriver {
     hub: Hub,
-    /// Open connections, by `ConnId::index`.
+    /// Connections whose socket is open, by `ConnId::index` (the hub does
+    /// not reuse an index before the socket is reported closed).
     open: Vec<Option<Entry>>,
-    /// Connections the hub closed whose writers are still flushing. Their
-    /// index may already serve a newer connection.
-    closing: HashMap<ConnId, Arc<Outbox>>,
-    open_count: usize,
     /// Outboxes given data since the last [`flush`](HubDriver::flush).
     to_wake: Vec<Arc<Outbox>>,
 }
@@ -59,8 +58,6 @@ impl HubDriver {
         Ok(HubDriver {
             hub: Hub::new(config)?,
             open: Vec::new(),
-            closing: HashMap::new(),
-            open_count: 0,
             to_wake: Vec::new(),
         })
     }
@@ -72,7 +69,7 @@ impl HubDriver {
 
     /// Sockets still held: open connections and closing ones still flushing.
     pub fn sockets(&self) -> usize {
-        self.open_count + self.closing.len()
+        self.hub.sockets()
     }
 
     /// Wakes every writer that was given data since the last call. Call it
@@ -94,7 +91,7 @@ impl HubDriver {
     /// the limit is already told `err:server-full` and closed through its
     /// outbox; its writer flushes that and exits.
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> (ConnId, Arc<Outbox>) {
-        let id = self.hub.accept(now);
+        let id = self.hub.accept(now, Some(peer.ip()));
         let outbox = Arc::new(Outbox::new());
         let index = id.index();
         if self.open.len() <= index {
@@ -105,7 +102,6 @@ impl HubDriver {
             id,
             outbox: outbox.clone(),
         });
-        self.open_count += 1;
         tracing::info!(conn = %id, %peer, "accepted");
         self.drain();
         (id, outbox)
@@ -115,12 +111,11 @@ impl HubDriver {
     pub fn handle(&mut self, msg: HubMsg, now: Instant) {
         match msg {
             HubMsg::Input(id, bytes) => self.hub.handle_input(id, now, &bytes),
-            HubMsg::Written(id, n) => self.hub.written(id, n),
+            HubMsg::Eof(id) => self.hub.handle_eof(id, now),
+            HubMsg::Written(id, n) => self.hub.written(id, now, n),
             HubMsg::Closed(id) => {
                 self.hub.disconnected(id, now);
-                if self.closing.remove(&id).is_none() {
-                    self.remove_open(id);
-                }
+                self.remove_open(id);
             }
         }
         self.drain();
@@ -135,57 +130,88 @@ impl HubDriver {
     /// Starts a graceful shutdown: every connection is sent `bye:` and
     /// closed by its writer once flushed.
     pub fn shutdown(&mut self, now: Instant) {
-        tracing::info!(connections = self.open_count, "shutting down");
+        tracing::info!(connections = self.hub.connections(), "shutting down");
         self.hub.shutdown(now);
         self.drain();
     }
 
-    /// Tells every remaining writer to stop at once (the shutdown grace
-    /// period is over).
+    /// Tells every remaining writer to stop at once (the server is going
+    /// away).
     pub fn abort_all(&mut self) {
-        let open = self.open.iter().flatten().map(|e| &e.outbox);
-        for outbox in open.chain(self.closing.values()) {
-            outbox.abort();
+        for entry in self.open.iter().flatten() {
+            entry.outbox.abort();
         }
+    }
+
+    /// Whether the hub's shutdown is complete: every socket closed.
+    pub fn is_finished(&self) -> bool {
+        self.hub.is_finished()
     }
 
     fn remove_open(&mut self, id: ConnId) -> Option<Entry> {
         let slot = self.open.get_mut(id.index())?;
         if slot.as_ref().is_some_and(|e| e.id == id) {
-            self.open_count -= 1;
             slot.take()
         } else {
             None
         }
     }
 
+    fn outbox(&self, id: ConnId) -> Option<&Arc<Outbox>> {
+        match self.open.get(id.index()) {
+            Some(Some(entry)) if entry.id == id => Some(&entry.outbox),
+            _ => None,
+        }
+    }
+
     /// Routes everything the hub has to say.
     fn drain(&mut self) {
-        while let Some(t) = self.hub.poll_transmit() {
-            if let Some(Some(entry)) = self.open.get(t.conn.index())
-                && entry.id == t.conn
-                && entry.outbox.push(t.data)
-            {
-                self.to_wake.push(entry.outbox.clone());
-            }
-        }
-        while let Some(id) = self.hub.poll_close() {
-            if let Some(entry) = self.remove_open(id) {
-                entry.outbox.close();
-                self.closing.insert(id, entry.outbox);
-            }
-        }
-        while let Some(event) = self.hub.poll_event() {
-            match event {
-                HubEvent::LoggedIn { conn, name } => {
-                    tracing::info!(%conn, %name, "logged in");
+        while let Some(output) = self.hub.poll_output() {
+            match output {
+                Output::Transmit(t) => {
+                    if let Some(outbox) = self.outbox(t.conn)
+                        && outbox.push(t.data)
+                    {
+                        let outbox = outbox.clone();
+                        self.to_wake.push(outbox);
+                    }
                 }
-                HubEvent::Closed { conn, reason } => {
-                    tracing::info!(%conn, ?reason, "closed");
+                Output::Close(id) => {
+                    if let Some(outbox) = self.outbox(id) {
+                        outbox.close();
+                    }
                 }
-                other => tracing::debug!(?other, "hub event"),
+                Output::Abort(id) => {
+                    if let Some(outbox) = self.outbox(id) {
+                        outbox.abort();
+                    }
+                }
+                Output::PauseInput(id) => {
+                    if let Some(outbox) = self.outbox(id) {
+                        outbox.pause_input();
+                    }
+                }
+                Output::ResumeInput(id) => {
+                    if let Some(outbox) = self.outbox(id) {
+                        outbox.resume_input();
+                    }
+                }
+                Output::Event(event) => log_event(&event),
+                other => tracing::debug!(?other, "hub output"),
             }
         }
+    }
+}
+
+fn log_event(event: &HubEvent) {
+    match event {
+        HubEvent::LoggedIn { conn, name } => {
+            tracing::info!(%conn, %name, "logged in");
+        }
+        HubEvent::Closed { conn, reason } => {
+            tracing::info!(%conn, reason = reason.as_str(), "closed");
+        }
+        other => tracing::debug!(?other, "hub event"),
     }
 }
 
@@ -221,11 +247,11 @@ mod tests {
             (b"bye:x\n".to_vec(), true)
         );
         assert_eq!(take(&out_a).data.concat(), b"left:b\n");
-        // The writer of b is still flushing: its socket still counts.
+        // The writer of b is still flushing: its socket still counts, and
+        // its index is not reused meanwhile.
         assert_eq!(driver.sockets(), 2);
-        // A new connection may reuse b's index meanwhile.
         let (c, _out_c) = driver.accept(now, peer());
-        assert_eq!(c.index(), b.index());
+        assert_ne!(c.index(), b.index());
         driver.handle(HubMsg::Closed(b), now);
         assert_eq!(driver.sockets(), 2);
         assert_eq!(driver.hub().connections(), 2);

@@ -6,7 +6,9 @@
 //! connection's writer takes everything queued at once and writes it in as
 //! few syscalls as it can. An outbox wakes an async
 //! writer through its `Waker` and a blocking writer through a `Condvar`, so
-//! the same type serves all three transports.
+//! the same type serves all three transports. It also carries the hub's
+//! word on the connection's input: paused (stop reading the socket) or
+//! flowing.
 //!
 //! An outbox is unbounded on purpose: the hub bounds it. Every byte pushed
 //! here counts against the connection's `outbound_limit` until the writer
@@ -45,6 +47,8 @@ struct State {
     /// `notify_one` is a system call even with nobody waiting, and async
     /// writers never wait on it.
     blocked: usize,
+    /// The hub takes no input from this connection for now.
+    input_paused: bool,
 }
 
 /// The mailbox between the hub and one connection's writer.
@@ -52,6 +56,8 @@ struct State {
 pub struct Outbox {
     state: Mutex<State>,
     ready: Condvar,
+    /// Where a blocking reader waits while input is paused.
+    resumed: Condvar,
 }
 
 impl Outbox {
@@ -115,6 +121,48 @@ impl Outbox {
         state.abort = true;
         state.data = Vec::new();
         self.notify(state);
+        self.resumed.notify_all();
+    }
+
+    /// Whether the connection was aborted (a blocking writer checks it when
+    /// a write times out).
+    pub fn is_aborted(&self) -> bool {
+        self.lock().abort
+    }
+
+    /// The hub takes no more input from this connection for now: stop
+    /// reading its socket.
+    pub fn pause_input(&self) {
+        self.lock().input_paused = true;
+    }
+
+    /// Read the socket again; wakes a task or a reader thread waiting for
+    /// this.
+    pub fn resume_input(&self) {
+        let mut state = self.lock();
+        state.input_paused = false;
+        self.notify(state);
+        self.resumed.notify_all();
+    }
+
+    /// Whether input is paused. An async reader checks it before each read
+    /// (it is woken when input resumes, if it polled
+    /// [`poll_take`](Self::poll_take) since).
+    pub fn input_paused(&self) -> bool {
+        self.lock().input_paused
+    }
+
+    /// Blocks a reader thread while input is paused; returns false if the
+    /// connection was aborted meanwhile.
+    pub fn wait_for_input(&self) -> bool {
+        let mut state = self.lock();
+        while state.input_paused && !state.abort {
+            state = self
+                .resumed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        !state.abort
     }
 
     fn take_locked(state: &mut State) -> Option<Taken> {
@@ -240,6 +288,24 @@ mod tests {
         let _ = outbox.push(vec![Bytes::from_static(b"y")]);
         let taken = outbox.take_blocking(None).unwrap();
         assert!(taken.abort && taken.data.is_empty());
+    }
+
+    #[test]
+    fn a_paused_reader_thread_waits_until_input_resumes() {
+        let outbox = Arc::new(Outbox::new());
+        outbox.pause_input();
+        assert!(outbox.input_paused());
+        let reader = {
+            let outbox = outbox.clone();
+            std::thread::spawn(move || outbox.wait_for_input())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!reader.is_finished());
+        outbox.resume_input();
+        assert!(reader.join().unwrap());
+        outbox.pause_input();
+        outbox.abort();
+        assert!(!outbox.wait_for_input());
     }
 
     #[test]

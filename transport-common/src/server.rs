@@ -28,12 +28,6 @@ use crate::runtime::{Address, Listener, Runtime, Transport};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerOptions {
-    /// After the shutdown signal, how long writers may take to flush `bye:`
-    /// before the server stops anyway. Default 5 s.
-    pub shutdown_grace: Duration,
-    /// How long a connection the hub closed may take to flush its last
-    /// frames (a slow consumer may never read them). Default 2 s.
-    pub close_linger: Duration,
     /// How long to stop accepting after running out of file descriptors.
     /// Default 100 ms.
     pub accept_pause: Duration,
@@ -51,8 +45,6 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            shutdown_grace: Duration::from_secs(5),
-            close_linger: Duration::from_secs(2),
             accept_pause: Duration::from_millis(100),
             channel_capacity: 256,
             timer_slack: Duration::from_millis(50),
@@ -136,7 +128,8 @@ impl<T: Transport> Server<T> {
 
     /// Serves until `signal` completes, then shuts down gracefully: every
     /// client is sent `bye:server shutting down`, and this returns once all
-    /// have been flushed and closed, or the grace period is over.
+    /// have been flushed and closed, or the grace period
+    /// (`ServerConfig::shutdown_grace`) is over.
     pub async fn serve_with_shutdown<F>(self, signal: F) -> io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -178,7 +171,7 @@ where
         rx,
         options,
         shutdown: Box::pin(shutdown),
-        grace_until: None,
+        stopping: false,
         accept_paused: None,
         timer: None,
     };
@@ -194,8 +187,8 @@ struct ServerLoop<R: Runtime, L> {
     rx: mpsc::Receiver<HubMsg>,
     options: ServerOptions,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// Set once shutting down: when to give up on flushing.
-    grace_until: Option<Instant>,
+    /// Set once the shutdown signal came.
+    stopping: bool,
     accept_backoff: AcceptBackoff,
     /// Accepting is paused until this sleep completes.
     accept_paused: Option<Pin<Box<R::Sleep>>>,
@@ -210,9 +203,9 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
             let mut progress = false;
             let now = self.rt.now();
 
-            if self.grace_until.is_none() && self.shutdown.as_mut().poll(cx).is_ready() {
+            if !self.stopping && self.shutdown.as_mut().poll(cx).is_ready() {
                 self.driver.shutdown(now);
-                self.grace_until = Some(now + self.options.shutdown_grace);
+                self.stopping = true;
                 progress = true;
             }
 
@@ -236,19 +229,10 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
             // One wake-up per writer for everything this round produced.
             self.driver.flush();
 
-            if let Some(grace_until) = self.grace_until {
-                if self.driver.sockets() == 0 {
-                    tracing::info!("shutdown complete");
-                    return Poll::Ready(());
-                }
-                if now >= grace_until {
-                    tracing::warn!(
-                        remaining = self.driver.sockets(),
-                        "shutdown grace period over; dropping connections"
-                    );
-                    self.driver.abort_all();
-                    return Poll::Ready(());
-                }
+            // The hub ends the grace period itself, aborting what is left.
+            if self.stopping && self.driver.is_finished() {
+                tracing::info!("shutdown complete");
+                return Poll::Ready(());
             }
 
             if budget == 0 {
@@ -279,14 +263,7 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
                 // Debug level: at the default `info` no span exists, so an
                 // idle connection pays nothing for it.
                 let span = tracing::debug_span!("conn", %id, %peer);
-                let io = ConnIo::new(
-                    id,
-                    stream,
-                    outbox,
-                    self.tx.clone(),
-                    self.rt.clone(),
-                    self.options.close_linger,
-                );
+                let io = ConnIo::new(id, stream, outbox, self.tx.clone());
                 self.rt.spawn(io.instrument(span));
                 true
             }
@@ -300,17 +277,13 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
         }
     }
 
-    /// Sleeps until the hub's next deadline or the end of the grace period;
-    /// returns whether that moment has already come.
+    /// Sleeps until the hub's next deadline; returns whether that moment
+    /// has already come.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let hub = self
+        let next = self
             .driver
             .poll_timeout()
             .map(|t| t + self.options.timer_slack);
-        let next = match (hub, self.grace_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         let Some(next) = next else {
             self.timer = None;
             return false;

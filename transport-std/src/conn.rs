@@ -7,10 +7,14 @@
 //! for another connection, so a client that stops reading only stalls its
 //! own writer (and the hub's outbound bound drops it).
 //!
-//! Whichever thread finishes second tells the hub the connection is gone:
-//! the reader on EOF or error (stopping the writer through the outbox), the
-//! writer once the hub asked for the close and the last bytes are flushed
-//! (shutting the socket down, which ends the reader's `read`).
+//! The reader waits while the hub takes no input from the connection (see
+//! [`Outbox::wait_for_input`]). On EOF it tells the hub the peer is done
+//! sending and stops; the writer goes on with what the hub still owes the
+//! peer. On a read error the connection is broken: the reader stops the
+//! writer through the outbox. Whichever thread finishes second tells the
+//! hub the socket is gone: the writer finishes once the hub asked for the
+//! close and the last bytes are flushed (shutting the socket down, which
+//! ends the reader's `read`), or when the hub aborts it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -29,6 +33,8 @@ use crate::server::Event;
 /// the calls below, far less than the default 2 MiB.
 const STACK_SIZE: usize = 64 * 1024;
 const READ_SIZE: usize = 16 * 1024;
+/// How long a blocked write waits before checking for an abort.
+const ABORT_CHECK: Duration = Duration::from_millis(200);
 
 /// What both threads of a connection share.
 #[derive(Debug)]
@@ -41,7 +47,6 @@ pub(crate) struct Conn {
     /// before every event: behind queued input they would reach it late,
     /// and it would see writes as still pending that long succeeded.
     written: Sender<(ConnId, usize)>,
-    linger: Duration,
     /// Threads still running; the last one out reports `Closed`.
     running: AtomicU8,
 }
@@ -55,15 +60,16 @@ impl Conn {
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
         written: Sender<(ConnId, usize)>,
-        linger: Duration,
     ) -> std::io::Result<()> {
+        // A blocked write returns now and then to see whether the hub
+        // aborted the connection.
+        stream.set_write_timeout(Some(ABORT_CHECK))?;
         let conn = Arc::new(Conn {
             id,
             stream,
             outbox,
             to_hub,
             written,
-            linger,
             running: AtomicU8::new(2),
         });
         // Debug level: at the default `info` no span exists, so an idle
@@ -102,8 +108,16 @@ impl Conn {
     fn read_loop(&self) {
         let mut buf = [0u8; READ_SIZE];
         loop {
+            if !self.outbox.wait_for_input() {
+                break;
+            }
             match (&self.stream).read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => {
+                    // Half-closed: the writer still owes the peer its
+                    // answers; the hub closes the connection after them.
+                    self.send(HubMsg::Eof(self.id));
+                    break;
+                }
                 Ok(n) => {
                     if !self.send(HubMsg::Input(self.id, Bytes::copy_from_slice(&buf[..n]))) {
                         break;
@@ -112,12 +126,12 @@ impl Conn {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     tracing::debug!(conn = %self.id, error = %e, "read failed");
+                    // Broken: the writer has nothing left to do.
+                    self.outbox.abort();
                     break;
                 }
             }
         }
-        // The peer is gone: the writer has nothing left to do.
-        self.outbox.abort();
         self.finish();
     }
 
@@ -131,10 +145,6 @@ impl Conn {
                 break;
             }
             queue.extend(taken.data);
-            if taken.close {
-                // Bound the last flush: a slow consumer may never read it.
-                let _ = self.stream.set_write_timeout(Some(self.linger));
-            }
             if !self.write_all(&mut queue) || taken.close {
                 break;
             }
@@ -143,10 +153,17 @@ impl Conn {
         self.finish();
     }
 
-    /// Writes the whole queue; false if the socket failed.
+    /// Writes the whole queue; false if the socket failed or the hub
+    /// aborted the connection meanwhile (a peer that stops reading blocks a
+    /// write, so writes time out now and then to look).
     fn write_all(&self, queue: &mut WriteQueue) -> bool {
         while !queue.is_empty() {
             match (&self.stream).write_vectored(&queue.io_slices()) {
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if self.outbox.is_aborted() {
+                        return false;
+                    }
+                }
                 Ok(0) => return false,
                 Ok(n) => {
                     queue.advance(n);

@@ -101,8 +101,7 @@ impl Server {
         })
     }
 
-    /// Replaces the transport options (shutdown grace, close linger,
-    /// accept pause). The channel to the hub thread was made by `bind`, with
+    /// Replaces the transport options (accept pause, timer slack). The channel to the hub thread was made by `bind`, with
     /// the default `channel_capacity`.
     pub fn with_options(mut self, options: ServerOptions) -> Self {
         self.options = options;
@@ -161,26 +160,19 @@ impl Server {
         };
         let _span = tracing::info_span!("chat_server", %local).entered();
         tracing::info!("serving");
-        let mut grace_until: Option<Instant> = None;
+        let mut shutting_down = false;
         loop {
             let now = Instant::now();
             take_reports(&written, &mut driver, now);
             driver.handle_timeout(now);
             driver.flush();
-            if let Some(until) = grace_until {
-                if driver.sockets() == 0 {
-                    tracing::info!("shutdown complete");
-                    break;
-                }
-                if now >= until {
-                    tracing::warn!(remaining = driver.sockets(), "shutdown grace period over");
-                    driver.abort_all();
-                    break;
-                }
+            // The hub ends the grace period itself, aborting what is left.
+            if shutting_down && driver.is_finished() {
+                tracing::info!("shutdown complete");
+                break;
             }
             // Timers may run `timer_slack` late, so one wake-up serves many.
-            let hub = driver.poll_timeout().map(|t| t + options.timer_slack);
-            let next = [hub, grace_until].into_iter().flatten().min();
+            let next = driver.poll_timeout().map(|t| t + options.timer_slack);
             let event = match next {
                 Some(at) => {
                     let wait = at
@@ -208,18 +200,15 @@ impl Server {
                     Event::Accepted(stream, peer) => {
                         let (id, outbox) = driver.accept(now, peer);
                         let (to_hub, written) = (to_hub.clone(), written_tx.clone());
-                        let linger = options.close_linger;
-                        if let Err(e) =
-                            Conn::spawn(id, peer, stream, outbox, to_hub, written, linger)
-                        {
+                        if let Err(e) = Conn::spawn(id, peer, stream, outbox, to_hub, written) {
                             tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
                             driver.handle(HubMsg::Closed(id), now);
                         }
                     }
                     Event::Shutdown => {
-                        if grace_until.is_none() {
+                        if !shutting_down {
                             driver.shutdown(now);
-                            grace_until = Some(now + options.shutdown_grace);
+                            shutting_down = true;
                         }
                     }
                 }

@@ -1,11 +1,12 @@
-//! The room: who is logged in, under which name, in which order.
+//! The room: who is logged in, in which order.
 //!
-//! Names are unique (compared exactly) and a member list gives broadcast and
-//! `who:` their order. Joining and leaving are `O(1)`: a leaving member's
-//! place is taken by the last one, and the caller is told which connection
-//! moved so it can update its index.
+//! A member list gives broadcast and `who:` their order. Joining and
+//! leaving are `O(1)`: a leaving member's place is taken by the last one,
+//! and the caller is told which connection moved so it can update its
+//! index. Names are unique across the server; [`Users`](super::users::Users)
+//! sees to that.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::BufMut;
 
@@ -16,14 +17,13 @@ use super::log::{Log, Span};
 #[derive(Debug)]
 pub(super) struct Member {
     pub(super) id: ConnId,
-    pub(super) name: Box<str>,
+    pub(super) name: Arc<str>,
 }
 
-/// The room's members and their names.
+/// The room's members.
 #[derive(Debug, Default)]
 pub(super) struct Room {
     members: Vec<Member>,
-    names: HashSet<Box<str>>,
 }
 
 impl Room {
@@ -31,26 +31,18 @@ impl Room {
         self.members.len()
     }
 
-    pub(super) fn is_taken(&self, name: &str) -> bool {
-        self.names.contains(name)
-    }
-
     pub(super) fn members(&self) -> &[Member] {
         &self.members
     }
 
+    #[cfg(test)]
     pub(super) fn name(&self, member_index: u32) -> &str {
         &self.members[member_index as usize].name
     }
 
     /// Adds a member; returns its index in the member list.
-    pub(super) fn join(&mut self, id: ConnId, name: &str) -> u32 {
-        debug_assert!(!self.is_taken(name));
-        self.names.insert(name.into());
-        self.members.push(Member {
-            id,
-            name: name.into(),
-        });
+    pub(super) fn join(&mut self, id: ConnId, name: Arc<str>) -> u32 {
+        self.members.push(Member { id, name });
         (self.members.len() - 1) as u32
     }
 
@@ -58,7 +50,6 @@ impl Room {
     /// member that moved into its place, if any.
     pub(super) fn leave(&mut self, member_index: u32) -> (Member, Option<ConnId>) {
         let member = self.members.swap_remove(member_index as usize);
-        self.names.remove(&member.name);
         let moved = self.members.get(member_index as usize).map(|m| m.id);
         (member, moved)
     }
@@ -107,17 +98,15 @@ mod tests {
     }
 
     #[test]
-    fn join_and_leave_keep_names_unique_and_indices_dense() {
+    fn join_and_leave_keep_indices_dense() {
         let mut room = Room::default();
-        assert_eq!(room.join(id(0), "a"), 0);
-        assert_eq!(room.join(id(1), "b"), 1);
-        assert_eq!(room.join(id(2), "c"), 2);
-        assert!(room.is_taken("b"));
+        assert_eq!(room.join(id(0), "a".into()), 0);
+        assert_eq!(room.join(id(1), "b".into()), 1);
+        assert_eq!(room.join(id(2), "c".into()), 2);
         let (gone, moved) = room.leave(0);
         assert_eq!(&*gone.name, "a");
         assert_eq!(moved, Some(id(2)));
         assert_eq!(room.name(0), "c");
-        assert!(!room.is_taken("a"));
         let (_, moved) = room.leave(1);
         assert_eq!(moved, None);
         assert_eq!(room.len(), 1);
@@ -128,7 +117,7 @@ mod tests {
         let mut room = Room::default();
         let names: Vec<String> = (0..100).map(|i| format!("user{i:03}")).collect();
         for (i, n) in names.iter().enumerate() {
-            room.join(id(i as u32), n);
+            room.join(id(i as u32), n.as_str().into());
         }
         let mut log = Log::default();
         let span = room.users_frames(256, &mut log);
