@@ -72,8 +72,16 @@ impl Liveness {
 }
 
 /// `t + d`, or `t` itself in the absurd case that the sum overflows
-/// `Instant` (the timer then fires at once instead of panicking).
-pub(crate) fn after(t: Instant, d: Duration) -> Instant {
+/// `Instant` (the timer then fires at once instead of panicking). Adapters
+/// use it too, wherever they add a duration to an instant.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let now = Instant::now();
+/// assert_eq!(chat_proto::after(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+/// assert_eq!(chat_proto::after(now, Duration::MAX), now);
+/// ```
+pub fn after(t: Instant, d: Duration) -> Instant {
     t.checked_add(d).unwrap_or(t)
 }
 

@@ -126,6 +126,7 @@ pub use error::{
 };
 pub use frame::{ClientFrame, ServerFrame};
 pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, HubStats, Output, SHUTDOWN_REASON, Transmit};
+pub use keepalive::after;
 pub use names::{NameKey, is_mixed_script};
 pub use reconnect::{Backoff, ReconnectPolicy};
 pub use text::{Code, MAX_CODE_LEN, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, Text, Token};
