@@ -23,6 +23,7 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::reconnect::ReconnectPolicy;
 
 /// The default maximum frame length in bytes, LF included.
 pub const DEFAULT_MAX_FRAME_LEN: usize = 4096;
@@ -126,6 +127,20 @@ pub struct ClientConfig {
     pub max_frame_len: usize,
     /// Keepalive timing. Default: ping after 30 s idle, dead 15 s later.
     pub keepalive: Keepalive,
+    /// Reconnect after losing a connection, and how; `None` never does.
+    /// Default: never.
+    pub reconnect: Option<ReconnectPolicy>,
+    /// Seeds the reconnect jitter, so that clients that lost the same
+    /// server at once do not all come back at once. The core reads no
+    /// entropy source: transports set it at random. Default 0.
+    pub jitter_seed: u64,
+    /// How long the driver may take to flush and close a socket the client
+    /// is done with before the client asks to drop it. Default 1 s.
+    pub close_linger: Duration,
+    /// The most names one `who:` answer may hold; a longer listing (a
+    /// server gone wrong or hostile) is dropped and reported as a bad
+    /// frame. Default 100,000.
+    pub max_listing: usize,
 }
 
 impl Default for ClientConfig {
@@ -133,6 +148,10 @@ impl Default for ClientConfig {
         ClientConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             keepalive: Keepalive::default(),
+            reconnect: None,
+            jitter_seed: 0,
+            close_linger: Duration::from_secs(1),
+            max_listing: 100_000,
         }
     }
 }
@@ -141,7 +160,18 @@ impl ClientConfig {
     /// Checks that the configuration can work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_frame_len(self.max_frame_len)?;
-        self.keepalive.validate()
+        self.keepalive.validate()?;
+        check_duration("close_linger", self.close_linger)?;
+        if self.max_listing == 0 {
+            return Err(ConfigError::Zero {
+                field: "max_listing",
+            });
+        }
+        if let Some(policy) = &self.reconnect {
+            check_duration("reconnect.initial", policy.initial)?;
+            check_duration("reconnect.max", policy.max)?;
+        }
+        Ok(())
     }
 }
 

@@ -170,6 +170,13 @@ pub enum PeerError {
         /// The frame's tag.
         tag: &'static str,
     },
+    /// A listing (the answer to `who:`) held more names than the receiver
+    /// takes; it was dropped.
+    #[error("listing longer than {limit} names")]
+    TooManyNames {
+        /// The most names the receiver takes.
+        limit: usize,
+    },
 }
 
 impl PeerError {
@@ -181,7 +188,8 @@ impl PeerError {
             PeerError::ControlChar
             | PeerError::MissingTag
             | PeerError::BadPayload { .. }
-            | PeerError::Unexpected { .. } => ErrorCode::BadFrame,
+            | PeerError::Unexpected { .. }
+            | PeerError::TooManyNames { .. } => ErrorCode::BadFrame,
             PeerError::UnknownTag { .. } => ErrorCode::UnknownTag,
             PeerError::BadName(_) => ErrorCode::BadName,
         }
@@ -244,6 +252,9 @@ pub enum UsageError {
     /// The connection is closed.
     #[error("connection is closed")]
     Closed,
+    /// Between connections: the session waits to reconnect.
+    #[error("not connected (reconnecting)")]
+    NotConnected,
     /// The name is not valid.
     #[error("invalid name: {0}")]
     InvalidName(#[from] InvalidName),

@@ -115,7 +115,7 @@ mod text;
 #[cfg(feature = "arbitrary")]
 mod arbitrary_impls;
 
-pub use client::{Client, ClientState, CloseReason, Event};
+pub use client::{Client, ClientOutput, ClientState, CloseReason, Event};
 pub use config::{
     ClientConfig, DEFAULT_MAX_FRAME_LEN, Keepalive, LoginMode, MAX_DURATION, MAX_MAX_FRAME_LEN,
     MIN_MAX_FRAME_LEN, RateLimit, ServerConfig,

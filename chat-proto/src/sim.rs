@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::{
-    Client, ClientConfig, ConfigError, ConnId, Event, Hub, HubEvent, Output, ServerConfig,
+    Client, ClientConfig, ClientOutput, ConfigError, ConnId, Event, Hub, HubEvent, Output,
+    ServerConfig,
 };
 
 /// A client of a [`Network`].
@@ -158,7 +159,8 @@ impl Network {
         self.peers[peer.0].conn
     }
 
-    /// Whether `peer`'s simulated socket is still open.
+    /// Whether `peer`'s simulated socket is open (a reconnecting client is
+    /// connected again once it opened a new one).
     pub fn is_connected(&self, peer: PeerId) -> bool {
         self.peers[peer.0].connected
     }
@@ -283,7 +285,7 @@ impl Network {
         while let Some(next) = self.next_deadline().filter(|&t| t <= target) {
             self.now = self.now.max(next);
             self.hub.handle_timeout(self.now);
-            for p in self.peers.iter_mut().filter(|p| p.connected && !p.frozen) {
+            for p in self.peers.iter_mut().filter(|p| !p.frozen) {
                 p.client.handle_timeout(self.now);
             }
             self.run();
@@ -295,7 +297,7 @@ impl Network {
         let clients = self
             .peers
             .iter()
-            .filter(|p| p.connected && !p.frozen)
+            .filter(|p| !p.frozen)
             .filter_map(|p| p.client.poll_timeout());
         clients.chain(self.hub.poll_timeout()).min()
     }
@@ -308,25 +310,50 @@ impl Network {
             return false;
         }
         let mut sent = Vec::new();
-        while let Some(bytes) = p.client.poll_transmit() {
-            if p.connected && !p.half_closed {
-                sent.push(bytes);
+        let (mut disconnect, mut connect) = (false, false);
+        while let Some(output) = p.client.poll_output() {
+            match output {
+                ClientOutput::Transmit(bytes) if p.connected && !p.half_closed => {
+                    sent.push(bytes);
+                }
+                ClientOutput::Transmit(_) => {}
+                ClientOutput::Event(event) => p.events.push(event),
+                // The client is done with this connection: its last bytes
+                // go out, then the socket closes (an abort is the same here,
+                // where writes never block).
+                ClientOutput::Disconnect | ClientOutput::Abort => disconnect = true,
+                ClientOutput::Connect => connect = true,
             }
         }
-        p.events
-            .extend(std::iter::from_fn(|| p.client.poll_event()));
         for bytes in sent {
             self.pass_to_hub(peer, bytes);
             moved = true;
         }
-        let p = &mut self.peers[peer.0];
-        // A client that is closed (the server answered its bye, or it gave
-        // up on the server) drops its socket once its last bytes are out.
-        if p.connected && p.client.is_closed() {
+        if disconnect && self.peers[peer.0].connected {
             self.close_socket(peer);
             moved = true;
         }
+        if connect {
+            self.reconnect(peer);
+            moved = true;
+        }
         moved
+    }
+
+    /// Opens a new connection for `peer`'s client, as its driver would.
+    fn reconnect(&mut self, peer: PeerId) {
+        let conn = self.hub.accept(self.now, None);
+        let p = &mut self.peers[peer.0];
+        p.conn = conn;
+        p.connected = true;
+        p.closing = false;
+        p.paused = false;
+        p.half_closed = false;
+        p.inbox.clear();
+        p.unsent.clear();
+        p.client.connected(self.now);
+        self.by_conn.insert(conn, peer);
+        self.drain_hub();
     }
 
     /// Drains every output of the hub.

@@ -1,0 +1,156 @@
+//! What a client tells its application and its driver: events, close
+//! reasons, states, and the outputs a driver acts on.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::{ErrorCode, PeerError};
+use crate::text::Code;
+
+/// Something that happened on a client session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The server accepted the login (`ok:NAME`). After a reconnect, it
+    /// comes again.
+    LoggedIn {
+        /// The name now in use.
+        name: String,
+    },
+    /// Someone in the room, this client included, said something.
+    Message {
+        /// Who said it.
+        from: String,
+        /// What they said.
+        text: String,
+    },
+    /// Someone logged in (only while the room is under its presence limit).
+    Joined {
+        /// Their name.
+        name: String,
+    },
+    /// Someone left (only while the room is under its presence limit).
+    Left {
+        /// Their name.
+        name: String,
+    },
+    /// The complete answer to one `who()`.
+    Users {
+        /// The logged-in users, this client included.
+        names: Vec<String>,
+    },
+    /// The server itself said something (`notice:TEXT`): its operator or
+    /// application, not a user.
+    Notice {
+        /// What it said.
+        text: String,
+    },
+    /// The server sent `err:CODE:TEXT`. A refused login (`name-taken`,
+    /// `bad-name`, `login-refused`) returns the client to
+    /// [`ClientState::Connected`], so it can try another name. A fatal code
+    /// is followed by [`Event::Closed`].
+    Error {
+        /// The error code; compare it with [`ErrorCode`].
+        code: Code<'static>,
+        /// The server's explanation.
+        text: String,
+    },
+    /// The server sent a frame this client could not decode or did not
+    /// expect. It was skipped; the connection goes on.
+    BadFrame {
+        /// What was wrong with it.
+        error: PeerError,
+    },
+    /// The connection is over. If the session reconnects,
+    /// [`Event::Reconnecting`] follows at once; otherwise this is the
+    /// session's last event.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The session will open a new connection after `delay` and log in
+    /// again under the same name (see
+    /// [`ClientConfig::reconnect`](crate::ClientConfig::reconnect)).
+    Reconnecting {
+        /// Attempts made since the last successful login, this one
+        /// included.
+        attempt: u32,
+        /// How long until the attempt.
+        delay: Duration,
+    },
+}
+
+/// Why a client connection closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The application called [`Client::close`](crate::Client::close), and
+    /// the server answered `bye:`, closed the connection, or did neither
+    /// within `keepalive.timeout`.
+    Local,
+    /// The server sent `bye:REASON`.
+    Bye {
+        /// The server's reason.
+        reason: String,
+    },
+    /// The server sent a fatal error (`slow-consumer`, `timeout`,
+    /// `server-full`, `kicked`).
+    Fatal {
+        /// The code.
+        code: ErrorCode,
+    },
+    /// Keepalive: nothing arrived within the timeout after a ping.
+    Timeout,
+    /// The transport reported the connection lost
+    /// ([`Client::disconnected`](crate::Client::disconnected)).
+    Disconnected,
+    /// After a reconnect, the server still held this session's name (the
+    /// old connection had not timed out there yet); the session tries again
+    /// later.
+    NameStillHeld,
+    /// Every reconnection attempt the policy allows failed.
+    ReconnectFailed,
+}
+
+/// Where a client session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientState {
+    /// Connected, not logged in.
+    Connected,
+    /// `iam:` sent, waiting for `ok:` or an error.
+    LoggingIn,
+    /// Logged in: may `say` and `who`.
+    LoggedIn,
+    /// `bye:` sent; answers to earlier frames still arrive until the server
+    /// answers `bye:` or closes.
+    Closing,
+    /// Between two connections: waiting to reconnect, or connecting.
+    Disconnected,
+    /// Closed for good; no more input is accepted.
+    Closed,
+}
+
+/// What a client asks of its driver, one item at a time from
+/// [`Client::poll_output`](crate::Client::poll_output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientOutput {
+    /// Write these bytes to the socket, after those handed out before.
+    Transmit(Bytes),
+    /// Something the application wants to know.
+    Event(Event),
+    /// The connection is over: close the socket once what was transmitted
+    /// is written, then call
+    /// [`Client::disconnected`](crate::Client::disconnected). If that takes
+    /// longer than `close_linger`, [`ClientOutput::Abort`] follows.
+    Disconnect,
+    /// Drop the socket now, without flushing, then call
+    /// [`Client::disconnected`](crate::Client::disconnected).
+    Abort,
+    /// Open a new connection to the server, then call
+    /// [`Client::connected`](crate::Client::connected) or
+    /// [`Client::connect_failed`](crate::Client::connect_failed).
+    Connect,
+}
