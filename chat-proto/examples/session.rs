@@ -16,8 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut net = Network::new(ServerConfig::default(), start)?;
     net.record();
 
-    let zhangsan = net.connect(ClientConfig::default())?;
-    let lisi = net.connect(ClientConfig::default())?;
+    let zhangsan = net.connect(ClientConfig::plain())?;
+    let lisi = net.connect(ClientConfig::plain())?;
     net.client(zhangsan).login("zhangsan")?;
     net.run();
     net.client(lisi).login("lisi")?;

@@ -10,7 +10,9 @@ use std::borrow::Cow;
 use arbitrary::{Arbitrary, Result, Unstructured};
 
 use crate::ErrorCode;
-use crate::text::{Code, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, Text, Token};
+use crate::text::{
+    CapList, Code, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, RoomList, Text, Token,
+};
 
 /// Characters that make interesting names: ASCII, CJK, accents, digits of
 /// other scripts, and the three punctuation marks allowed.
@@ -84,5 +86,32 @@ impl<'a> Arbitrary<'a> for NameList<'a> {
             .map(|_| name_string(u))
             .collect::<Result<Vec<_>>>()?;
         Ok(NameList(Cow::Owned(names.join(","))))
+    }
+}
+
+impl<'a> Arbitrary<'a> for CapList<'a> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let count = u.int_in_range(0..=3)?;
+        let caps = (0..count)
+            .map(|_| {
+                let known: bool = u.arbitrary()?;
+                if known {
+                    Ok("rooms".to_string())
+                } else {
+                    Code::arbitrary(u).map(Code::into_string)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CapList(Cow::Owned(caps.join(","))))
+    }
+}
+
+impl<'a> Arbitrary<'a> for RoomList<'a> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let count = u.int_in_range(0..=6)?;
+        let entries = (0..count)
+            .map(|_| Ok(format!("{}={}", name_string(u)?, u64::arbitrary(u)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RoomList(Cow::Owned(entries.join(","))))
     }
 }

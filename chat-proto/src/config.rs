@@ -28,8 +28,13 @@ use crate::reconnect::ReconnectPolicy;
 /// The default maximum frame length in bytes, LF included.
 pub const DEFAULT_MAX_FRAME_LEN: usize = 4096;
 /// The smallest maximum frame length accepted: room for any frame whose
-/// payload is a name of 32 characters of 4 bytes each.
+/// payload is a name of 32 characters of 4 bytes each. (Room names are
+/// checked against the limit when a room is created: see
+/// [`ServerConfig::max_room_name_len`].)
 pub const MIN_MAX_FRAME_LEN: usize = 256;
+/// Bytes kept free under a connection's `outbound_limit` for the frame that
+/// explains a close (`err:slow-consumer`, `err:timeout`).
+pub(crate) const CLOSE_RESERVE: usize = 256;
 /// The largest maximum frame length accepted.
 pub const MAX_MAX_FRAME_LEN: usize = 16 << 20;
 /// The longest duration any timer may be set to.
@@ -141,6 +146,11 @@ pub struct ClientConfig {
     /// server gone wrong or hostile) is dropped and reported as a bad
     /// frame. Default 100,000.
     pub max_listing: usize,
+    /// Ask the server for the `rooms` capability before logging in, so
+    /// that the default room is reported like every other room, with its
+    /// name and message offsets. A server that does not know capabilities
+    /// is then spoken to in the seed's form. Default: on.
+    pub rooms: bool,
 }
 
 impl Default for ClientConfig {
@@ -152,11 +162,21 @@ impl Default for ClientConfig {
             jitter_seed: 0,
             close_linger: Duration::from_secs(1),
             max_listing: 100_000,
+            rooms: true,
         }
     }
 }
 
 impl ClientConfig {
+    /// The default configuration, without the `rooms` capability: the
+    /// client speaks exactly the seed's protocol (`iam:`, `msg:`, `who:`).
+    pub fn plain() -> Self {
+        ClientConfig {
+            rooms: false,
+            ..ClientConfig::default()
+        }
+    }
+
     /// Checks that the configuration can work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_frame_len(self.max_frame_len)?;
@@ -196,8 +216,11 @@ pub struct ServerConfig {
     /// `join:` and `left:` are broadcast only while the room holds at most
     /// this many clients. Default 1,000.
     pub presence_limit: usize,
-    /// Optional limit on `msg:` and `who:` frames per connection. Default:
-    /// none.
+    /// Limit on the frames of each connection that make the server work
+    /// for others (`msg:`, `say:`, `pm:`, `who:`, `join:`, `part:`,
+    /// `rooms:`). Beyond it the connection's input pauses until the next
+    /// frame is due: the sender is slowed, nothing is refused. `None` turns
+    /// it off. Default: 20 a second, in bursts of up to 200.
     pub rate_limit: Option<RateLimit>,
     /// Who decides logins. Default: [`LoginMode::Open`].
     pub login: LoginMode,
@@ -210,10 +233,49 @@ pub struct ServerConfig {
     /// socket to be dropped. Default 5 s.
     pub shutdown_grace: Duration,
     /// Report every relayed message as
-    /// [`HubEvent::Message`](crate::HubEvent::Message), for applications
-    /// that store, moderate or answer messages. Default: off (each event
-    /// copies the sender's name and the text).
-    pub message_events: bool,
+    /// [`HubEvent::Message`](crate::HubEvent::Message) (private ones as
+    /// [`HubEvent::PrivateMessage`](crate::HubEvent::PrivateMessage)) and
+    /// every join and part of a room as
+    /// [`HubEvent::Joined`](crate::HubEvent::Joined) and
+    /// [`HubEvent::Parted`](crate::HubEvent::Parted), for applications that
+    /// store, moderate or answer them. Default: off (each event copies names
+    /// and text).
+    pub activity_events: bool,
+    /// The room every connection joins when it logs in (PROTOCOL.md: the
+    /// seed's room). It always exists. Default `lobby`.
+    pub default_room: String,
+    /// Most rooms on the server, the default room included. Default 1,000.
+    pub max_rooms: usize,
+    /// Most rooms one connection may be in, the default room included.
+    /// Default 20.
+    pub rooms_per_user: usize,
+    /// Most members of one room other than the default room (which holds
+    /// everyone logged in, up to `max_connections`). Default 10,000.
+    pub room_members: usize,
+    /// Keep rooms that empty (with their message offsets) instead of
+    /// removing them. Default: off.
+    pub persistent_rooms: bool,
+    /// Seeds the epochs of room logs, so that a restarted server's rooms
+    /// are told apart from the last run's. The core reads no entropy source:
+    /// servers set it at random. Default 0.
+    pub seed: u64,
+    /// Most bytes handed out to a connection and not yet reported written;
+    /// the rest waits in the hub (room messages in the room, shared by every
+    /// member). Default 256 KiB.
+    pub send_window: usize,
+    /// Most bytes a room holds for its slowest member (counted once,
+    /// however many members share them). Past it, connections sending to
+    /// the room have their input paused until it drains to half; a member
+    /// that holds the room past it for `write_timeout` is closed as a slow
+    /// consumer. Default 16 MiB.
+    pub room_backlog: usize,
+    /// Past this many bytes of private output owed to a connection (answers
+    /// to its `who:`, its pongs), its input pauses until half is written: a
+    /// pipelining client is slowed, never dropped. Default 256 KiB.
+    pub pause_backlog: usize,
+    /// A connection with output pending whose socket takes nothing for this
+    /// long is closed as a slow consumer. Default 10 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -225,16 +287,37 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             outbound_limit: 1 << 20,
             presence_limit: 1000,
-            rate_limit: None,
+            rate_limit: Some(RateLimit {
+                per_second: 20,
+                burst: 200,
+            }),
             login: LoginMode::Open,
             close_linger: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(5),
-            message_events: false,
+            activity_events: false,
+            default_room: "lobby".into(),
+            max_rooms: 1000,
+            rooms_per_user: 20,
+            room_members: 10_000,
+            persistent_rooms: false,
+            seed: 0,
+            send_window: 256 << 10,
+            room_backlog: 16 << 20,
+            pause_backlog: 256 << 10,
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
 
 impl ServerConfig {
+    /// The longest room name (in bytes) this configuration takes: one whose
+    /// frames with the longest user name (such as `members:ROOM:NAME`)
+    /// still fit `max_frame_len`. With the default 4096 every room name
+    /// fits; with 256, names of up to 118 bytes do.
+    pub fn max_room_name_len(&self) -> usize {
+        self.max_frame_len - 138
+    }
+
     /// Checks that the configuration can work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_frame_len(self.max_frame_len)?;
@@ -252,7 +335,7 @@ impl ServerConfig {
                 field: "max_connections (too large)",
             });
         }
-        if self.outbound_limit < self.max_frame_len + MIN_MAX_FRAME_LEN {
+        if self.outbound_limit < self.max_frame_len + CLOSE_RESERVE {
             return Err(ConfigError::OutboundLimit {
                 value: self.outbound_limit,
                 max_frame_len: self.max_frame_len,
@@ -261,6 +344,36 @@ impl ServerConfig {
         if let Some(rate) = &self.rate_limit {
             rate.validate()?;
         }
+        if crate::text::Name::new(self.default_room.as_str()).is_err()
+            || self.default_room.len() > self.max_room_name_len()
+        {
+            return Err(ConfigError::BadRoomName {
+                name: self.default_room.clone(),
+            });
+        }
+        for (field, value) in [
+            ("max_rooms", self.max_rooms),
+            ("rooms_per_user", self.rooms_per_user),
+            ("room_members", self.room_members),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { field });
+            }
+        }
+        for (field, value) in [
+            ("send_window", self.send_window),
+            ("room_backlog", self.room_backlog),
+            ("pause_backlog", self.pause_backlog),
+        ] {
+            if value < self.max_frame_len {
+                return Err(ConfigError::BelowFrameLen {
+                    field,
+                    value,
+                    max_frame_len: self.max_frame_len,
+                });
+            }
+        }
+        check_duration("write_timeout", self.write_timeout)?;
         Ok(())
     }
 }
@@ -303,11 +416,27 @@ mod tests {
         assert_eq!(s.login_timeout, Duration::from_secs(10));
         assert_eq!(s.outbound_limit, 1 << 20);
         assert_eq!(s.presence_limit, 1000);
-        assert_eq!(s.rate_limit, None);
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                per_second: 20,
+                burst: 200
+            })
+        );
         assert_eq!(s.login, LoginMode::Open);
+        assert_eq!(s.default_room, "lobby");
+        assert_eq!(
+            (s.max_rooms, s.rooms_per_user, s.room_members),
+            (1000, 20, 10_000)
+        );
+        assert_eq!(
+            (s.send_window, s.room_backlog, s.pause_backlog),
+            (256 << 10, 16 << 20, 256 << 10)
+        );
+        assert_eq!(s.write_timeout, Duration::from_secs(10));
         assert_eq!(s.close_linger, Duration::from_secs(2));
         assert_eq!(s.shutdown_grace, Duration::from_secs(5));
-        assert!(!s.message_events);
+        assert!(!s.activity_events);
         assert_eq!(ClientConfig::default().validate(), Ok(()));
     }
 
@@ -333,7 +462,13 @@ mod tests {
         };
         assert!(matches!(c.validate(), Err(ConfigError::MaxFrameLen { .. })));
 
-        let bad: [fn(&mut ServerConfig); 8] = [
+        let bad: [fn(&mut ServerConfig); 14] = [
+            |s| s.default_room = "no room".into(),
+            |s| s.max_rooms = 0,
+            |s| s.rooms_per_user = 0,
+            |s| s.room_members = 0,
+            |s| s.send_window = 100,
+            |s| s.write_timeout = Duration::ZERO,
             |s| s.login_timeout = Duration::ZERO,
             |s| s.close_linger = Duration::ZERO,
             |s| s.shutdown_grace = Duration::ZERO,

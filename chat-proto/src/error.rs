@@ -53,11 +53,25 @@ pub enum ErrorCode {
     /// `login-refused`: the server's application refused the login (a
     /// wrong password, a banned name).
     LoginRefused,
+    /// `no-such-room`: the frame names a room that does not exist.
+    NoSuchRoom,
+    /// `not-in-room`: the frame needs membership of a room the connection
+    /// is not in.
+    NotInRoom,
+    /// `already-in-room`: `join:` of a room the connection is in.
+    AlreadyInRoom,
+    /// `no-such-user`: `pm:` to a name nobody is logged in with.
+    NoSuchUser,
+    /// `too-many-rooms`: the connection is in as many rooms as it may be,
+    /// or the server holds as many rooms as it may.
+    TooManyRooms,
+    /// `room-full`: the room holds as many members as it may.
+    RoomFull,
 }
 
 impl ErrorCode {
     /// Every known code, in the order PROTOCOL.md lists them.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::NameTaken,
         ErrorCode::BadName,
         ErrorCode::NotLoggedIn,
@@ -72,6 +86,12 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Kicked,
         ErrorCode::LoginRefused,
+        ErrorCode::NoSuchRoom,
+        ErrorCode::NotInRoom,
+        ErrorCode::AlreadyInRoom,
+        ErrorCode::NoSuchUser,
+        ErrorCode::TooManyRooms,
+        ErrorCode::RoomFull,
     ];
 
     /// The code as it appears on the wire, e.g. `"name-taken"`.
@@ -91,6 +111,12 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate-limited",
             ErrorCode::Kicked => "kicked",
             ErrorCode::LoginRefused => "login-refused",
+            ErrorCode::NoSuchRoom => "no-such-room",
+            ErrorCode::NotInRoom => "not-in-room",
+            ErrorCode::AlreadyInRoom => "already-in-room",
+            ErrorCode::NoSuchUser => "no-such-user",
+            ErrorCode::TooManyRooms => "too-many-rooms",
+            ErrorCode::RoomFull => "room-full",
         }
     }
 
@@ -313,6 +339,23 @@ pub enum ConfigError {
     Zero {
         /// The field's name.
         field: &'static str,
+    },
+    /// A room name that is not valid (room names follow the rules of user
+    /// names).
+    #[error("{name:?} is not a valid room name")]
+    BadRoomName {
+        /// The name given.
+        name: String,
+    },
+    /// A byte bound smaller than one frame.
+    #[error("{field} ({value}) must be at least max_frame_len ({max_frame_len})")]
+    BelowFrameLen {
+        /// The field's name.
+        field: &'static str,
+        /// The value given.
+        value: usize,
+        /// The maximum frame length in the same config.
+        max_frame_len: usize,
     },
 }
 

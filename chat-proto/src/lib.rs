@@ -80,14 +80,25 @@
 //!     events,
 //!     [
 //!         Event::LoggedIn { name: "zhangsan".into() },
-//!         Event::Joined { name: "lisi".into() },
-//!         Event::Message { from: "lisi".into(), text: "did you have dinner".into() },
+//!         Event::Joined { room: "lobby".into(), name: "zhangsan".into() },
+//!         Event::Joined { room: "lobby".into(), name: "lisi".into() },
+//!         Event::Message {
+//!             room: "lobby".into(),
+//!             from: "lisi".into(),
+//!             text: "did you have dinner".into(),
+//!             offset: Some(0),
+//!         },
 //!     ]
 //! );
 //! // The sender receives its own message too, in the same room order.
 //! assert_eq!(
 //!     std::iter::from_fn(|| lisi.0.poll_event()).last(),
-//!     Some(Event::Message { from: "lisi".into(), text: "did you have dinner".into() })
+//!     Some(Event::Message {
+//!         room: "lobby".into(),
+//!         from: "lisi".into(),
+//!         text: "did you have dinner".into(),
+//!         offset: Some(0),
+//!     })
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -129,4 +140,7 @@ pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, HubStats, Output, SHUTDOWN_
 pub use keepalive::after;
 pub use names::{NameKey, is_mixed_script};
 pub use reconnect::{Backoff, ReconnectPolicy};
-pub use text::{Code, MAX_CODE_LEN, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, Text, Token};
+pub use text::{
+    CapList, Code, MAX_CODE_LEN, MAX_NAME_CHARS, MAX_TOKEN_LEN, Name, NameList, RoomList, Text,
+    Token,
+};

@@ -21,7 +21,13 @@
 //! let zhangsan = net.connect(ClientConfig::default())?;
 //! net.client(zhangsan).login("zhangsan")?;
 //! net.run();
-//! assert_eq!(net.take_events(zhangsan), [Event::LoggedIn { name: "zhangsan".into() }]);
+//! assert_eq!(
+//!     net.take_events(zhangsan),
+//!     [
+//!         Event::LoggedIn { name: "zhangsan".into() },
+//!         Event::Joined { room: "lobby".into(), name: "zhangsan".into() },
+//!     ]
+//! );
 //!
 //! // An hour of silence: pings and pongs keep the session alive.
 //! net.advance(Duration::from_secs(3600));
@@ -71,8 +77,12 @@ pub struct Wire {
 struct Peer {
     client: Client,
     conn: ConnId,
-    /// Bytes the hub sent that the client has not read yet.
+    /// Bytes the hub handed out that the socket has not taken yet.
     inbox: VecDeque<Bytes>,
+    /// Bytes the socket took (reported written) that the client has not
+    /// read yet, at most the network's socket buffer.
+    kernel: VecDeque<Bytes>,
+    kernel_len: usize,
     /// Bytes the client sent that the hub has not taken yet (its input is
     /// paused), as in a socket's receive buffer.
     unsent: VecDeque<Bytes>,
@@ -81,6 +91,10 @@ struct Peer {
     /// The client ended its side of the stream.
     half_closed: bool,
     reading: bool,
+    /// Reads at most this many bytes a second, if set.
+    read_rate: Option<u64>,
+    /// Bytes it may still read now, under its read rate.
+    allowance: f64,
     /// The client's machine hangs: it neither reads, sends, nor keeps time.
     frozen: bool,
     connected: bool,
@@ -99,6 +113,8 @@ pub struct Network {
     hub_events: Vec<HubEvent>,
     recording: bool,
     transcript: Vec<Wire>,
+    /// Bytes a socket takes before its reader reads them.
+    socket_buffer: usize,
 }
 
 impl Network {
@@ -112,6 +128,7 @@ impl Network {
             hub_events: Vec::new(),
             recording: false,
             transcript: Vec::new(),
+            socket_buffer: 64 << 10,
         })
     }
 
@@ -134,10 +151,14 @@ impl Network {
             client,
             conn,
             inbox: VecDeque::new(),
+            kernel: VecDeque::new(),
+            kernel_len: 0,
             unsent: VecDeque::new(),
             paused: false,
             half_closed: false,
             reading: true,
+            read_rate: None,
+            allowance: 0.0,
             frozen: false,
             connected: true,
             closing: false,
@@ -165,11 +186,28 @@ impl Network {
         self.peers[peer.0].connected
     }
 
-    /// Makes `peer` stop (or resume) reading: bytes for it pile up unread
-    /// and are not reported written, as with a client that stopped reading
-    /// its socket.
+    /// Sets how many bytes a socket takes (and the hub sees written)
+    /// before its client reads them, as a kernel's socket buffers would.
+    /// Default 64 KiB.
+    pub fn set_socket_buffer(&mut self, bytes: usize) {
+        self.socket_buffer = bytes;
+    }
+
+    /// Makes `peer` stop (or resume) reading: bytes for it fill its socket
+    /// buffer, then pile up unread and are not reported written, as with a
+    /// client that stopped reading its socket.
     pub fn set_reading(&mut self, peer: PeerId, reading: bool) {
         self.peers[peer.0].reading = reading;
+    }
+
+    /// Makes `peer` read at most `bytes_per_second` (or without limit for
+    /// `None`), as a client on a slow link would: bytes for it wait, and
+    /// are reported written, as it reads them. Time then moves in steps of
+    /// at most 10 ms in [`advance`](Self::advance).
+    pub fn set_read_rate(&mut self, peer: PeerId, bytes_per_second: Option<u64>) {
+        let p = &mut self.peers[peer.0];
+        p.read_rate = bytes_per_second;
+        p.allowance = 0.0;
     }
 
     /// Freezes `peer`'s machine: its client neither reads, sends, nor sees
@@ -280,15 +318,35 @@ impl Network {
     /// Lets `duration` pass, stopping at every deadline of the hub and the
     /// clients on the way, in order, and moving bytes after each.
     pub fn advance(&mut self, duration: Duration) {
+        const STEP: Duration = Duration::from_millis(10);
         let target = self.now + duration;
         self.run();
-        while let Some(next) = self.next_deadline().filter(|&t| t <= target) {
-            self.now = self.now.max(next);
+        let rated = self.peers.iter().any(|p| p.read_rate.is_some());
+        loop {
+            let deadline = self.next_deadline().filter(|&t| t <= target);
+            let next = match (deadline, rated) {
+                (Some(d), true) => d.min(self.now + STEP),
+                (Some(d), false) => d,
+                (None, true) if self.now < target => (self.now + STEP).min(target),
+                _ => break,
+            };
+            let next = next.max(self.now);
+            let elapsed = next - self.now;
+            self.now = next;
+            for p in &mut self.peers {
+                if let Some(rate) = p.read_rate {
+                    let cap = (rate as f64 / 10.0).max(1.0);
+                    p.allowance = (p.allowance + rate as f64 * elapsed.as_secs_f64()).min(cap);
+                }
+            }
             self.hub.handle_timeout(self.now);
             for p in self.peers.iter_mut().filter(|p| !p.frozen) {
                 p.client.handle_timeout(self.now);
             }
             self.run();
+            if rated && self.now >= target {
+                break;
+            }
         }
         self.now = target;
     }
@@ -350,6 +408,8 @@ impl Network {
         p.paused = false;
         p.half_closed = false;
         p.inbox.clear();
+        p.kernel.clear();
+        p.kernel_len = 0;
         p.unsent.clear();
         p.client.connected(self.now);
         self.by_conn.insert(conn, peer);
@@ -431,27 +491,75 @@ impl Network {
         moved
     }
 
-    /// Lets `peer` read what the hub sent, if it reads.
+    /// Lets `peer`'s socket take what the hub sent, as far as its buffer
+    /// goes (reported written at once), and its client read from it, if it
+    /// reads (and as fast as its read rate allows).
     fn deliver(&mut self, peer: PeerId) -> bool {
+        let buffer = self.socket_buffer;
         let p = &mut self.peers[peer.0];
         let mut moved = false;
-        if p.connected && p.reading && !p.frozen {
-            while let Some(bytes) = p.inbox.pop_front() {
-                if self.recording {
-                    self.transcript.push(Wire {
-                        at: self.now,
-                        peer,
-                        direction: Direction::ToClient,
-                        bytes: bytes.clone(),
-                    });
+        if !p.connected {
+            return false;
+        }
+        loop {
+            let mut step = false;
+            // The kernel takes what fits.
+            while let Some(mut bytes) = p.inbox.pop_front() {
+                let room = buffer.saturating_sub(p.kernel_len);
+                if room == 0 {
+                    p.inbox.push_front(bytes);
+                    break;
                 }
-                p.client.handle_input(self.now, &bytes);
+                if bytes.len() > room {
+                    let rest = bytes.split_off(room);
+                    p.inbox.push_front(rest);
+                }
+                p.kernel_len += bytes.len();
                 self.hub.written(p.conn, self.now, bytes.len());
-                moved = true;
+                p.kernel.push_back(bytes);
+                step = true;
+            }
+            // The client reads.
+            if p.reading && !p.frozen {
+                while let Some(mut bytes) = p.kernel.pop_front() {
+                    if p.read_rate.is_some() {
+                        let can = p.allowance as usize;
+                        if can == 0 {
+                            p.kernel.push_front(bytes);
+                            break;
+                        }
+                        if bytes.len() > can {
+                            let rest = bytes.split_off(can);
+                            p.kernel.push_front(rest);
+                        }
+                        p.allowance -= bytes.len() as f64;
+                    }
+                    p.kernel_len -= bytes.len();
+                    if self.recording {
+                        self.transcript.push(Wire {
+                            at: self.now,
+                            peer,
+                            direction: Direction::ToClient,
+                            bytes: bytes.clone(),
+                        });
+                    }
+                    p.client.handle_input(self.now, &bytes);
+                    step = true;
+                }
+            }
+            moved |= step;
+            if !step {
+                break;
             }
         }
-        if p.connected && p.closing && (p.inbox.is_empty() || !p.reading || p.frozen) {
+        // A client the hub closed reads what it still can, then its socket
+        // goes; one that stopped reading loses the rest.
+        let stuck = !p.reading || p.frozen;
+        let drained = p.inbox.is_empty() && p.kernel.is_empty();
+        if p.closing && (drained || stuck) {
             p.inbox.clear();
+            p.kernel.clear();
+            p.kernel_len = 0;
             self.close_socket(peer);
             moved = true;
         }
@@ -466,6 +574,8 @@ impl Network {
         }
         p.connected = false;
         p.inbox.clear();
+        p.kernel.clear();
+        p.kernel_len = 0;
         p.unsent.clear();
         self.by_conn.remove(&p.conn);
         p.client.disconnected(self.now);

@@ -136,6 +136,34 @@ validated_str!(
     NameList
 );
 
+validated_str!(
+    /// The payload of a `cap:` frame: capability names (each 1 to 32 of
+    /// `a-z`, `0-9`, `-`) separated by `,`; may be empty.
+    ///
+    /// ```
+    /// use chat_proto::CapList;
+    /// let caps = CapList::new("rooms,future-thing")?;
+    /// assert!(caps.contains("rooms"));
+    /// assert!(CapList::new("Rooms").is_err());
+    /// # Ok::<(), chat_proto::InvalidToken>(())
+    /// ```
+    CapList
+);
+
+validated_str!(
+    /// The payload of a `rooms:` frame: `ROOM=COUNT` entries (a room name
+    /// and its number of members) separated by `,`, or empty for the frame
+    /// that ends a listing.
+    ///
+    /// ```
+    /// use chat_proto::RoomList;
+    /// let list = RoomList::new("lobby=12,rust=3")?;
+    /// assert_eq!(list.entries().collect::<Vec<_>>(), [("lobby", 12), ("rust", 3)]);
+    /// # Ok::<(), chat_proto::InvalidName>(())
+    /// ```
+    RoomList
+);
+
 impl<'a> Name<'a> {
     /// Validates a name.
     pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, InvalidName> {
@@ -227,6 +255,63 @@ impl<'a> NameList<'a> {
     }
 
     /// Whether this is the empty list that ends a `who:` answer.
+    pub fn is_end(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> CapList<'a> {
+    /// Validates a capability list.
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, InvalidToken> {
+        let s = s.into();
+        if !s.is_empty() {
+            for cap in s.split(',') {
+                Code::new(cap)?;
+            }
+        }
+        Ok(CapList(s))
+    }
+
+    /// The capabilities, in order.
+    pub fn caps(&self) -> impl Iterator<Item = &str> {
+        self.0.split(',').filter(|c| !c.is_empty())
+    }
+
+    /// Whether the list names `cap`.
+    pub fn contains(&self, cap: &str) -> bool {
+        self.caps().any(|c| c == cap)
+    }
+}
+
+impl<'a> RoomList<'a> {
+    /// Validates a room listing.
+    pub fn new(s: impl Into<Cow<'a, str>>) -> Result<Self, InvalidName> {
+        let s = s.into();
+        if !s.is_empty() {
+            for entry in s.split(',') {
+                let (name, count) = entry.split_once('=').ok_or(InvalidName::BadChar)?;
+                validate_name(name)?;
+                if count.is_empty()
+                    || count.len() > 20
+                    || !count.bytes().all(|b| b.is_ascii_digit())
+                    || count.parse::<u64>().is_err()
+                {
+                    return Err(InvalidName::BadChar);
+                }
+            }
+        }
+        Ok(RoomList(s))
+    }
+
+    /// The rooms and their member counts, in order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.split(',').filter(|e| !e.is_empty()).map(|e| {
+            let (name, count) = e.split_once('=').unwrap_or((e, "0"));
+            (name, count.parse().unwrap_or(0))
+        })
+    }
+
+    /// Whether this is the empty list that ends a `rooms:` answer.
     pub fn is_end(&self) -> bool {
         self.0.is_empty()
     }
@@ -417,6 +502,31 @@ mod tests {
         assert!(NameList::new("a,,b").is_err());
         assert!(NameList::new("a,").is_err());
         assert!(NameList::new("a b").is_err());
+    }
+
+    #[test]
+    fn cap_and_room_lists() {
+        assert!(CapList::new("").unwrap().caps().next().is_none());
+        assert!(CapList::new("a,b-1").unwrap().contains("b-1"));
+        assert!(CapList::new("a,,b").is_err());
+        assert!(CapList::new("a b").is_err());
+        let rooms = RoomList::new("lobby=0,张三=18446744073709551615").unwrap();
+        assert_eq!(
+            rooms.entries().collect::<Vec<_>>(),
+            [("lobby", 0), ("张三", u64::MAX)]
+        );
+        assert!(RoomList::new("").unwrap().is_end());
+        for bad in [
+            "lobby",
+            "lobby=",
+            "lobby=x",
+            "=3",
+            "a b=1",
+            "a=1,",
+            "a=18446744073709551616",
+        ] {
+            assert!(RoomList::new(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ fn policy(max_attempts: Option<u32>) -> ReconnectPolicy {
 }
 
 fn reconnecting(max_attempts: Option<u32>) -> ClientConfig {
-    let mut config = ClientConfig::default();
+    let mut config = ClientConfig::plain();
     config.reconnect = Some(policy(max_attempts));
     config.jitter_seed = 7;
     config
@@ -263,7 +263,7 @@ fn closing_between_connections_stops_at_once() {
 #[test]
 fn a_listing_longer_than_the_bound_is_dropped_and_reported() {
     let t0 = Instant::now();
-    let mut config = ClientConfig::default();
+    let mut config = ClientConfig::plain();
     config.max_listing = 3;
     let mut c = logged_in(config, t0);
     c.handle_input(
@@ -277,6 +277,7 @@ fn a_listing_longer_than_the_bound_is_dropped_and_reported() {
                 error: PeerError::TooManyNames { limit: 3 }
             },
             Event::Users {
+                room: String::new(),
                 names: vec!["x".into()]
             }
         ]
@@ -291,7 +292,10 @@ fn a_reconnecting_client_comes_back_in_the_simulated_network() {
     let a = net.connect(reconnecting(None)).unwrap();
     net.client(a).login("phoenix").unwrap();
     net.run();
-    let b = net.connect(ClientConfig::default()).unwrap();
+    let mut rooms = reconnecting(None);
+    rooms.reconnect = None;
+    rooms.rooms = true;
+    let b = net.connect(rooms).unwrap();
     net.client(b).login("watcher").unwrap();
     net.run();
     let first = net.conn(a);
@@ -304,10 +308,9 @@ fn a_reconnecting_client_comes_back_in_the_simulated_network() {
     net.client(a).say("back").unwrap();
     net.run();
     let events = net.take_events(b);
-    assert!(events.contains(&Event::Message {
-        from: "phoenix".into(),
-        text: "back".into()
-    }));
+    assert!(events.iter().any(|e| matches!(e,
+        Event::Message { room, from, text, .. }
+            if room == "lobby" && from == "phoenix" && text == "back")));
     let events = net.take_events(a);
     let logins = events
         .iter()

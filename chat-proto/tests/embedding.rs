@@ -23,7 +23,7 @@ fn app_login() -> ServerConfig {
 }
 
 fn join(net: &mut Network, name: &str) -> PeerId {
-    let peer = net.connect(ClientConfig::default()).unwrap();
+    let peer = net.connect(ClientConfig::plain()).unwrap();
     net.client(peer).login(name).unwrap();
     net.run();
     peer
@@ -55,14 +55,14 @@ fn requests(events: &[HubEvent]) -> Vec<(ConnId, String)> {
 fn an_application_login_waits_for_the_decision_and_keeps_later_frames() {
     let mut net = net(app_login());
     net.record();
-    let watcher = net.connect(ClientConfig::default()).unwrap();
+    let watcher = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(watcher, b"iam:watcher\n");
     let (conn, _) = requests(&net.take_hub_events())[0].clone();
     let now = net.now();
     net.hub_mut().approve_login(conn, now);
     net.run();
 
-    let a = net.connect(ClientConfig::default()).unwrap();
+    let a = net.connect(ClientConfig::plain()).unwrap();
     // Pipelined: the message and the ping must wait for the decision, and
     // be answered after the ok, in order.
     net.send_raw(a, b"iam:zhangsan\nmsg:first\nping:p\n");
@@ -76,7 +76,7 @@ fn an_application_login_waits_for_the_decision_and_keeps_later_frames() {
         "nothing is answered before the decision"
     );
     // The name is held meanwhile: another client cannot take it.
-    let b = net.connect(ClientConfig::default()).unwrap();
+    let b = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(b, b"iam:ZhangSan\n");
     assert_eq!(received(&net, b), "err:name-taken:ZhangSan is taken\n");
     assert!(requests(&net.take_hub_events()).is_empty());
@@ -111,7 +111,7 @@ fn an_application_login_waits_for_the_decision_and_keeps_later_frames() {
 fn a_refused_login_frees_the_name_and_the_client_may_try_again() {
     let mut net = net(app_login());
     net.record();
-    let a = net.connect(ClientConfig::default()).unwrap();
+    let a = net.connect(ClientConfig::plain()).unwrap();
     net.client(a).login("lisi").unwrap();
     net.run();
     let (conn, name) = requests(&net.take_hub_events())[0].clone();
@@ -129,7 +129,7 @@ fn a_refused_login_frees_the_name_and_the_client_may_try_again() {
     net.send_raw(a, b"ping:1\n");
     assert!(received(&net, a).ends_with("pong:1\n"));
     // Someone else may now have the name.
-    let b = net.connect(ClientConfig::default()).unwrap();
+    let b = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(b, b"iam:lisi\n");
     assert_eq!(requests(&net.take_hub_events()).len(), 1);
     // An invalid answer is refused and changes nothing.
@@ -147,7 +147,7 @@ fn a_refused_login_frees_the_name_and_the_client_may_try_again() {
 fn the_login_timeout_still_applies_while_the_application_decides() {
     let mut net = net(app_login());
     net.record();
-    let a = net.connect(ClientConfig::default()).unwrap();
+    let a = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(a, b"iam:slowpoke\n");
     let (conn, _) = requests(&net.take_hub_events())[0].clone();
     net.advance(10 * S);
@@ -178,10 +178,10 @@ fn look_alike_names_are_one_name_and_mixed_scripts_are_refused() {
         ("Zoë", "zoË"),
     ];
     for (first, second) in pairs {
-        let a = net.connect(ClientConfig::default()).unwrap();
+        let a = net.connect(ClientConfig::plain()).unwrap();
         net.send_raw(a, format!("iam:{first}\n").as_bytes());
         assert_eq!(received(&net, a), format!("ok:{first}\n"));
-        let b = net.connect(ClientConfig::default()).unwrap();
+        let b = net.connect(ClientConfig::plain()).unwrap();
         net.send_raw(b, format!("iam:{second}\n").as_bytes());
         assert_eq!(
             received(&net, b),
@@ -191,12 +191,12 @@ fn look_alike_names_are_one_name_and_mixed_scripts_are_refused() {
     }
     // `аdmin` with a Cyrillic а mixes scripts: refused even when `admin` is
     // free.
-    let c = net.connect(ClientConfig::default()).unwrap();
+    let c = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(c, "iam:\u{430}dmin\n".as_bytes());
     assert!(received(&net, c).starts_with("err:bad-name:"));
     // Ordinary names, Latin or not, are fine, and shown as typed.
     for name in ["zhangsan", "张三", "Ольга", "user-1.b"] {
-        let p = net.connect(ClientConfig::default()).unwrap();
+        let p = net.connect(ClientConfig::plain()).unwrap();
         net.send_raw(p, format!("iam:{name}\n").as_bytes());
         assert_eq!(received(&net, p), format!("ok:{name}\n"));
     }
@@ -205,7 +205,7 @@ fn look_alike_names_are_one_name_and_mixed_scripts_are_refused() {
 #[test]
 fn messages_are_visible_to_the_application_with_their_positions() {
     let mut config = ServerConfig::default();
-    config.message_events = true;
+    config.activity_events = true;
     let mut net = net(config);
     let a = join(&mut net, "a");
     let b = join(&mut net, "b");
@@ -219,17 +219,24 @@ fn messages_are_visible_to_the_application_with_their_positions() {
             HubEvent::Message {
                 conn,
                 from,
+                room,
+                offset,
                 text,
-                position,
-            } => Some((conn, from, text, position)),
+            } => Some((conn, from, room, text, offset)),
             _ => None,
         })
         .collect();
     assert_eq!(
         messages,
         [
-            (net.conn(a), "a".into(), "one".into(), 0),
-            (net.conn(b), "b".into(), "two: with a colon".into(), 1),
+            (net.conn(a), "a".into(), "lobby".into(), "one".into(), 0),
+            (
+                net.conn(b),
+                "b".into(),
+                "lobby".into(),
+                "two: with a colon".into(),
+                1
+            ),
         ]
     );
     assert_eq!(net.hub().stats().messages, 2);
@@ -292,7 +299,7 @@ fn notices_reach_one_connection_or_every_member() {
     net.record();
     let a = join(&mut net, "a");
     let b = join(&mut net, "b");
-    let anonymous = net.connect(ClientConfig::default()).unwrap();
+    let anonymous = net.connect(ClientConfig::plain()).unwrap();
     net.run();
     let now = net.now();
     let aid = net.conn(a);
@@ -312,6 +319,7 @@ fn notices_reach_one_connection_or_every_member() {
     assert_eq!(
         net.take_events(a).last(),
         Some(&Event::Notice {
+            room: None,
             text: "server restarts at 03:00".into()
         })
     );
@@ -325,7 +333,7 @@ fn a_half_closed_connection_gets_every_answer_then_is_closed() {
     let mut net = net(ServerConfig::default());
     net.record();
     let other = join(&mut net, "other");
-    let a = net.connect(ClientConfig::default()).unwrap();
+    let a = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(a, b"iam:a\nwho:\nmsg:x\nping:t\n");
     net.half_close(a);
     assert_eq!(
@@ -339,7 +347,7 @@ fn a_half_closed_connection_gets_every_answer_then_is_closed() {
         reason: HubCloseReason::PeerClosed
     }));
     // An unfinished last line is answered, not dropped in silence.
-    let b = net.connect(ClientConfig::default()).unwrap();
+    let b = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(b, b"ping:u\nmsg:no newline");
     net.half_close(b);
     assert_eq!(
@@ -352,7 +360,7 @@ fn a_half_closed_connection_gets_every_answer_then_is_closed() {
 fn a_half_close_during_a_pending_login_is_finished_after_the_decision() {
     let mut net = net(app_login());
     net.record();
-    let a = net.connect(ClientConfig::default()).unwrap();
+    let a = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(a, b"iam:a\nmsg:hello\n");
     net.half_close(a);
     assert!(

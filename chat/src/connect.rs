@@ -97,10 +97,10 @@ fn command(client: &Client, line: &str) -> Option<bool> {
 
 fn print_event(event: &Event) {
     match event {
-        Event::Message { from, text } => println!("{from}: {text}"),
-        Event::Joined { name } => println!("* {name} joined"),
-        Event::Left { name } => println!("* {name} left"),
-        Event::Users { names } => println!("* users: {}", names.join(", ")),
+        Event::Message { from, text, .. } => println!("{from}: {text}"),
+        Event::Joined { name, .. } => println!("* {name} joined"),
+        Event::Left { name, .. } => println!("* {name} left"),
+        Event::Users { names, .. } => println!("* users: {}", names.join(", ")),
         Event::Error { code, text } => println!("! {code}: {text}"),
         Event::Closed { reason } => println!("* connection closed ({reason:?})"),
         Event::LoggedIn { name } => println!("* logged in as {name}"),

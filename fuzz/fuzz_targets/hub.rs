@@ -137,7 +137,7 @@ impl<'a> Arbitrary<'a> for Setup {
         };
         config.close_linger = ms(u, 5_000)?;
         config.shutdown_grace = ms(u, 10_000)?;
-        config.message_events = u.arbitrary()?;
+        config.activity_events = u.arbitrary()?;
         config.rate_limit = if u.arbitrary()? {
             Some(RateLimit {
                 per_second: u.int_in_range(1..=5)?,

@@ -82,18 +82,29 @@ enum Socket {
 /// let now = Instant::now();
 /// let mut client = Client::new(ClientConfig::default(), now)?;
 /// client.login("zhangsan")?;
+/// // It asks for rooms in the room form, then logs in.
 /// assert_eq!(
 ///     client.poll_output(),
-///     Some(ClientOutput::Transmit("iam:zhangsan\n".into()))
+///     Some(ClientOutput::Transmit("cap:rooms\niam:zhangsan\n".into()))
 /// );
 ///
-/// client.handle_input(now, b"ok:zhangsan\nmsg:lisi:did you have dinner\n");
+/// client.handle_input(
+///     now,
+///     b"cap:rooms\nok:zhangsan\njoined:lobby:zhangsan\nroom:lobby:5e:7\n\
+///       said:lobby:7:lisi:did you have dinner\n",
+/// );
 /// let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
 /// assert_eq!(
 ///     events,
 ///     [
 ///         Event::LoggedIn { name: "zhangsan".into() },
-///         Event::Message { from: "lisi".into(), text: "did you have dinner".into() },
+///         Event::Joined { room: "lobby".into(), name: "zhangsan".into() },
+///         Event::Message {
+///             room: "lobby".into(),
+///             from: "lisi".into(),
+///             text: "did you have dinner".into(),
+///             offset: Some(7),
+///         },
 ///     ]
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -120,10 +131,23 @@ struct Inner {
     /// Socket commands for the driver, in order.
     commands: VecDeque<ClientOutput>,
     events: VecDeque<Event>,
-    /// Names gathered from `users:` frames until the empty one ends them.
+    /// Names gathered from `users:` or `members:` frames until the empty
+    /// one ends them, and the room they list.
     users: Vec<String>,
+    users_room: String,
     /// The listing being gathered passed `max_listing`: it is dropped.
     users_overflow: bool,
+    /// Rooms gathered from `rooms:` frames until the empty one ends them.
+    room_list: Vec<(String, u64)>,
+    /// `cap:rooms` was sent on this connection and not answered yet.
+    caps_pending: bool,
+    /// The server enabled the `rooms` capability on this connection.
+    rooms_cap: bool,
+    /// The server's default room, once it said its name.
+    default_room: Option<String>,
+    /// Rooms joined besides the default one, to join again after a
+    /// reconnect.
+    joined_rooms: Vec<String>,
     pings_sent: u64,
     /// The latest time seen, to date a `close()`.
     now: Instant,
@@ -161,7 +185,13 @@ impl Client {
                 commands: VecDeque::new(),
                 events: VecDeque::new(),
                 users: Vec::new(),
+                users_room: String::new(),
                 users_overflow: false,
+                room_list: Vec::new(),
+                caps_pending: false,
+                rooms_cap: false,
+                default_room: None,
+                joined_rooms: Vec::new(),
                 pings_sent: 0,
                 now,
                 closing_until: None,
@@ -213,10 +243,88 @@ impl Client {
             _ => return Err(UsageError::AlreadyLoggedIn),
         }
         let name = Name::new(name)?;
-        inner.queue(&ClientFrame::Iam(name.clone()))?;
+        inner.queue_login(&name)?;
         inner.state = ClientState::LoggingIn;
         inner.name = Some(name.into_string());
         Ok(())
+    }
+
+    /// The rooms this client joined besides the default one.
+    pub fn joined_rooms(&self) -> &[String] {
+        &self.inner.joined_rooms
+    }
+
+    /// The server's default room, once the server said its name (with the
+    /// `rooms` capability).
+    pub fn default_room(&self) -> Option<&str> {
+        self.inner.default_room.as_deref()
+    }
+
+    /// Sends `join:ROOM`. The answer is [`Event::Joined`] with this
+    /// client's name (then the room's messages), or [`Event::Error`]. After
+    /// a reconnect the session joins its rooms again by itself.
+    pub fn join(&mut self, room: &str) -> Result<(), UsageError> {
+        self.inner.require_login()?;
+        self.inner.queue(&ClientFrame::Join(Name::new(room)?))
+    }
+
+    /// Sends `part:ROOM`. The answer is [`Event::Left`] with this client's
+    /// name, or [`Event::Error`].
+    pub fn part(&mut self, room: &str) -> Result<(), UsageError> {
+        self.inner.require_login()?;
+        self.inner.queue(&ClientFrame::Part(Name::new(room)?))
+    }
+
+    /// Sends `say:ROOM:TEXT`: says `text` in `room`, which this client must
+    /// have joined. Refused when the relayed frame could be too long.
+    pub fn say_in(&mut self, room: &str, text: &str) -> Result<(), UsageError> {
+        let inner = &mut self.inner;
+        inner.require_login()?;
+        let room = Name::new(room)?;
+        let text = Text::new(text)?;
+        let name_len = inner.name.as_ref().map_or(0, String::len);
+        // `said:ROOM:OFFSET:FROM:TEXT`, with the longest offset.
+        let relayed = "said:".len() + room.len() + 1 + 20 + 1 + name_len + 1 + text.len() + 1;
+        let limit = inner.config.max_frame_len;
+        if relayed > limit {
+            return Err(UsageError::TooLong {
+                len: relayed,
+                limit,
+            });
+        }
+        inner.queue(&ClientFrame::Say { room, text })
+    }
+
+    /// Sends `who:ROOM`. The answer arrives as one [`Event::Users`].
+    pub fn who_in(&mut self, room: &str) -> Result<(), UsageError> {
+        self.inner.require_login()?;
+        self.inner.queue(&ClientFrame::WhoIn(Name::new(room)?))
+    }
+
+    /// Sends `rooms:`. The answer arrives as one [`Event::Rooms`].
+    pub fn rooms(&mut self) -> Result<(), UsageError> {
+        self.inner.require_login()?;
+        self.inner.queue(&ClientFrame::Rooms)
+    }
+
+    /// Sends `pm:NAME:TEXT`: says `text` to the user `to` only. The server
+    /// echoes it as [`Event::Private`].
+    pub fn pm(&mut self, to: &str, text: &str) -> Result<(), UsageError> {
+        let inner = &mut self.inner;
+        inner.require_login()?;
+        let to = Name::new(to)?;
+        let text = Text::new(text)?;
+        let name_len = inner.name.as_ref().map_or(0, String::len);
+        // `pm:FROM:TO:TEXT`.
+        let relayed = "pm:".len() + name_len + 1 + to.len() + 1 + text.len() + 1;
+        let limit = inner.config.max_frame_len;
+        if relayed > limit {
+            return Err(UsageError::TooLong {
+                len: relayed,
+                limit,
+            });
+        }
+        inner.queue(&ClientFrame::Pm { to, text })
     }
 
     /// Sends `msg:TEXT`. Refused when not logged in, when the text is not
@@ -381,9 +489,11 @@ impl Client {
         inner.liveness = Liveness::new(now);
         inner.pings_sent = 0;
         inner.state = ClientState::Connected;
+        inner.caps_pending = false;
+        inner.rooms_cap = false;
         if let Some(name) = inner.session_name.clone() {
             // The name was accepted before, so it is valid and fits.
-            let _ = inner.queue(&ClientFrame::Iam(Name::trusted(&name)));
+            let _ = inner.queue_login(&Name::trusted(&name));
             inner.state = ClientState::LoggingIn;
             inner.name = Some(name);
         }
@@ -495,6 +605,16 @@ impl Inner {
         }
     }
 
+    /// Queues a login: `cap:rooms` first if the client asks for it.
+    fn queue_login(&mut self, name: &Name<'_>) -> Result<(), UsageError> {
+        if self.config.rooms && !self.caps_pending && !self.rooms_cap {
+            let caps = crate::text::CapList::new("rooms").expect("a valid list");
+            self.queue(&ClientFrame::Cap(caps))?;
+            self.caps_pending = true;
+        }
+        self.queue(&ClientFrame::Iam(name.clone()))
+    }
+
     fn queue(&mut self, frame: &ClientFrame<'_>) -> Result<(), UsageError> {
         let len = frame.encoded_len();
         let limit = self.config.max_frame_len;
@@ -526,6 +646,7 @@ impl Inner {
         self.closing_until = None;
         self.users = Vec::new();
         self.users_overflow = false;
+        self.room_list = Vec::new();
         self.state = if self.reconnects_after(&reason) {
             ClientState::Disconnected
         } else {

@@ -16,7 +16,7 @@ fn drain(c: &mut Client) -> (String, Vec<Event>) {
 }
 
 fn logged_in(now: Instant) -> Client {
-    let mut c = Client::new(ClientConfig::default(), now).unwrap();
+    let mut c = Client::new(ClientConfig::plain(), now).unwrap();
     c.login("zhangsan").unwrap();
     c.handle_input(now, b"ok:zhangsan\n");
     drain(&mut c);
@@ -26,7 +26,7 @@ fn logged_in(now: Instant) -> Client {
 #[test]
 fn commands_need_the_right_state() {
     let now = Instant::now();
-    let mut c = Client::new(ClientConfig::default(), now).unwrap();
+    let mut c = Client::new(ClientConfig::plain(), now).unwrap();
     assert_eq!(c.say("hi"), Err(UsageError::NotLoggedIn));
     assert_eq!(c.who(), Err(UsageError::NotLoggedIn));
     assert!(matches!(c.login("a b"), Err(UsageError::InvalidName(_))));
@@ -55,6 +55,7 @@ fn commands_need_the_right_state() {
         events,
         [
             Event::Users {
+                room: String::new(),
                 names: vec!["zhangsan".into()]
             },
             Event::Closed {
@@ -91,7 +92,7 @@ fn say_refuses_text_whose_relay_would_be_too_long() {
 #[test]
 fn refused_login_can_be_retried() {
     let now = Instant::now();
-    let mut c = Client::new(ClientConfig::default(), now).unwrap();
+    let mut c = Client::new(ClientConfig::plain(), now).unwrap();
     c.login("lisi").unwrap();
     c.handle_input(now, b"err:name-taken:lisi is taken\n");
     let (_, events) = drain(&mut c);
@@ -111,9 +112,13 @@ fn users_frames_are_gathered_into_one_event() {
         events,
         [
             Event::Users {
+                room: String::new(),
                 names: vec!["a".into(), "b".into(), "c".into()]
             },
-            Event::Users { names: vec![] }
+            Event::Users {
+                room: String::new(),
+                names: vec![]
+            }
         ]
     );
 }
@@ -135,9 +140,11 @@ fn answers_pings_and_reports_bad_frames() {
                 error: PeerError::Unexpected { tag: "ok" }
             },
             Event::Joined {
+                room: String::new(),
                 name: "lisi".into()
             },
             Event::Left {
+                room: String::new(),
                 name: "lisi".into()
             },
         ]

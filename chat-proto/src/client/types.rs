@@ -18,31 +18,65 @@ pub enum Event {
         /// The name now in use.
         name: String,
     },
-    /// Someone in the room, this client included, said something.
+    /// Someone in a room this client is in, this client included, said
+    /// something.
     Message {
+        /// The room (see [`Event::room`] about the default room's name).
+        room: String,
         /// Who said it.
         from: String,
         /// What they said.
         text: String,
+        /// The message's offset in the room's log, when the server says it
+        /// (the room form; not for the seed's `msg:` frames).
+        offset: Option<u64>,
     },
-    /// Someone logged in (only while the room is under its presence limit).
+    /// Someone joined a room (only while the room is under its presence
+    /// limit), or this client did (always).
     Joined {
+        /// The room.
+        room: String,
         /// Their name.
         name: String,
     },
-    /// Someone left (only while the room is under its presence limit).
+    /// Someone left a room (only while the room is under its presence
+    /// limit), or this client did (always, after [`Client::part`]).
+    ///
+    /// [`Client::part`]: crate::Client::part
     Left {
+        /// The room.
+        room: String,
         /// Their name.
         name: String,
     },
-    /// The complete answer to one `who()`.
+    /// The complete answer to one `who()` or `who_in()`.
     Users {
-        /// The logged-in users, this client included.
+        /// The room.
+        room: String,
+        /// Its members, this client included if it is one.
         names: Vec<String>,
     },
-    /// The server itself said something (`notice:TEXT`): its operator or
-    /// application, not a user.
+    /// The complete answer to one `rooms()`.
+    Rooms {
+        /// Every room and its number of members.
+        rooms: Vec<(String, u64)>,
+    },
+    /// A private message, sent to this client or by it (the server echoes
+    /// it to the sender).
+    Private {
+        /// The sender.
+        from: String,
+        /// The recipient.
+        to: String,
+        /// What was said.
+        text: String,
+    },
+    /// The server itself said something (`notice:TEXT`, or
+    /// `room-notice:ROOM:TEXT` to a room): its operator or application, not
+    /// a user.
     Notice {
+        /// The room it was said in, if any.
+        room: Option<String>,
         /// What it said.
         text: String,
     },
@@ -79,6 +113,26 @@ pub enum Event {
         /// How long until the attempt.
         delay: Duration,
     },
+}
+
+impl Event {
+    /// The room an event belongs to, if it belongs to one.
+    ///
+    /// Frames about the server's default room carry no room name when the
+    /// server speaks the seed's form (a server without rooms, or a client
+    /// that did not ask for the `rooms` capability); the client then names
+    /// that room with the name it learned, or the empty string if it never
+    /// learned one.
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            Event::Message { room, .. }
+            | Event::Joined { room, .. }
+            | Event::Left { room, .. }
+            | Event::Users { room, .. } => Some(room),
+            Event::Notice { room, .. } => room.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Why a client connection closed.

@@ -23,6 +23,7 @@ use bytes::BytesMut;
 
 use super::output::Outbound;
 use super::rate::Bucket;
+use super::rooms::RoomId;
 use crate::decode::Decoder;
 use crate::keepalive::Liveness;
 
@@ -85,6 +86,20 @@ pub(super) enum Phase {
 pub(super) mod pause {
     /// A login waits for the application's decision.
     pub(crate) const LOGIN: u8 = 1;
+    /// The rate limit: the next frame waits for a token.
+    pub(crate) const RATE: u8 = 2;
+    /// What the hub owes this connection privately (answers to its own
+    /// requests) is above `pause_backlog`.
+    pub(crate) const OWN: u8 = 4;
+    /// A room this connection sent to holds more than `room_backlog` for
+    /// its slowest readers.
+    pub(crate) const ROOM: u8 = 8;
+}
+
+/// Capabilities a connection asked for, each a bit.
+pub(super) mod caps {
+    /// `rooms`: the default room in the room form, like any other room.
+    pub(crate) const ROOMS: u8 = 1;
 }
 
 /// A connection's input side.
@@ -129,13 +144,27 @@ pub(super) struct Conn {
     /// The name it logs in (or logged in) with, while `LoggingIn` or
     /// `Member`.
     pub(super) name: Option<Arc<str>>,
-    /// Position in the room's member list, while `phase` is `Member`.
-    pub(super) member_index: u32,
+    /// The rooms it is in, each with its position in the room's member
+    /// list.
+    pub(super) rooms: Vec<(RoomId, u32)>,
+    /// Capabilities asked for (see [`caps`]).
+    pub(super) caps: u8,
     pub(super) out: Outbound,
     pub(super) input: Input,
     pub(super) bucket: Option<Bucket>,
+    /// While paused by the rate limit: when the next token is due.
+    pub(super) rate_until: Option<Instant>,
+    /// The rooms whose backlog paused its input.
+    pub(super) paused_by: Vec<RoomId>,
+    /// When its output last made progress (or became pending).
+    pub(super) progress_at: Instant,
+    /// The deadline of its write-timeout entry in the timer heap.
+    pub(super) write_timer_at: Option<Instant>,
     /// Set once the hub ended the connection.
     pub(super) closing: Option<Closing>,
+    /// Ended, and its `Close` waits for the queued output to be handed
+    /// out.
+    pub(super) close_pending: bool,
 }
 
 impl Conn {
@@ -178,11 +207,17 @@ impl Conns {
             peer,
             timer_at: None,
             name: None,
-            member_index: 0,
+            rooms: Vec::new(),
+            caps: 0,
             out: Outbound::default(),
             input: Input::default(),
             bucket,
+            rate_until: None,
+            paused_by: Vec::new(),
+            progress_at: now,
+            write_timer_at: None,
             closing: None,
+            close_pending: false,
         };
         self.active += 1;
         self.in_use += 1;
@@ -270,6 +305,7 @@ impl Conns {
         conn.name = None;
         conn.decoder = Decoder::new(conn.decoder.max_frame_len());
         conn.input.stash = BytesMut::new();
+        conn.rate_until = None;
         conn.closing = Some(Closing {
             deadline,
             aborted: false,
@@ -297,11 +333,17 @@ impl Conns {
             peer: None,
             timer_at: None,
             name: None,
-            member_index: 0,
+            rooms: Vec::new(),
+            caps: 0,
             out: Outbound::default(),
             input: Input::default(),
             bucket: None,
+            rate_until: None,
+            paused_by: Vec::new(),
+            progress_at: accepted,
+            write_timer_at: None,
             closing: None,
+            close_pending: false,
         };
         self.free.push(index);
     }

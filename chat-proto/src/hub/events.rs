@@ -35,18 +35,54 @@ pub enum HubEvent {
         /// Its name.
         name: String,
     },
-    /// A message was relayed to the room (only with
-    /// [`ServerConfig::message_events`](crate::ServerConfig::message_events)).
+    /// A message was relayed to a room (only with
+    /// [`ServerConfig::activity_events`](crate::ServerConfig::activity_events)).
     Message {
         /// The sender's connection.
         conn: ConnId,
         /// The sender's name.
         from: String,
+        /// The room.
+        room: String,
+        /// The message's offset in the room's log: 0 for the first message
+        /// the room relayed, then 1, 2, ...
+        offset: u64,
         /// What was said.
         text: String,
-        /// The message's position in the room: 0 for the first message the
-        /// room relayed, then 1, 2, ...
-        position: u64,
+    },
+    /// A private message was relayed (only with
+    /// [`ServerConfig::activity_events`](crate::ServerConfig::activity_events)).
+    PrivateMessage {
+        /// The sender's connection.
+        conn: ConnId,
+        /// The sender's name.
+        from: String,
+        /// The recipient's name.
+        to: String,
+        /// What was said.
+        text: String,
+    },
+    /// A logged-in connection joined a room (the default room at login
+    /// included; only with
+    /// [`ServerConfig::activity_events`](crate::ServerConfig::activity_events)).
+    Joined {
+        /// The connection.
+        conn: ConnId,
+        /// Its name.
+        name: String,
+        /// The room.
+        room: String,
+    },
+    /// A connection left a room (by `part:`, or by leaving the server; only
+    /// with
+    /// [`ServerConfig::activity_events`](crate::ServerConfig::activity_events)).
+    Parted {
+        /// The connection.
+        conn: ConnId,
+        /// Its name.
+        name: String,
+        /// The room.
+        room: String,
     },
     /// A connection ended. Emitted once per accepted connection.
     Closed {
@@ -139,6 +175,11 @@ pub struct HubStats {
     pub bytes_received: u64,
     /// Pings the hub sent.
     pub pings: u64,
+    /// Times a connection's input was paused to slow it down: its room's
+    /// backlog, its own backlog or the rate limit.
+    pub input_pauses: u64,
+    /// Private messages relayed.
+    pub private_messages: u64,
     closes: [u64; HubCloseReason::ALL.len()],
 }
 

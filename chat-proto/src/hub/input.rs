@@ -2,21 +2,26 @@
 //!
 //! Input is decoded frame by frame; each frame is handled before the next
 //! is looked at, so a frame that pauses the connection's input (an `iam:`
-//! the application must decide) stops the decoding right after it, and the
-//! rest waits, undecoded, until input resumes. Nothing is lost or answered
-//! out of order.
+//! the application must decide, a frame over the rate limit, a message
+//! into a room that is full of backlog) stops the decoding right there, and
+//! the rest waits, undecoded, until input resumes. Nothing is lost or
+//! answered out of order.
 
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use super::conns::{Phase, pause};
+use super::conns::{Phase, caps, pause};
+use super::rooms::{RoomId, listing};
 use super::{Hub, HubEvent};
 use crate::config::LoginMode;
 use crate::decode::Decoder;
 use crate::error::{ErrorCode, PeerError};
 use crate::frame::{ClientFrame, ServerFrame};
 use crate::names::{NameKey, is_mixed_script};
-use crate::text::{Name, Text};
+use crate::text::{CapList, Name, Text};
+
+/// The capabilities this server knows, as answered to `cap:`.
+const KNOWN_CAPS: [(&str, u8); 1] = [("rooms", caps::ROOMS)];
 
 impl Hub {
     /// Decodes and handles `input` from `index`, until its input pauses;
@@ -30,11 +35,17 @@ impl Hub {
             if !c.is_active() || c.input.paused != 0 {
                 return ControlFlow::Break(());
             }
-            match frame.and_then(ClientFrame::parse) {
+            let flow = match frame.and_then(ClientFrame::parse) {
                 Ok(frame) => self.on_frame(index, now, frame),
-                Err(error) => self.reply_error(index, now, &error),
+                Err(error) => {
+                    self.reply_error(index, now, &error);
+                    ControlFlow::Continue(())
+                }
+            };
+            if flow.is_continue() {
+                self.check_own_backlog(index);
             }
-            ControlFlow::Continue(())
+            flow
         });
         let c = self.conns.slot(index);
         if !c.is_active() {
@@ -46,22 +57,11 @@ impl Hub {
         }
     }
 
-    fn on_frame(&mut self, index: u32, now: Instant, frame: ClientFrame<'_>) {
+    /// Handles one frame; `Break` when the frame must wait (rate limit) and
+    /// is not consumed.
+    fn on_frame(&mut self, index: u32, now: Instant, frame: ClientFrame<'_>) -> ControlFlow<()> {
         match frame {
             ClientFrame::Iam(name) => self.login(index, now, name),
-            ClientFrame::Msg(text) => {
-                if self.admit(index, now) {
-                    self.say(index, now, text);
-                }
-            }
-            ClientFrame::Who => {
-                if self.admit(index, now) {
-                    let frames = self
-                        .room
-                        .users_frames(self.config.max_frame_len, &mut self.log);
-                    self.send(index, now, frames);
-                }
-            }
             ClientFrame::Ping(token) => {
                 let pong = self.encode(&ServerFrame::Pong(token));
                 self.send(index, now, pong);
@@ -71,7 +71,195 @@ impl Hub {
                 let bye = self.encode(&ServerFrame::Bye(reason));
                 self.close(index, now, super::HubCloseReason::Bye, Some(bye));
             }
+            ClientFrame::Cap(list) => self.capabilities(index, now, &list),
+            frame => {
+                if !self.logged_in_or_reply(index, now) {
+                    return ControlFlow::Continue(());
+                }
+                self.rate_limit(index, now)?;
+                self.member_frame(index, now, frame);
+            }
         }
+        ControlFlow::Continue(())
+    }
+
+    /// A frame only a logged-in connection may send.
+    fn member_frame(&mut self, index: u32, now: Instant, frame: ClientFrame<'_>) {
+        match frame {
+            ClientFrame::Msg(text) => {
+                let room = self.default_room;
+                if self.membership(index, room).is_none() {
+                    let text = format!(
+                        "not in {}: join:{} first",
+                        self.config.default_room, self.config.default_room
+                    );
+                    return self.reply(index, now, ErrorCode::NotInRoom, &text);
+                }
+                self.relay(index, now, room, text);
+            }
+            ClientFrame::Say { room, text } => {
+                if let Some(room) = self.member_room(index, now, &room) {
+                    self.relay(index, now, room, text);
+                }
+            }
+            ClientFrame::Who => {
+                let room = self.default_room;
+                let plain = self.conns.slot(index).caps & caps::ROOMS == 0;
+                self.list_members(index, now, room, plain);
+            }
+            ClientFrame::WhoIn(room) => match self.rooms.find(&room) {
+                Some(room) => self.list_members(index, now, room, false),
+                None => self.no_such_room(index, now, &room),
+            },
+            ClientFrame::Join(room) => self.join(index, now, &room),
+            ClientFrame::Part(room) => {
+                if let Some(rid) = self.member_room(index, now, &room)
+                    && let Some(slot) = self.membership(index, rid)
+                {
+                    self.leave_room(index, now, slot, true, true);
+                }
+            }
+            ClientFrame::Rooms => {
+                let entries: Vec<String> = self
+                    .rooms
+                    .iter()
+                    .map(|(_, r)| format!("{}={}", r.name, r.members.len()))
+                    .collect();
+                let span = listing(
+                    "rooms",
+                    "",
+                    entries.iter().map(String::as_str),
+                    self.config.max_frame_len,
+                    &mut self.log,
+                );
+                self.send(index, now, span);
+            }
+            ClientFrame::Pm { to, text } => match self.users.holder(&NameKey::of(&to)) {
+                Some(id) if self.conns.get(id).is_some_and(|c| c.phase == Phase::Member) => {
+                    self.relay_private(index, now, id.index, text);
+                }
+                _ => {
+                    let text = format!("nobody is logged in as {to}");
+                    self.reply(index, now, ErrorCode::NoSuchUser, &text);
+                }
+            },
+            // Handled before.
+            ClientFrame::Iam(_)
+            | ClientFrame::Ping(_)
+            | ClientFrame::Pong(_)
+            | ClientFrame::Bye(_)
+            | ClientFrame::Cap(_) => {}
+        }
+    }
+
+    fn capabilities(&mut self, index: u32, now: Instant, list: &CapList<'_>) {
+        let c = self.conns.slot(index);
+        if c.phase != Phase::Anonymous {
+            return self.reply(
+                index,
+                now,
+                ErrorCode::BadFrame,
+                "cap: must come before iam:",
+            );
+        }
+        let mut enabled = Vec::new();
+        for (cap, bit) in KNOWN_CAPS {
+            if list.contains(cap) {
+                c.caps |= bit;
+                enabled.push(cap);
+            }
+        }
+        let joined = enabled.join(",");
+        let answer = self.encode(&ServerFrame::Cap(
+            CapList::new(joined.as_str()).expect("known caps"),
+        ));
+        self.send(index, now, answer);
+    }
+
+    fn join(&mut self, index: u32, now: Instant, room: &Name<'_>) {
+        if let Some(existing) = self.rooms.find(room)
+            && self.membership(index, existing).is_some()
+        {
+            let text = format!("already in {room}");
+            return self.reply(index, now, ErrorCode::AlreadyInRoom, &text);
+        }
+        if self.conns.slot(index).rooms.len() >= self.config.rooms_per_user {
+            let text = format!(
+                "in {} rooms already, the most allowed",
+                self.config.rooms_per_user
+            );
+            return self.reply(index, now, ErrorCode::TooManyRooms, &text);
+        }
+        let rid = match self.rooms.find(room) {
+            Some(rid) => {
+                let size = self.rooms.get(rid).map_or(0, |r| r.members.len());
+                if rid != self.default_room && size >= self.config.room_members {
+                    let text = format!("{room} holds {size} members, the most allowed");
+                    return self.reply(index, now, ErrorCode::RoomFull, &text);
+                }
+                rid
+            }
+            None => {
+                if room.len() > self.config.max_room_name_len() {
+                    let text = format!(
+                        "a room name may have at most {} bytes here",
+                        self.config.max_room_name_len()
+                    );
+                    return self.reply(index, now, ErrorCode::BadName, &text);
+                }
+                if self.rooms.len() >= self.config.max_rooms {
+                    let text = format!(
+                        "the server holds {} rooms, the most allowed",
+                        self.config.max_rooms
+                    );
+                    return self.reply(index, now, ErrorCode::TooManyRooms, &text);
+                }
+                let epoch = self.next_epoch();
+                self.rooms.create(room, epoch, false)
+            }
+        };
+        self.join_room(index, now, rid);
+    }
+
+    /// The room `room` names if `index` is in it; answers the error if not.
+    fn member_room(&mut self, index: u32, now: Instant, room: &Name<'_>) -> Option<RoomId> {
+        match self.rooms.find(room) {
+            Some(rid) if self.membership(index, rid).is_some() => Some(rid),
+            Some(_) => {
+                let text = format!("not in {room}: join:{room} first");
+                self.reply(index, now, ErrorCode::NotInRoom, &text);
+                None
+            }
+            None => {
+                self.no_such_room(index, now, room);
+                None
+            }
+        }
+    }
+
+    fn no_such_room(&mut self, index: u32, now: Instant, room: &str) {
+        let text = format!("there is no room {room}");
+        self.reply(index, now, ErrorCode::NoSuchRoom, &text);
+    }
+
+    /// Answers `who:` (plain, `users:` frames) or `who:ROOM` (`members:`).
+    fn list_members(&mut self, index: u32, now: Instant, room: RoomId, plain: bool) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        let prefix = if plain {
+            String::new()
+        } else {
+            format!("{}:", r.name)
+        };
+        let span = listing(
+            if plain { "users" } else { "members" },
+            &prefix,
+            r.members.iter().map(|m| &*m.name),
+            self.config.max_frame_len,
+            &mut self.log,
+        );
+        self.send(index, now, span);
     }
 
     fn login(&mut self, index: u32, now: Instant, name: Name<'_>) {
@@ -110,7 +298,8 @@ impl Hub {
         }
     }
 
-    /// Logs `index` in under the name it holds: `ok:`, the room, presence.
+    /// Logs `index` in under the name it holds: `ok:`, then the default
+    /// room.
     pub(super) fn complete_login(&mut self, index: u32, now: Instant) {
         let c = self.conns.slot(index);
         let Some(name) = c.name.clone() else {
@@ -122,88 +311,67 @@ impl Hub {
             // Its `ok:` made it a slow consumer: closed, it never joined.
             return;
         }
-        let id = self.conns.id(index);
-        let member_index = self.room.join(id, name.clone());
-        let c = self.conns.slot(index);
-        c.phase = Phase::Member;
-        c.member_index = member_index;
-        if self.room.len() <= self.config.presence_limit {
-            let join = self.encode(&ServerFrame::Join(Name::trusted(&name)));
-            self.broadcast(join, now, Some(index));
-        }
+        self.conns.slot(index).phase = Phase::Member;
+        self.logged_in += 1;
         self.stats.logins += 1;
+        let id = self.conns.id(index);
         self.events.push_back(HubEvent::LoggedIn {
             conn: id,
             name: name.to_string(),
         });
+        let room = self.default_room;
+        self.join_room(index, now, room);
     }
 
-    /// Whether a `msg:` or `who:` from `index` may proceed: it must be
-    /// logged in and within its rate limit. Answers the error if not.
-    fn admit(&mut self, index: u32, now: Instant) -> bool {
-        let c = self.conns.slot(index);
-        if c.phase != Phase::Member {
-            self.reply(
-                index,
-                now,
-                ErrorCode::NotLoggedIn,
-                "log in with iam:NAME first",
-            );
-            return false;
+    /// Whether `index` is logged in; answers `not-logged-in` if not.
+    fn logged_in_or_reply(&mut self, index: u32, now: Instant) -> bool {
+        if self.conns.slot(index).phase == Phase::Member {
+            return true;
         }
-        if let (Some(bucket), Some(limit)) = (&mut c.bucket, self.config.rate_limit)
-            && !bucket.take(&limit, now)
-        {
-            let text = format!("at most {} frames per second", limit.per_second);
-            self.reply(index, now, ErrorCode::RateLimited, &text);
-            return false;
-        }
-        true
+        self.reply(
+            index,
+            now,
+            ErrorCode::NotLoggedIn,
+            "log in with iam:NAME first",
+        );
+        false
     }
 
-    fn say(&mut self, index: u32, now: Instant, text: Text<'_>) {
-        let c = self.conns.slot(index);
-        let Some(from) = c.name.clone() else {
-            return;
+    /// Takes a token for a frame from `index`, or pauses its input until
+    /// the next token is due (`Break`: the frame waits).
+    fn rate_limit(&mut self, index: u32, now: Instant) -> ControlFlow<()> {
+        let Some(limit) = self.config.rate_limit else {
+            return ControlFlow::Continue(());
         };
-        let frame = ServerFrame::Msg {
-            from: Name::trusted(&from),
-            text,
+        let c = self.conns.slot(index);
+        let Some(bucket) = &mut c.bucket else {
+            return ControlFlow::Continue(());
         };
-        let len = frame.encoded_len();
-        if len > self.config.max_frame_len {
-            let text = format!(
-                "relayed as msg:NAME:TEXT the frame would be {len} bytes, more than {}",
-                self.config.max_frame_len
-            );
-            return self.reply(index, now, ErrorCode::TooLong, &text);
+        if bucket.take(&limit, now) {
+            return ControlFlow::Continue(());
         }
-        let bytes = self.log.encode(&frame);
-        let position = self.next_position;
-        self.next_position += 1;
-        self.stats.messages += 1;
-        if self.config.message_events {
-            let ServerFrame::Msg { text, .. } = frame else {
-                unreachable!("built above")
-            };
-            let conn = self.conns.id(index);
-            self.events.push_back(HubEvent::Message {
-                conn,
-                from: from.to_string(),
-                text: text.into_string(),
-                position,
-            });
-        }
-        let delivered = self.broadcast(bytes, now, None);
-        self.stats.deliveries += delivered as u64;
-    }
-
-    fn reply(&mut self, index: u32, now: Instant, code: ErrorCode, text: &str) {
-        let err = self.error_frame(code, text);
-        self.send(index, now, err);
+        let wait = bucket.wait(&limit, now);
+        c.rate_until = Some(crate::keepalive::after(now, wait));
+        self.pause(index, pause::RATE);
+        self.arm_timer(index);
+        ControlFlow::Break(())
     }
 
     fn reply_error(&mut self, index: u32, now: Instant, error: &PeerError) {
         self.reply(index, now, error.code(), &error.to_string());
     }
+}
+
+/// A room notice in the form each member reads.
+pub(super) fn notice_frames<'a>(
+    room: &'a str,
+    text: &Text<'a>,
+) -> (ServerFrame<'a>, ServerFrame<'a>) {
+    (
+        ServerFrame::Notice(text.clone()),
+        ServerFrame::RoomNotice {
+            room: Name::trusted(room),
+            text: text.clone(),
+        },
+    )
 }

@@ -1,21 +1,27 @@
-//! The server side: the whole room as one state machine over connection ids.
+//! The server side: every connection and every room as one state machine
+//! over connection ids.
 //!
 //! The [`Hub`] owns every protocol decision a server makes: login and names,
-//! the room and its order, presence, `who:`, pings and pongs, the login
-//! timeout, keepalive per connection, the outbound bound per connection, the
-//! connection limit, the rate limit, how long a closing connection may take
-//! to flush, and the shutdown's grace period. An adapter only moves bytes
-//! and time in and out (see the drain contract on [`Hub`]); the application
-//! decides logins when it asks to, sees what happens through
-//! [`HubEvent`]s, and acts with [`Hub::kick`] and [`Hub::notice`].
+//! the rooms and their order, presence, listings, private messages, pings
+//! and pongs, the login timeout, keepalive, flow control (windows, backlogs,
+//! paused input, the write timeout), the connection limit, the rate limit,
+//! how long a closing connection may take to flush, and the shutdown's
+//! grace period. An adapter only moves bytes and time in and out (see the
+//! drain contract on [`Hub`]); the application decides logins when it asks
+//! to, sees what happens through [`HubEvent`]s, and acts with
+//! [`Hub::kick`], [`Hub::notice`] and the other actions.
 
+mod actions;
 mod conns;
 mod events;
+mod flow;
 mod input;
 mod log;
+mod membership;
 mod output;
 mod rate;
-mod room;
+mod room_log;
+mod rooms;
 mod timers;
 mod users;
 
@@ -32,15 +38,15 @@ use self::log::{Log, Span};
 pub use self::output::Transmit;
 use self::output::{Overflow, Ready};
 use self::rate::Bucket;
-use self::room::Room;
-use self::timers::Timers;
+use self::rooms::{RoomId, Rooms};
+use self::timers::{TimerKey, Timers};
 use self::users::Users;
 use crate::config::ServerConfig;
 use crate::error::{ConfigError, ErrorCode, UsageError};
 use crate::frame::ServerFrame;
 use crate::keepalive::{Due, after};
 use crate::names::NameKey;
-use crate::text::{Code, Name, Text, Token};
+use crate::text::{Code, Text, Token};
 
 /// The reason the hub sends with `bye:` when it shuts down.
 pub const SHUTDOWN_REASON: &str = "server shutting down";
@@ -63,9 +69,10 @@ pub enum Output {
     /// in time, or the shutdown's grace period is over.
     Abort(ConnId),
     /// Stop reading from this connection's socket until
-    /// [`Output::ResumeInput`]: the hub takes no more input from it for
-    /// now (a login waits for the application). What was already read may
-    /// still be passed to [`Hub::handle_input`]; the hub keeps it.
+    /// [`Output::ResumeInput`]: the hub takes no more input from it for now
+    /// (a login waits for the application, the rate limit, or a backlog
+    /// that must drain first). What was already read may still be passed
+    /// to [`Hub::handle_input`]; the hub keeps it.
     PauseInput(ConnId),
     /// Read from this connection's socket again.
     ResumeInput(ConnId),
@@ -81,12 +88,14 @@ struct Shutdown {
     over: bool,
 }
 
-/// The server: every connection and the room, as one sans-IO state machine.
+/// The server: every connection and every room, as one sans-IO state
+/// machine.
 ///
 /// Its methods come in four groups, after quinn-proto:
 ///
 /// * getters: [`connections`](Hub::connections), [`members`](Hub::members),
-///   [`logged_in`](Hub::logged_in), [`name`](Hub::name),
+///   [`logged_in`](Hub::logged_in), [`rooms`](Hub::rooms),
+///   [`room_members`](Hub::room_members), [`name`](Hub::name),
 ///   [`stats`](Hub::stats), ...;
 /// * inputs: [`accept`](Hub::accept), [`handle_input`](Hub::handle_input),
 ///   [`handle_eof`](Hub::handle_eof), [`written`](Hub::written),
@@ -95,7 +104,9 @@ struct Shutdown {
 /// * the application's answers and actions:
 ///   [`approve_login`](Hub::approve_login),
 ///   [`refuse_login`](Hub::refuse_login), [`kick`](Hub::kick),
-///   [`notice`](Hub::notice), [`notice_all`](Hub::notice_all);
+///   [`notice`](Hub::notice), [`notice_all`](Hub::notice_all),
+///   [`notice_room`](Hub::notice_room),
+///   [`remove_from_room`](Hub::remove_from_room);
 /// * outputs: [`poll_output`](Hub::poll_output) and
 ///   [`poll_timeout`](Hub::poll_timeout).
 ///
@@ -105,8 +116,10 @@ struct Shutdown {
 /// [`poll_timeout`](Hub::poll_timeout). There is one queue of outputs, in
 /// the order they must be acted on, so a connection's bytes always come
 /// before its close. Report bytes as they are flushed with
-/// [`written`](Hub::written), or the outbound bound will close the
-/// connection as a slow consumer. Time must not go backwards between calls.
+/// [`written`](Hub::written): what is handed out to a connection is bounded
+/// by `send_window` until the adapter reports it written, and a connection
+/// whose output makes no progress for `write_timeout` is closed as a slow
+/// consumer. Time must not go backwards between calls.
 ///
 /// **Connection ids** are valid from [`accept`](Hub::accept) until the
 /// adapter calls [`disconnected`](Hub::disconnected), which it does exactly
@@ -143,11 +156,12 @@ pub struct Hub {
     config: ServerConfig,
     conns: Conns,
     users: Users,
-    room: Room,
+    rooms: Rooms,
+    default_room: RoomId,
     timers: Timers,
-    /// Every frame sent since the last drain, encoded once.
+    /// Every private frame sent since the last drain, encoded once.
     log: Log,
-    /// Connections with output queued.
+    /// Connections with output to hand out.
     ready: Ready,
     closes: VecDeque<ConnId>,
     aborts: VecDeque<ConnId>,
@@ -156,21 +170,29 @@ pub struct Hub {
     events: VecDeque<HubEvent>,
     /// Connections that overflowed during a broadcast, closed after it.
     overflowed: Vec<u32>,
+    /// Rooms read from during the last drain whose paused senders may
+    /// resume, looked at on the next input.
+    to_settle: Vec<RoomId>,
     stats: HubStats,
-    /// The position the room's next message gets.
-    next_position: u64,
+    /// Logged-in connections.
+    logged_in: usize,
+    /// Rooms created so far, for their epochs.
+    rooms_created: u64,
     shutdown: Option<Shutdown>,
 }
 
 impl Hub {
-    /// A hub with no connections.
+    /// A hub with no connections, and its default room.
     pub fn new(config: ServerConfig) -> Result<Hub, ConfigError> {
         config.validate()?;
-        Ok(Hub {
-            config,
+        let mut hub = Hub {
             conns: Conns::default(),
             users: Users::default(),
-            room: Room::default(),
+            rooms: Rooms::default(),
+            default_room: RoomId {
+                index: 0,
+                generation: 0,
+            },
             timers: Timers::default(),
             log: Log::default(),
             ready: Ready::default(),
@@ -179,10 +201,17 @@ impl Hub {
             toggles: VecDeque::new(),
             events: VecDeque::new(),
             overflowed: Vec::new(),
+            to_settle: Vec::new(),
             stats: HubStats::default(),
-            next_position: 0,
+            logged_in: 0,
+            rooms_created: 0,
             shutdown: None,
-        })
+            config,
+        };
+        let epoch = hub.next_epoch();
+        let name = hub.config.default_room.clone();
+        hub.default_room = hub.rooms.create(&name, epoch, true);
+        Ok(hub)
     }
 
     // ---- getters ---------------------------------------------------------
@@ -205,12 +234,15 @@ impl Hub {
 
     /// Logged-in connections.
     pub fn members(&self) -> usize {
-        self.room.len()
+        self.logged_in
     }
 
-    /// The logged-in connections and their names, in room order.
+    /// The logged-in connections and their names.
     pub fn logged_in(&self) -> impl Iterator<Item = (ConnId, &str)> {
-        self.room.members().iter().map(|m| (m.id, &*m.name))
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Member)
+            .filter_map(|(id, c)| Some((id, c.name.as_deref()?)))
     }
 
     /// The name `conn` is logged in with.
@@ -232,13 +264,53 @@ impl Hub {
         self.conns.get(conn)?.peer
     }
 
-    /// Bytes queued for or handed out to `conn` and not yet reported
-    /// written; never more than `outbound_limit`. (When the frame that
-    /// explains a close, such as `err:slow-consumer`, does not fit, the
-    /// frames not yet handed out are dropped to make room, and if that is not
-    /// enough the explanation is dropped.)
+    /// The rooms and how many members each has.
+    pub fn rooms(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.rooms.iter().map(|(_, r)| (&*r.name, r.members.len()))
+    }
+
+    /// The name of the default room.
+    pub fn default_room(&self) -> &str {
+        &self.config.default_room
+    }
+
+    /// The members of the room named `room` (or a look-alike), in room
+    /// order; `None` if there is no such room.
+    pub fn room_members(&self, room: &str) -> Option<impl Iterator<Item = (ConnId, &str)>> {
+        let room = self.rooms.get(self.rooms.find(room)?)?;
+        Some(room.members.iter().map(|m| (m.conn, &*m.name)))
+    }
+
+    /// The rooms `conn` is in.
+    pub fn rooms_of(&self, conn: ConnId) -> impl Iterator<Item = &str> {
+        self.conns
+            .get(conn)
+            .into_iter()
+            .flat_map(|c| c.rooms.iter())
+            .filter_map(|(room, _)| self.rooms.get(*room).map(|r| &*r.name))
+    }
+
+    /// Bytes owed to `conn` privately or handed out and not yet reported
+    /// written; never more than `outbound_limit`. Room messages waiting in
+    /// a room are not counted: the room holds them once for all its
+    /// members. (When the frame that explains a close, such as
+    /// `err:slow-consumer`, does not fit, the frames not yet handed out are
+    /// dropped to make room, and if that is not enough the explanation is
+    /// dropped.)
     pub fn unflushed(&self, conn: ConnId) -> Option<usize> {
-        self.conns.get(conn).map(|c| c.out.unflushed)
+        self.conns.get(conn).map(|c| c.out.unflushed())
+    }
+
+    /// Bytes handed out to `conn` and not yet reported written. Room
+    /// messages are handed out within `send_window`; private output goes out
+    /// as queued, within `outbound_limit`.
+    pub fn in_flight(&self, conn: ConnId) -> Option<usize> {
+        self.conns.get(conn).map(|c| c.out.in_flight)
+    }
+
+    /// How many bytes the room named `room` holds for its slowest member.
+    pub fn room_backlog(&self, room: &str) -> Option<u64> {
+        Some(self.rooms.get(self.rooms.find(room)?)?.backlog())
     }
 
     /// Bytes of a partial frame buffered for `conn`.
@@ -269,7 +341,7 @@ impl Hub {
     }
 
     /// Entries in the timer queue, stale ones included (for tests and
-    /// metrics: it stays near one per connection).
+    /// metrics: it stays near one or two per connection).
     pub fn timer_entries(&self) -> usize {
         self.timers.len()
     }
@@ -281,6 +353,7 @@ impl Hub {
     /// shutdown, it is answered with `err:server-full` or `bye:` and closed
     /// at once.
     pub fn accept(&mut self, now: Instant, peer: Option<IpAddr>) -> ConnId {
+        self.settle(now);
         let full = self.conns.active() >= self.config.max_connections;
         let bucket = self.config.rate_limit.map(|r| Bucket::new(&r, now));
         let id = self
@@ -303,6 +376,7 @@ impl Hub {
     /// Bytes received on `conn`, in any chunking. While its input is paused
     /// the hub keeps them, to decode once it resumes.
     pub fn handle_input(&mut self, conn: ConnId, now: Instant, input: &[u8]) {
+        self.settle(now);
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -329,6 +403,7 @@ impl Hub {
     /// ([`Output::Close`]); an unfinished last line is answered with
     /// `err:bad-frame`.
     pub fn handle_eof(&mut self, conn: ConnId, now: Instant) {
+        self.settle(now);
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -343,18 +418,24 @@ impl Hub {
 
     /// The adapter flushed `n` more bytes of what was handed out for `conn`
     /// (never more than was handed out).
-    pub fn written(&mut self, conn: ConnId, _now: Instant, n: usize) {
-        if let Some(c) = self.conns.get_mut(conn) {
-            // More than was handed out is an adapter bug; a release build
-            // saturates rather than panics.
-            debug_assert!(
-                n <= c.out.unflushed,
-                "{conn}: {n} written, {} handed out",
-                c.out.unflushed
-            );
-            c.out.written(n);
-            self.stats.bytes_written += n as u64;
+    pub fn written(&mut self, conn: ConnId, now: Instant, n: usize) {
+        self.settle(now);
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        // More than was handed out is an adapter bug; a release build
+        // saturates rather than panics.
+        debug_assert!(
+            n <= c.out.in_flight,
+            "{conn}: {n} written, {} handed out",
+            c.out.in_flight
+        );
+        c.out.written(n);
+        self.stats.bytes_written += n as u64;
+        if n > 0 {
+            c.progress_at = now;
         }
+        self.after_written(conn.index, now);
     }
 
     /// The connection's socket is gone: the peer left, the connection
@@ -362,21 +443,25 @@ impl Hub {
     /// [`Output::Abort`]. Call it exactly once per connection. Its id is
     /// invalid from now on and its index free for a later connection.
     pub fn disconnected(&mut self, conn: ConnId, now: Instant) {
+        self.settle(now);
         let Some(c) = self.conns.get(conn) else {
             return;
         };
         if c.is_active() {
             self.close(conn.index, now, HubCloseReason::Disconnected, None);
         }
+        self.release_pauses(conn.index);
         self.conns.free(conn.index);
     }
 
     /// Tells the hub the time is `now`: sends due pings, closes connections
-    /// past their login or keepalive timeout, asks to abort connections
-    /// that took too long to close. Call it at or after
-    /// [`poll_timeout`](Hub::poll_timeout); early or repeated calls are
-    /// harmless. It only looks at connections whose deadline has come.
+    /// past their login, keepalive or write timeout, resumes input paused
+    /// by the rate limit, deals with rooms held up by a slow member, asks
+    /// to abort connections that took too long to close. Call it at or
+    /// after [`poll_timeout`](Hub::poll_timeout); early or repeated calls
+    /// are harmless. It only looks at what is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.settle(now);
         if let Some(shutdown) = &mut self.shutdown
             && !shutdown.over
             && now >= shutdown.grace_until
@@ -387,51 +472,66 @@ impl Hub {
                 self.abort(index);
             }
         }
-        while let Some((at, id)) = self.timers.pop_due(now) {
-            let Some(c) = self.conns.get_mut(id) else {
-                continue;
-            };
-            if c.timer_at != Some(at) {
-                continue;
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Conn(id) => self.conn_timeout(id, at, now),
+                TimerKey::Write(id) => self.write_timeout(id, at, now),
+                TimerKey::Room(id) => self.room_timeout(id, at, now),
             }
-            c.timer_at = None;
-            if let Some(closing) = c.closing {
-                if now >= closing.deadline {
-                    self.abort(id.index);
-                } else {
-                    self.arm_timer(id.index);
-                }
-                continue;
-            }
-            let login_deadline = after(c.accepted, self.config.login_timeout);
-            if matches!(c.phase, Phase::Anonymous | Phase::LoggingIn) && now >= login_deadline {
-                let err = self.error_frame(ErrorCode::Timeout, "no login in time");
-                self.close(id.index, now, HubCloseReason::LoginTimeout, Some(err));
-                continue;
-            }
-            // While input is paused the peer cannot be heard: keepalive
-            // waits (it starts afresh when input resumes).
-            let due = if c.input.paused == 0 {
-                c.liveness.poll(now, &self.config.keepalive)
+        }
+    }
+
+    fn conn_timeout(&mut self, id: ConnId, at: Instant, now: Instant) {
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        if c.timer_at != Some(at) {
+            return;
+        }
+        c.timer_at = None;
+        if let Some(closing) = c.closing {
+            if now >= closing.deadline {
+                self.abort(id.index);
             } else {
-                Due::Nothing
-            };
-            match due {
-                Due::Nothing => {}
-                Due::Ping => {
-                    self.stats.pings += 1;
-                    let ping =
-                        self.encode(&ServerFrame::Ping(Token::from_counter(self.stats.pings)));
-                    self.send(id.index, now, ping);
-                }
-                Due::Dead => {
-                    let err = self.error_frame(ErrorCode::Timeout, "no answer to ping");
-                    self.close(id.index, now, HubCloseReason::KeepaliveTimeout, Some(err));
-                }
-            }
-            if self.conns.slot(id.index).is_active() {
                 self.arm_timer(id.index);
             }
+            return;
+        }
+        let login_deadline = after(c.accepted, self.config.login_timeout);
+        if matches!(c.phase, Phase::Anonymous | Phase::LoggingIn) && now >= login_deadline {
+            let err = self.error_frame(ErrorCode::Timeout, "no login in time");
+            self.close(id.index, now, HubCloseReason::LoginTimeout, Some(err));
+            return;
+        }
+        if c.rate_until.is_some_and(|until| now >= until) {
+            c.rate_until = None;
+            self.unpause(id.index, now, pause::RATE);
+            if !self.conns.slot(id.index).is_active() {
+                return;
+            }
+        }
+        // While input is paused the peer cannot be heard: keepalive waits
+        // (it starts afresh when input resumes).
+        let c = self.conns.slot(id.index);
+        let due = if c.input.paused == 0 {
+            c.liveness.poll(now, &self.config.keepalive)
+        } else {
+            Due::Nothing
+        };
+        match due {
+            Due::Nothing => {}
+            Due::Ping => {
+                self.stats.pings += 1;
+                let ping = self.encode(&ServerFrame::Ping(Token::from_counter(self.stats.pings)));
+                self.send(id.index, now, ping);
+            }
+            Due::Dead => {
+                let err = self.error_frame(ErrorCode::Timeout, "no answer to ping");
+                self.close(id.index, now, HubCloseReason::KeepaliveTimeout, Some(err));
+            }
+        }
+        if self.conns.slot(id.index).is_active() {
+            self.arm_timer(id.index);
         }
     }
 
@@ -442,6 +542,7 @@ impl Hub {
     /// ([`Output::Abort`]); [`is_finished`](Hub::is_finished) says when
     /// every socket is gone. Calling it again does nothing.
     pub fn shutdown(&mut self, now: Instant) {
+        self.settle(now);
         if self.shutdown.is_some() {
             return;
         }
@@ -464,112 +565,15 @@ impl Hub {
         }
     }
 
-    // ---- the application's answers and actions --------------------------
-
-    /// Accepts the login `conn` asked for
-    /// ([`HubEvent::LoginRequested`]): it is answered `ok:NAME` and joins
-    /// the room, and its input resumes. Ignored unless `conn` is waiting
-    /// for this decision (it may have gone, or timed out, meanwhile).
-    pub fn approve_login(&mut self, conn: ConnId, now: Instant) {
-        if self
-            .conns
-            .get(conn)
-            .is_none_or(|c| c.phase != Phase::LoggingIn)
-        {
-            return;
-        }
-        self.complete_login(conn.index, now);
-        self.unpause(conn.index, now, pause::LOGIN);
-    }
-
-    /// Refuses the login `conn` asked for: it is answered `err:CODE:TEXT`
-    /// (non-fatal; [`ErrorCode::LoginRefused`] fits most refusals), the name
-    /// is free again, and the connection may try again. Ignored unless
-    /// `conn` is waiting for this decision. Fails, changing nothing, if
-    /// `text` is not valid text or the frame would be too long.
-    pub fn refuse_login(
-        &mut self,
-        conn: ConnId,
-        now: Instant,
-        code: impl Into<Code<'static>>,
-        text: &str,
-    ) -> Result<(), UsageError> {
-        let code = code.into();
-        let frame = self.checked_error(&code, text)?;
-        let Some(c) = self.conns.get_mut(conn) else {
-            return Ok(());
-        };
-        if c.phase != Phase::LoggingIn {
-            return Ok(());
-        }
-        c.phase = Phase::Anonymous;
-        if let Some(name) = c.name.take() {
-            self.users.release(&NameKey::of(&name), conn);
-        }
-        let err = self.encode(&frame);
-        self.send(conn.index, now, err);
-        self.unpause(conn.index, now, pause::LOGIN);
-        Ok(())
-    }
-
-    /// Ends `conn` with `err:kicked:REASON` (fatal): it leaves the room
-    /// (others see `left:` under the presence limit) and is closed once the
-    /// frame is flushed. Ignored if `conn` is gone or already closing.
-    /// Fails, changing nothing, if `reason` is not valid text or too long.
-    pub fn kick(&mut self, conn: ConnId, now: Instant, reason: &str) -> Result<(), UsageError> {
-        let frame = self.checked_error(&ErrorCode::Kicked.into(), reason)?;
-        if self.conns.get(conn).is_some_and(|c| c.is_active()) {
-            let err = self.encode(&frame);
-            self.close(conn.index, now, HubCloseReason::Kicked, Some(err));
-        }
-        Ok(())
-    }
-
-    /// Sends `notice:TEXT` to one connection, logged in or not. Ignored if
-    /// `conn` is gone or closing. Fails, changing nothing, if `text` is not
-    /// valid text or the frame would be too long.
-    pub fn notice(&mut self, conn: ConnId, now: Instant, text: &str) -> Result<(), UsageError> {
-        let frame = self.checked(ServerFrame::Notice(Text::new(text)?))?;
-        if self.conns.get(conn).is_some_and(|c| c.is_active()) {
-            let span = self.encode(&frame);
-            self.send(conn.index, now, span);
-        }
-        Ok(())
-    }
-
-    /// Sends `notice:TEXT` to every logged-in connection, encoded once.
-    /// Fails, changing nothing, if `text` is not valid text or the frame
-    /// would be too long.
-    pub fn notice_all(&mut self, now: Instant, text: &str) -> Result<(), UsageError> {
-        let frame = self.checked(ServerFrame::Notice(Text::new(text)?))?;
-        let span = self.encode(&frame);
-        self.broadcast(span, now, None);
-        Ok(())
-    }
-
     // ---- outputs ---------------------------------------------------------
 
     /// The next thing the adapter must do; `None` once everything is done.
     /// See the drain contract on [`Hub`].
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        if !self.log.is_empty() {
-            let frozen = self.log.freeze();
-            for &id in self.ready.iter() {
-                if let Some(c) = self.conns.get_mut(id) {
-                    c.out.freeze(&frozen);
-                }
-            }
-        }
-        while let Some(id) = self.ready.pop() {
-            if let Some(c) = self.conns.get_mut(id)
-                && c.out.has_queued()
-            {
-                return Some(Output::Transmit(Transmit {
-                    conn: id,
-                    data: c.out.take(),
-                }));
-            }
+        self.freeze();
+        if let Some(transmit) = self.hand_out() {
+            return Some(Output::Transmit(transmit));
         }
         while let Some(id) = self.closes.pop_front() {
             if self
@@ -616,6 +620,22 @@ impl Hub {
         }
     }
 
+    /// Makes everything queued since the last drain sliceable: the private
+    /// log, and the logs of the rooms written to.
+    fn freeze(&mut self) {
+        if !self.log.is_empty() {
+            let frozen = self.log.freeze();
+            for id in self.ready.take_spanned() {
+                if let Some(c) = self.conns.get_mut(id) {
+                    c.out.freeze(&frozen);
+                }
+            }
+        }
+        if self.rooms.any_touched() {
+            self.rooms.freeze_touched();
+        }
+    }
+
     // ---- output ----------------------------------------------------------
 
     fn encode(&mut self, frame: &ServerFrame<'_>) -> Span {
@@ -652,6 +672,11 @@ impl Hub {
         })
     }
 
+    fn reply(&mut self, index: u32, now: Instant, code: ErrorCode, text: &str) {
+        let err = self.error_frame(code, text);
+        self.send(index, now, err);
+    }
+
     /// Queues `bytes` for one connection; a slow consumer is closed. A
     /// connection closed on the way (say, in the middle of a `who:` answer)
     /// gets nothing more: the frame that explained the close stays its last.
@@ -659,45 +684,25 @@ impl Hub {
         if !self.conns.slot(index).is_active() {
             return;
         }
-        if self.enqueue(index, bytes).is_err() {
+        if self.enqueue(index, now, bytes).is_err() {
             self.overflowed.push(index);
             self.close_overflowed(now);
         }
     }
 
-    fn enqueue(&mut self, index: u32, span: Span) -> Result<(), Overflow> {
+    /// Queues a private span for `index`, within its bound.
+    fn enqueue(&mut self, index: u32, now: Instant, span: Span) -> Result<(), Overflow> {
         let limit = self.config.outbound_limit;
         let c = self.conns.slot(index);
-        if c.out.push(span, limit)? {
+        let was_pending = c.out.is_pending();
+        c.out.push(span, limit)?;
+        if !c.out.has_spans_noted() {
+            c.out.note_spans();
             let id = self.conns.id(index);
-            self.ready.push(id);
+            self.ready.spanned(id);
         }
+        self.became_pending(index, now, was_pending);
         Ok(())
-    }
-
-    /// Queues `bytes` for every member but `except`, then closes the slow
-    /// consumers found on the way (whose `left:` may find more). Returns how
-    /// many members it was queued for.
-    fn broadcast(&mut self, bytes: Span, now: Instant, except: Option<u32>) -> usize {
-        let limit = self.config.outbound_limit;
-        let mut queued = 0;
-        for member in self.room.members() {
-            let index = member.id.index;
-            if Some(index) == except {
-                continue;
-            }
-            let c = self.conns.slot(index);
-            match c.out.push(bytes, limit) {
-                Ok(true) => {
-                    self.ready.push(member.id);
-                    queued += 1;
-                }
-                Ok(false) => queued += 1,
-                Err(Overflow) => self.overflowed.push(index),
-            }
-        }
-        self.close_overflowed(now);
-        queued
     }
 
     fn close_overflowed(&mut self, now: Instant) {
@@ -712,16 +717,16 @@ impl Hub {
 
     // ---- closing ---------------------------------------------------------
 
-    /// Ends an active connection: leaves the room (telling the others while
+    /// Ends an active connection: leaves its rooms (telling the others while
     /// presence is on), frees its name, queues its last frame, and asks the
-    /// adapter to close it once flushed (unless the socket is already gone).
+    /// adapter to close it once that is handed out (unless the socket is
+    /// already gone).
     fn close(&mut self, index: u32, now: Instant, reason: HubCloseReason, last: Option<Span>) {
         let c = self.conns.slot(index);
         debug_assert!(c.is_active());
         let was_member = c.phase == Phase::Member;
-        let member_index = c.member_index;
         let name = c.name.clone();
-        // Closing before the `left:` broadcast, which may close other slow
+        // Closing before the `left:` broadcasts, which may close other slow
         // consumers: a connection on its way out must not be closed twice.
         let deadline = after(now, self.config.close_linger);
         self.conns.set_closing(index, deadline);
@@ -730,29 +735,35 @@ impl Hub {
             self.users.release(&NameKey::of(name), id);
         }
         if was_member {
-            let presence = self.shutdown.is_none() && self.room.len() <= self.config.presence_limit;
-            let (member, moved) = self.room.leave(member_index);
-            if let Some(moved) = moved {
-                self.conns.slot(moved.index).member_index = member_index;
-            }
-            if presence {
-                let left = self
-                    .log
-                    .encode(&ServerFrame::Left(Name::trusted(&member.name)));
-                self.broadcast(left, now, None);
-            }
+            self.logged_in -= 1;
+            let presence = self.shutdown.is_none();
+            self.leave_all(index, now, presence);
+        }
+        self.release_pauses(index);
+        if reason == HubCloseReason::SlowConsumer {
+            // It is not reading: what it was not handed yet would never go.
+            self.conns.slot(index).out.drop_queued();
         }
         if let Some(last) = last {
             let limit = self.config.outbound_limit;
-            if self.conns.slot(index).out.push_last(last, limit) {
-                self.ready.push(id);
+            let c = self.conns.slot(index);
+            c.out.push_last(last, limit);
+            if !c.out.has_spans_noted() {
+                c.out.note_spans();
+                self.ready.spanned(id);
             }
+            self.became_pending(index, now, true);
         }
         self.stats.closed(reason);
         if reason == HubCloseReason::Disconnected {
             self.conns.slot(index).out.clear();
         } else {
-            self.closes.push_back(id);
+            let c = self.conns.slot(index);
+            if c.out.has_queued() {
+                c.close_pending = true;
+            } else {
+                self.closes.push_back(id);
+            }
             self.arm_timer(index);
         }
         self.events.push_back(HubEvent::Closed { conn: id, reason });
@@ -773,7 +784,7 @@ impl Hub {
     // ---- timers ----------------------------------------------------------
 
     /// Makes sure the timer heap holds an entry no later than the
-    /// connection's next deadline.
+    /// connection's next deadline (login, keepalive, rate limit, close).
     fn arm_timer(&mut self, index: u32) {
         let c = self.conns.slot(index);
         let at = match c.closing {
@@ -784,17 +795,16 @@ impl Hub {
                     .then(|| after(c.accepted, self.config.login_timeout));
                 let keepalive =
                     (c.input.paused == 0).then(|| c.liveness.deadline(&self.config.keepalive));
-                match (login, keepalive) {
-                    (Some(a), Some(b)) => a.min(b),
-                    (Some(a), None) | (None, Some(a)) => a,
-                    (None, None) => return,
+                match [login, keepalive, c.rate_until].into_iter().flatten().min() {
+                    Some(at) => at,
+                    None => return,
                 }
             }
         };
         if c.timer_at.is_none_or(|armed| at < armed) {
             c.timer_at = Some(at);
             let id = self.conns.id(index);
-            self.timers.push(at, id);
+            self.timers.push(at, TimerKey::Conn(id));
         }
     }
 
@@ -803,6 +813,9 @@ impl Hub {
     /// Pauses `index`'s input for `reason`.
     fn pause(&mut self, index: u32, reason: u8) {
         let c = self.conns.slot(index);
+        if c.input.paused & reason == 0 && reason != pause::LOGIN {
+            self.stats.input_pauses += 1;
+        }
         c.input.paused |= reason;
         self.queue_toggle(index);
     }
@@ -862,5 +875,18 @@ impl Hub {
         if self.conns.slot(index).is_active() {
             self.close(index, now, HubCloseReason::PeerClosed, None);
         }
+    }
+
+    /// A new epoch for a room's log: different for every room and, with a
+    /// random `seed`, every run.
+    fn next_epoch(&mut self) -> u64 {
+        self.rooms_created += 1;
+        let mut z = self
+            .config
+            .seed
+            .wrapping_add(self.rooms_created.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }

@@ -1,11 +1,14 @@
 //! The per-connection rate limit: a token bucket.
 //!
 //! A bucket holds up to `burst` tokens and gains `per_second` tokens a
-//! second; each `msg:` or `who:` takes one. A frame that finds the bucket
-//! empty is refused with `err:rate-limited` and dropped; the connection goes
-//! on. Time comes from the caller, as everywhere in the core.
+//! second; each frame that makes the server work for others (`msg:`,
+//! `say:`, `pm:`, `who:`, `join:`, `part:`, `rooms:`) takes one. A frame that
+//! finds the bucket empty is not refused: the connection's input pauses
+//! until the next token is due ([`Bucket::wait`]), so TCP slows the sender
+//! down and nothing is lost. Time comes from the caller, as everywhere in
+//! the core.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::RateLimit;
 
@@ -27,16 +30,32 @@ impl Bucket {
 
     /// Takes a token if there is one.
     pub(super) fn take(&mut self, limit: &RateLimit, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.refilled = self.refilled.max(now);
-        let burst = f64::from(limit.burst);
-        self.tokens = (self.tokens + elapsed * f64::from(limit.per_second)).min(burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        self.refill(limit, now);
+        // A hair below one counts: float steps must not lose a token that
+        // `wait` promised.
+        if self.tokens >= 1.0 - 1e-9 {
+            self.tokens = (self.tokens - 1.0).max(0.0);
             true
         } else {
             false
         }
+    }
+
+    fn refill(&mut self, limit: &RateLimit, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = self.refilled.max(now);
+        let burst = f64::from(limit.burst);
+        self.tokens = (self.tokens + elapsed * f64::from(limit.per_second)).min(burst);
+    }
+
+    /// How long from `now` until a token is there (zero if one is).
+    pub(super) fn wait(&mut self, limit: &RateLimit, now: Instant) -> Duration {
+        self.refill(limit, now);
+        let missing = (1.0 - self.tokens).max(0.0);
+        // Rounded up to the next millisecond, so that the token is surely
+        // there when the timer fires.
+        let ms = (missing * 1000.0 / f64::from(limit.per_second)).ceil();
+        Duration::from_millis(ms as u64)
     }
 }
 
@@ -64,5 +83,10 @@ mod tests {
         assert_eq!((0..10).filter(|_| bucket.take(&limit, t2)).count(), 3);
         // Time going backwards refills nothing.
         assert!(!bucket.take(&limit, t0));
+        // Empty: the next token is 100 ms away, and there when waited for.
+        let wait = bucket.wait(&limit, t2);
+        assert_eq!(wait, Duration::from_millis(100));
+        assert!(bucket.take(&limit, t2 + wait));
+        assert!(!bucket.take(&limit, t2 + wait));
     }
 }
