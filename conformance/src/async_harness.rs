@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
-use transport_common::{Client, ClientOptions, Server, Transport};
+use transport_async::{Client, ClientOptions, Server, Transport};
 
 use crate::{TestClient, TestServer};
 

@@ -16,7 +16,7 @@
 //! ```
 //!
 //! An async transport needs not even that: [`async_harness`] starts any
-//! `transport_common::Server<T>` and wraps any `Client<T>`, given an
+//! `transport_async::Server<T>` and wraps any `Client<T>`, given an
 //! [`Executor`](async_harness::Executor) to block on.
 
 #![allow(clippy::missing_panics_doc)]

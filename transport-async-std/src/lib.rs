@@ -72,21 +72,21 @@ use runtime::DefaultRuntime;
 pub use stream::TcpStream;
 
 /// The chat server on the default runtime (async-std's executor; smol's
-/// with only the `smol` feature). See [`transport_common::Server`].
-pub type Server = transport_common::Server<DefaultRuntime>;
+/// with only the `smol` feature). See [`transport_async::Server`].
+pub type Server = transport_async::Server<DefaultRuntime>;
 
-/// The chat client on the default runtime. See [`transport_common::Client`].
-pub type Client = transport_common::Client<DefaultRuntime>;
+/// The chat client on the default runtime. See [`transport_async::Client`].
+pub type Client = transport_async::Client<DefaultRuntime>;
 
 /// The server and client on a chosen runtime, e.g.
 /// `ServerOn::<runtime::SmolRuntime>::bind(...)`.
-pub use transport_common::{Client as ClientOn, Server as ServerOn};
+pub use transport_async::{Client as ClientOn, Server as ServerOn};
 
 /// The framing as an asynchronous-codec codec: `ChatCodec::server()` reads
 /// client frames and writes server frames, `ChatCodec::client()` the other
 /// way.
-pub type ChatCodec<In> = transport_common::FrameCodec<In>;
+pub type ChatCodec<In> = transport_async::FrameCodec<In>;
 
-pub use transport_common::{
+pub use transport_async::{
     Address, AsyncClient, ClientOptions, ConnectError, Inbound, ServerOptions,
 };

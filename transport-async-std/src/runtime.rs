@@ -16,7 +16,8 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use transport_common::{BoxFuture, Connector, Listener, Runtime, Transport, bind_listener};
+use transport_async::{BoxFuture, Connector, Listener, Runtime, Transport};
+use transport_common::bind_listener;
 
 /// A sleep on async-io's timer.
 #[derive(Debug)]

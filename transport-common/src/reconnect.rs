@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chat_proto::{Backoff, CloseReason, Event, ReconnectPolicy};
 
-use crate::client_io::ConnectError;
 use crate::client_shared::ClientShared;
+use crate::options::ConnectError;
 
 /// Reconnection state of one client.
 #[derive(Debug)]

@@ -66,16 +66,16 @@ pub mod runtime;
 
 use runtime::TokioRuntime;
 
-/// The chat server on tokio. See [`transport_common::Server`].
-pub type Server = transport_common::Server<TokioRuntime>;
+/// The chat server on tokio. See [`transport_async::Server`].
+pub type Server = transport_async::Server<TokioRuntime>;
 
-/// The chat client on tokio. See [`transport_common::Client`].
-pub type Client = transport_common::Client<TokioRuntime>;
+/// The chat client on tokio. See [`transport_async::Client`].
+pub type Client = transport_async::Client<TokioRuntime>;
 
 /// The framing as a tokio-util codec: `ChatCodec::server()` reads client
 /// frames and writes server frames, `ChatCodec::client()` the other way.
-pub type ChatCodec<In> = transport_common::FrameCodec<In>;
+pub type ChatCodec<In> = transport_async::FrameCodec<In>;
 
-pub use transport_common::{
+pub use transport_async::{
     Address, AsyncClient, ClientOptions, ConnectError, Inbound, ServerOptions,
 };

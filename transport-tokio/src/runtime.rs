@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use transport_common::{
+use transport_async::{
     Address, BoxFuture, Connector, LISTEN_BACKLOG, Listener, Runtime, Transport,
 };
 

@@ -12,58 +12,19 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chat_proto::ServerConfig;
 use futures_channel::mpsc;
 use futures_core::Stream as _;
 use tracing::Instrument as _;
 
-use crate::accept::AcceptBackoff;
 use crate::conn_io::ConnIo;
-use crate::hub_driver::{HubDriver, HubMsg};
-use crate::runtime::{Address, Listener, Runtime, Transport};
-
-/// Transport settings of a server; the protocol's are in [`ServerConfig`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerOptions {
-    /// How long to stop accepting after running out of file descriptors.
-    /// Default 100 ms.
-    pub accept_pause: Duration,
-    /// Messages from connections that may wait for the hub beyond one per
-    /// connection. Default 256.
-    pub channel_capacity: usize,
-    /// How late the server may wake for the hub's timers, so that one
-    /// wake-up serves every connection due in that window (with 20,000
-    /// connections, pings fall due hundreds of times a second). The hub
-    /// still decides what is due; pings and timeouts just happen up to this
-    /// much later. Default 50 ms.
-    pub timer_slack: Duration,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            accept_pause: Duration::from_millis(100),
-            channel_capacity: 256,
-            timer_slack: Duration::from_millis(50),
-        }
-    }
-}
-
-/// The listen backlog every transport asks for.
-pub const LISTEN_BACKLOG: u32 = 1024;
+use crate::runtime::{Listener, Runtime, Transport};
+use transport_common::{AcceptBackoff, Address, HubDriver, HubMsg, ServerOptions, check_config};
 
 /// Most messages handled before the loop yields to other tasks.
 const BUDGET: usize = 512;
-
-/// Checks `config` and turns a refusal into an `io::Error`, for `bind`.
-pub fn check_config(config: &ServerConfig) -> io::Result<()> {
-    config
-        .validate()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-}
 
 /// A bound chat server, ready to serve, on transport `T`.
 ///

@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
+use transport_common::Address;
 
 /// A future that is boxed and `Send`.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -59,50 +60,6 @@ pub trait Connector: Send + Sync + 'static {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::Stream>>;
 }
 
-/// Where to bind or connect: a socket address, or `host:port` to resolve.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    /// A resolved address.
-    Socket(SocketAddr),
-    /// `host:port`, resolved by the transport.
-    Host(String),
-}
-
-impl From<SocketAddr> for Address {
-    fn from(addr: SocketAddr) -> Self {
-        Address::Socket(addr)
-    }
-}
-
-impl From<&str> for Address {
-    fn from(addr: &str) -> Self {
-        Address::Host(addr.to_owned())
-    }
-}
-
-impl From<String> for Address {
-    fn from(addr: String) -> Self {
-        Address::Host(addr)
-    }
-}
-
-impl From<&String> for Address {
-    fn from(addr: &String) -> Self {
-        Address::Host(addr.clone())
-    }
-}
-
-impl Address {
-    /// Resolves with the system resolver, which may block for a host name.
-    pub fn resolve_blocking(&self) -> io::Result<Vec<SocketAddr>> {
-        use std::net::ToSocketAddrs;
-        match self {
-            Address::Socket(addr) => Ok(vec![*addr]),
-            Address::Host(host) => Ok(host.to_socket_addrs()?.collect()),
-        }
-    }
-}
-
 /// Everything an async transport provides: a [`Runtime`], listening,
 /// connecting and resolving. [`Server`](crate::Server) and
 /// [`Client`](crate::Client) are generic over it.
@@ -113,7 +70,7 @@ pub trait Transport: Runtime + Default {
     type Connector: Connector + Default;
 
     /// Binds `addr` with a listen backlog of
-    /// [`LISTEN_BACKLOG`](crate::LISTEN_BACKLOG), within the runtime.
+    /// [`LISTEN_BACKLOG`](transport_common::LISTEN_BACKLOG), within the runtime.
     fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener>;
 
     /// The address a listener is bound to.

@@ -19,51 +19,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chat_proto::{
-    ClientConfig, CloseReason, Code, ConfigError, Event, ReconnectPolicy, UsageError,
-};
+use chat_proto::{ClientConfig, Event, UsageError};
 
 use futures_io::AsyncWrite;
 
-use crate::client_shared::ClientShared;
 use crate::read::poll_read_bytes;
-use crate::reconnect::{Reconnector, login_outcome};
-use crate::runtime::{Address, BoxFuture, Connector, Runtime, Transport};
-use crate::write_queue::WriteQueue;
-
-/// Transport settings of a client; the protocol's are in [`ClientConfig`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ClientOptions {
-    /// Reconnect after losing the connection, and how. Default: never.
-    pub reconnect: Option<ReconnectPolicy>,
-}
-
-/// Why [`Client::connect`] (or a transport's `connect`) failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The socket could not be opened.
-    #[error("connection failed: {0}")]
-    Io(#[from] std::io::Error),
-    /// The configuration cannot work.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The name is not valid.
-    #[error(transparent)]
-    Usage(#[from] UsageError),
-    /// The server refused the login (`name-taken`, `bad-name`, ...).
-    #[error("login refused: {code}: {text}")]
-    Rejected {
-        /// The server's error code.
-        code: Code<'static>,
-        /// The server's explanation.
-        text: String,
-    },
-    /// The connection closed before the login completed.
-    #[error("connection closed during login: {0:?}")]
-    Closed(CloseReason),
-}
+use crate::runtime::{BoxFuture, Connector, Runtime, Transport};
+use transport_common::Address;
+use transport_common::{
+    ClientOptions, ClientShared, ConnectError, Reconnector, WriteQueue, login_outcome,
+};
 
 /// The application's handle on a connected, logged-in client.
 ///
