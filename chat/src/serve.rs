@@ -150,7 +150,8 @@ fn serve_async_std(
         let _ = stop_tx.send(());
     })?;
     async_std::task::block_on(async {
-        let server = transport_async_std::Server::bind(&*args.addr, config)
+        let rt = transport_async_std::runtime::AsyncStdRuntime;
+        let server = transport_async_std::Server::bind_on(rt, &*args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
         listening(server.local_addr(), Runtime::AsyncStd)?;

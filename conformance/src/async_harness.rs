@@ -1,6 +1,5 @@
 //! Running the suite against an async transport: one harness for every
-//! runtime, generic over the [`Transport`] and an [`Executor`] that blocks
-//! on futures.
+//! runtime, given a [`Runtime`] and an [`Executor`] that blocks on futures.
 //!
 //! The server runs on its own thread under the executor and stops through a
 //! oneshot signal; the client is the shared async client, waited on with
@@ -11,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
-use transport_async::{Client, ClientOptions, Server, Transport};
+use transport_async::{Client, ClientOptions, Runtime, Server};
 
 use crate::{TestClient, TestServer};
 
@@ -23,14 +22,14 @@ pub trait Executor: Send + 'static {
     fn block_on<F: Future>(&self, future: F) -> F::Output;
 }
 
-/// Starts a server on transport `T`, run by executor `E` on a thread.
-pub fn start<T: Transport, E: Executor>(config: ServerConfig) -> TestServer {
+/// Starts a server on runtime `rt`, run by executor `E` on a thread.
+pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = futures_channel::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let executor = E::new();
         executor.block_on(async move {
-            let server = Server::<T>::bind("127.0.0.1:0", config)
+            let server = Server::bind_on(rt, "127.0.0.1:0", config)
                 .await
                 .expect("bind");
             addr_tx
@@ -49,14 +48,15 @@ pub fn start<T: Transport, E: Executor>(config: ServerConfig) -> TestServer {
     })
 }
 
-/// The shared async client on transport `T`, blocked on with `E`.
+/// The shared async client on runtime `R`, blocked on with `E`.
 #[allow(missing_debug_implementations)]
-pub struct AsyncTestClient<T: Transport, E: Executor> {
-    client: Client<T>,
+pub struct AsyncTestClient<R, E> {
+    client: Client,
     executor: E,
+    _runtime: std::marker::PhantomData<fn() -> R>,
 }
 
-impl<T: Transport, E: Executor> TestClient for AsyncTestClient<T, E> {
+impl<R: Runtime + Default, E: Executor> TestClient for AsyncTestClient<R, E> {
     fn connect(
         addr: SocketAddr,
         name: &str,
@@ -67,9 +67,19 @@ impl<T: Transport, E: Executor> TestClient for AsyncTestClient<T, E> {
         let mut options = ClientOptions::default();
         options.reconnect = reconnect;
         let client = executor
-            .block_on(Client::<T>::connect_with(addr, name, config, options))
+            .block_on(Client::connect_on(
+                R::default(),
+                addr,
+                name,
+                config,
+                options,
+            ))
             .map_err(|e| e.to_string())?;
-        Ok(AsyncTestClient { client, executor })
+        Ok(AsyncTestClient {
+            client,
+            executor,
+            _runtime: std::marker::PhantomData,
+        })
     }
 
     fn say(&self, text: &str) {
@@ -87,7 +97,7 @@ impl<T: Transport, E: Executor> TestClient for AsyncTestClient<T, E> {
     fn next_event(&self, timeout: Duration) -> Option<Event> {
         let deadline = Instant::now() + timeout;
         self.executor.block_on(async {
-            let mut sleep = std::pin::pin!(T::default().sleep_until(deadline));
+            let mut sleep = R::default().sleep_until(deadline);
             let mut event = std::pin::pin!(self.client.next_event());
             std::future::poll_fn(|cx| {
                 if let std::task::Poll::Ready(e) = event.as_mut().poll(cx) {

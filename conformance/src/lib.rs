@@ -15,9 +15,9 @@
 //! chat_conformance::client_suite!(start, MyTestClient);
 //! ```
 //!
-//! An async transport needs not even that: [`async_harness`] starts any
-//! `transport_async::Server<T>` and wraps any `Client<T>`, given an
-//! [`Executor`](async_harness::Executor) to block on.
+//! An async transport needs not even that: [`async_harness`] starts a
+//! `transport_async::Server` and wraps a `transport_async::Client` on any
+//! runtime, given an [`Executor`](async_harness::Executor) to block on.
 
 #![allow(clippy::missing_panics_doc)]
 

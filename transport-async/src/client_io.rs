@@ -1,46 +1,87 @@
 //! The async client: a handle for the application, and the I/O task behind
 //! it, written once over `futures-io` for every async runtime.
 //!
-//! [`Client::connect`] opens the socket, logs in, and returns once the
-//! server said `ok:` (or refused). From then on a background task moves bytes between the
-//! socket and the [`ClientShared`] state and runs the core's keepalive timer,
-//! whether or not the application is waiting for events. With a
-//! [`ReconnectPolicy`], a connection lost for any reason but a local `close`
-//! is reopened after an exponential backoff with jitter, and the client logs
-//! in again under the same name; the application sees `Closed` followed,
-//! later, by `LoggedIn`.
+//! [`Client::connect_on`] resolves the address, tries each resolved address
+//! in turn (each within [`ClientOptions::connect_timeout`]), logs in, and
+//! returns once the server said `ok:` (or refused). From then on a
+//! background task moves bytes between the socket and the [`ClientShared`]
+//! state and runs the core's keepalive timer, whether or not the
+//! application is waiting for events. With a reconnect policy, a connection
+//! lost for any reason but a local `close` is reopened after an exponential
+//! backoff with jitter, and the client logs in again under the same name;
+//! the application sees `Closed` followed, later, by `LoggedIn`.
 
 use std::future::Future;
-use std::marker::PhantomData;
+use std::io;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chat_proto::{ClientConfig, Event, UsageError};
-
+use chat_proto::{ClientConfig, Event, MAX_DURATION, UsageError, after};
 use futures_io::AsyncWrite;
-
-use crate::read::poll_read_bytes;
-use crate::runtime::{BoxFuture, Connector, Runtime, Transport};
-use transport_common::Address;
 use transport_common::{
-    ClientOptions, ClientShared, ConnectError, Reconnector, WriteQueue, login_outcome,
+    Address, ClientOptions, ClientShared, ConnectError, Reconnector, WriteQueue, login_outcome,
 };
 
-/// The application's handle on a connected, logged-in client.
+use crate::read::poll_read_bytes;
+use crate::runtime::{BoxFuture, Runtime, Stream};
+
+/// A connected, logged-in chat client, on the runtime it was connected
+/// with.
 ///
 /// Commands return at once; what the server says arrives through
-/// [`next_event`](AsyncClient::next_event). Dropping the handle closes the
-/// connection.
+/// [`next_event`](Client::next_event). Keepalive runs in a background
+/// task. Dropping the client closes the connection.
 #[derive(Debug)]
-pub struct AsyncClient {
+pub struct Client {
     shared: Arc<ClientShared>,
 }
 
-impl AsyncClient {
+impl Client {
+    /// Connects to `addr` (`"host:port"` or a `SocketAddr`) on runtime `rt`
+    /// and logs in as `name`; returns once the server answered `ok:` (or
+    /// refused). Every resolved address is tried in order.
+    pub async fn connect_on(
+        rt: impl Runtime,
+        addr: impl Into<Address>,
+        name: &str,
+        config: ClientConfig,
+        options: ClientOptions,
+    ) -> Result<Client, ConnectError> {
+        config.validate()?;
+        let rt: Arc<dyn Runtime> = Arc::new(rt);
+        let addrs: Arc<[SocketAddr]> = rt.resolve(addr.into()).await?.into();
+        let (stream, addr) =
+            connect_any(rt.clone(), addrs.clone(), options.connect_timeout).await?;
+        let core = chat_proto::Client::new(config.clone(), rt.now())?;
+        let shared = Arc::new(ClientShared::new(core));
+        shared.login(name)?;
+        let reconnector = Reconnector::new(options.reconnect, Reconnector::seed(addr));
+        let io = ClientIo {
+            rt: rt.clone(),
+            addrs,
+            connect_timeout: options.connect_timeout,
+            config,
+            shared: shared.clone(),
+            reconnector,
+            state: State::Connected {
+                stream,
+                queue: WriteQueue::new(),
+            },
+            timer: None,
+            linger: None,
+        };
+        rt.spawn(Box::pin(io));
+        let client = Client { shared };
+        loop {
+            if let Some(outcome) = login_outcome(client.next_event().await) {
+                return outcome.map(|()| client);
+            }
+        }
+    }
+
     /// Says `text` to the room.
     pub fn say(&self, text: &str) -> Result<(), UsageError> {
         self.shared.say(text)
@@ -78,134 +119,83 @@ impl AsyncClient {
     }
 }
 
-impl Drop for AsyncClient {
+impl Drop for Client {
     fn drop(&mut self) {
         self.shared.stop();
         let _ = self.shared.close("");
     }
 }
 
-/// A connected, logged-in chat client on transport `T`. Keepalive runs in
-/// a background task; commands and events are those of [`AsyncClient`],
-/// which this derefs to. Dropping it closes the connection.
-#[derive(Debug)]
-pub struct Client<T> {
-    inner: AsyncClient,
-    _transport: PhantomData<fn() -> T>,
-}
-
-impl<T: Transport> Client<T> {
-    /// Connects to `addr` (`"host:port"` or a `SocketAddr`) and logs in as
-    /// `name`; returns once the server answered `ok:` (or refused).
-    pub async fn connect(
-        addr: impl Into<Address>,
-        name: &str,
-        config: ClientConfig,
-    ) -> Result<Self, ConnectError> {
-        Self::connect_on(T::default(), addr, name, config, ClientOptions::default()).await
-    }
-
-    /// [`connect`](Self::connect) with transport options, such as a
-    /// reconnect policy.
-    pub async fn connect_with(
-        addr: impl Into<Address>,
-        name: &str,
-        config: ClientConfig,
-        options: ClientOptions,
-    ) -> Result<Self, ConnectError> {
-        Self::connect_on(T::default(), addr, name, config, options).await
-    }
-
-    /// [`connect_with`](Self::connect_with), with a given runtime value.
-    pub async fn connect_on(
-        rt: T,
-        addr: impl Into<Address>,
-        name: &str,
-        config: ClientConfig,
-        options: ClientOptions,
-    ) -> Result<Self, ConnectError> {
-        let addr = rt
-            .resolve(addr.into())
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))?;
-        let inner = connect(rt, T::Connector::default(), addr, name, config, options).await?;
-        Ok(Client {
-            inner,
-            _transport: PhantomData,
-        })
-    }
-}
-
-impl<T> Deref for Client<T> {
-    type Target = AsyncClient;
-
-    fn deref(&self) -> &AsyncClient {
-        &self.inner
-    }
-}
-
-/// Connects to `addr`, logs in as `name`, and returns once the server
-/// accepted the login. The I/O runs in a task spawned on `rt`.
-async fn connect<R: Runtime, C: Connector>(
-    rt: R,
-    connector: C,
-    addr: SocketAddr,
-    name: &str,
-    config: ClientConfig,
-    options: ClientOptions,
-) -> Result<AsyncClient, ConnectError> {
-    config.validate()?;
-    let stream = connector.connect(addr).await?;
-    let core = chat_proto::Client::new(config.clone(), rt.now())?;
-    let shared = Arc::new(ClientShared::new(core));
-    shared.login(name)?;
-    let reconnector = Reconnector::new(options.reconnect, Reconnector::seed(addr));
-    let io = ClientIo {
-        rt: rt.clone(),
-        connector: Arc::new(connector),
-        addr,
-        config,
-        shared: shared.clone(),
-        reconnector,
-        state: State::Connected {
-            stream,
-            queue: WriteQueue::new(),
-        },
-        timer: None,
-        linger: None,
-    };
-    rt.spawn(io);
-    let client = AsyncClient { shared };
-    loop {
-        if let Some(outcome) = login_outcome(client.next_event().await) {
-            return outcome.map(|()| client);
+/// Connects to the first of `addrs` that accepts, giving each `timeout`.
+/// Returns the stream and the address it reached, or the last error.
+async fn connect_any(
+    rt: Arc<dyn Runtime>,
+    addrs: Arc<[SocketAddr]>,
+    timeout: Duration,
+) -> io::Result<(Box<dyn Stream>, SocketAddr)> {
+    let mut last_error = None;
+    for &addr in addrs.iter() {
+        match with_timeout(&*rt, timeout, rt.connect(addr)).await {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "connect failed");
+                last_error = Some(e);
+            }
         }
     }
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to")))
 }
 
-enum State<S, R: Runtime> {
-    Connected { stream: S, queue: WriteQueue },
-    Waiting(Pin<Box<R::Sleep>>),
-    Connecting(BoxFuture<std::io::Result<S>>),
+/// `future`, or a `TimedOut` error once `timeout` has passed.
+async fn with_timeout<T>(
+    rt: &dyn Runtime,
+    timeout: Duration,
+    mut future: BoxFuture<io::Result<T>>,
+) -> io::Result<T> {
+    let mut sleep = rt.sleep_until(after(rt.now(), timeout.min(MAX_DURATION)));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = future.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no connection within {timeout:?}"),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+enum State {
+    Connected {
+        stream: Box<dyn Stream>,
+        queue: WriteQueue,
+    },
+    Waiting(BoxFuture<()>),
+    Connecting(BoxFuture<io::Result<(Box<dyn Stream>, SocketAddr)>>),
     Done,
 }
 
-struct ClientIo<R: Runtime, C: Connector> {
-    rt: R,
-    connector: Arc<C>,
-    addr: SocketAddr,
+/// The background task of one client: its socket, keepalive and
+/// reconnects.
+struct ClientIo {
+    rt: Arc<dyn Runtime>,
+    /// Every address the server's name resolved to, tried in order.
+    addrs: Arc<[SocketAddr]>,
+    connect_timeout: Duration,
     config: ClientConfig,
     shared: Arc<ClientShared>,
     reconnector: Reconnector,
-    state: State<C::Stream, R>,
-    timer: Option<(std::time::Instant, Pin<Box<R::Sleep>>)>,
+    state: State,
+    timer: Option<(Instant, BoxFuture<()>)>,
     /// Bounds the flush of the last bytes once the core closed.
-    linger: Option<Pin<Box<R::Sleep>>>,
+    linger: Option<BoxFuture<()>>,
 }
 
-impl<R: Runtime, C: Connector> ClientIo<R, C> {
+impl ClientIo {
     /// After the connection ended: reconnect, or finish.
     fn after_close(&mut self) {
         let delay = self.reconnector.after_close(&self.shared);
@@ -213,8 +203,8 @@ impl<R: Runtime, C: Connector> ClientIo<R, C> {
         self.linger = None;
         self.state = match delay {
             Some(delay) => {
-                tracing::info!(addr = %self.addr, ?delay, "connection lost; reconnecting");
-                State::Waiting(Box::pin(self.rt.sleep_until(self.rt.now() + delay)))
+                tracing::info!(addrs = ?self.addrs, ?delay, "connection lost; reconnecting");
+                State::Waiting(self.rt.sleep_until(after(self.rt.now(), delay)))
             }
             None => State::Done,
         };
@@ -255,7 +245,7 @@ impl<R: Runtime, C: Connector> ClientIo<R, C> {
             }
             let linger = self
                 .linger
-                .get_or_insert_with(|| Box::pin(self.rt.sleep_until(now + CLOSE_LINGER)));
+                .get_or_insert_with(|| self.rt.sleep_until(after(now, CLOSE_LINGER)));
             if linger.as_mut().poll(cx).is_ready() {
                 self.after_close();
                 return true;
@@ -298,7 +288,7 @@ impl<R: Runtime, C: Connector> ClientIo<R, C> {
             return true;
         }
         if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
-            self.timer = Some((deadline, Box::pin(self.rt.sleep_until(deadline))));
+            self.timer = Some((deadline, self.rt.sleep_until(deadline)));
         }
         let (_, sleep) = self.timer.as_mut().expect("set above");
         if sleep.as_mut().poll(cx).is_ready() {
@@ -309,7 +299,7 @@ impl<R: Runtime, C: Connector> ClientIo<R, C> {
     }
 }
 
-impl<R: Runtime, C: Connector> Future for ClientIo<R, C> {
+impl Future for ClientIo {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -323,7 +313,11 @@ impl<R: Runtime, C: Connector> Future for ClientIo<R, C> {
                 }
                 State::Waiting(sleep) => {
                     if sleep.as_mut().poll(cx).is_ready() {
-                        this.state = State::Connecting(this.connector.connect(this.addr));
+                        this.state = State::Connecting(Box::pin(connect_any(
+                            this.rt.clone(),
+                            this.addrs.clone(),
+                            this.connect_timeout,
+                        )));
                         true
                     } else {
                         // Hear of a stop while waiting.
@@ -332,8 +326,8 @@ impl<R: Runtime, C: Connector> Future for ClientIo<R, C> {
                     }
                 }
                 State::Connecting(connecting) => match connecting.as_mut().poll(cx) {
-                    Poll::Ready(Ok(stream)) => {
-                        tracing::info!(addr = %this.addr, "reconnected; logging in again");
+                    Poll::Ready(Ok((stream, addr))) => {
+                        tracing::info!(%addr, "reconnected; logging in again");
                         let core = chat_proto::Client::new(this.config.clone(), this.rt.now())
                             .expect("config validated in connect");
                         // The name was accepted before, so it is valid.
@@ -345,7 +339,7 @@ impl<R: Runtime, C: Connector> Future for ClientIo<R, C> {
                         true
                     }
                     Poll::Ready(Err(e)) => {
-                        tracing::debug!(addr = %this.addr, error = %e, "reconnect failed");
+                        tracing::debug!(error = %e, "reconnect failed");
                         this.after_close();
                         true
                     }
@@ -364,8 +358,6 @@ impl<R: Runtime, C: Connector> Future for ClientIo<R, C> {
         Poll::Pending
     }
 }
-
-impl<R: Runtime, C: Connector> Unpin for ClientIo<R, C> {}
 
 /// How long a client waits at most for its `bye:` to be flushed.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(1);

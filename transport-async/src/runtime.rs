@@ -1,10 +1,17 @@
-//! What a transport must provide: time, sleep, spawn, listen and connect.
+//! What a runtime provides: time, sleep, spawn, listen, connect and resolve.
 //!
 //! The server and client loops of this crate are written once, against
-//! `futures-io` streams and these traits; each transport implements them for
-//! its runtime in a few lines (tokio; async-io for async-std and smol). The
-//! blocking transport uses the pieces that do not need a runtime.
+//! `futures-io` streams and the [`Runtime`] trait; each runtime crate
+//! implements it in a few lines (tokio; async-io for async-std and smol).
+//!
+//! The trait is object-safe, as quinn's is: sleeps and connects come back
+//! as boxed futures, listeners and streams as boxed trait objects, and the
+//! server and client hold an `Arc<dyn Runtime>`. So they are plain types,
+//! with no type parameter for the user to name; the price is one allocation
+//! per sleep armed and per connection, and a virtual call per read or write,
+//! which are nothing next to the system calls behind them.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -18,22 +25,31 @@ use transport_common::Address;
 /// A future that is boxed and `Send`.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Time and tasks.
-pub trait Runtime: Clone + Send + Sync + 'static {
-    /// The future [`sleep_until`](Runtime::sleep_until) returns.
-    type Sleep: Future<Output = ()> + Send + 'static;
-
+/// Time, tasks and sockets, as the server and client loops need them.
+pub trait Runtime: fmt::Debug + Send + Sync + 'static {
     /// The current time, as the runtime sees it (tokio's may be paused in
     /// tests).
     fn now(&self) -> Instant;
 
-    /// A future that completes at `deadline`.
-    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+    /// A future that completes at `deadline`. The loops compare
+    /// `now >= deadline` themselves too, so a sleep that wakes early or is
+    /// polled late does no harm.
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
 
     /// Runs `future` to completion in the background.
-    fn spawn<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static;
+    fn spawn(&self, future: BoxFuture<()>);
+
+    /// Binds `addr` with a listen backlog of
+    /// [`LISTEN_BACKLOG`](crate::LISTEN_BACKLOG), within the runtime.
+    fn listen(&self, addr: SocketAddr) -> io::Result<Box<dyn Listener>>;
+
+    /// Connects to `addr`; the stream has `TCP_NODELAY` set.
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Box<dyn Stream>>>;
+
+    /// Resolves `addr`, without blocking the executor's threads: a host
+    /// name goes to the system resolver, which may block, so it must run
+    /// on a thread meant for blocking calls.
+    fn resolve(&self, addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>>;
 }
 
 /// A byte stream the loops can read and write.
@@ -42,43 +58,13 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
 /// A listening socket.
-pub trait Listener: Send + 'static {
-    /// An accepted connection, with `TCP_NODELAY` already set.
-    type Stream: Stream;
+pub trait Listener: fmt::Debug + Send + 'static {
+    /// Accepts the next connection, with `TCP_NODELAY` already set.
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>>;
 
-    /// Accepts the next connection.
-    fn poll_accept(&mut self, cx: &mut Context<'_>)
-    -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
-}
-
-/// Opens connections for clients.
-pub trait Connector: Send + Sync + 'static {
-    /// A connected stream, with `TCP_NODELAY` already set.
-    type Stream: Stream;
-
-    /// Connects to `addr`.
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::Stream>>;
-}
-
-/// Everything an async transport provides: a [`Runtime`], listening,
-/// connecting and resolving. [`Server`](crate::Server) and
-/// [`Client`](crate::Client) are generic over it.
-pub trait Transport: Runtime + Default {
-    /// The listening socket.
-    type Listener: Listener;
-    /// Opens client connections.
-    type Connector: Connector + Default;
-
-    /// Binds `addr` with a listen backlog of
-    /// [`LISTEN_BACKLOG`](transport_common::LISTEN_BACKLOG), within the runtime.
-    fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener>;
-
-    /// The address a listener is bound to.
-    fn local_addr(listener: &Self::Listener) -> io::Result<SocketAddr>;
-
-    /// Resolves `addr`. The default uses the system resolver on the calling
-    /// thread.
-    fn resolve(&self, addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
-        Box::pin(async move { addr.resolve_blocking() })
-    }
+    /// The address it is bound to.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
 }

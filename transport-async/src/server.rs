@@ -1,6 +1,6 @@
 //! The server of the async transports, written once.
 //!
-//! [`Server`] binds through its [`Transport`] and serves: one future owns the
+//! [`Server`] binds through its [`Runtime`] and serves: one future owns the
 //! [`HubDriver`], accepts connections and spawns a [`ConnIo`] for each,
 //! applies what the connections send, sleeps until the hub's next deadline,
 //! and on the shutdown signal lets the hub say `bye:` to everyone, waits for
@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -20,39 +21,35 @@ use futures_core::Stream as _;
 use tracing::Instrument as _;
 
 use crate::conn_io::ConnIo;
-use crate::runtime::{Listener, Runtime, Transport};
+use crate::runtime::{BoxFuture, Listener, Runtime};
 use transport_common::{AcceptBackoff, Address, HubDriver, HubMsg, ServerOptions, check_config};
 
 /// Most messages handled before the loop yields to other tasks.
 const BUDGET: usize = 512;
 
-/// A bound chat server, ready to serve, on transport `T`.
+/// A bound chat server, ready to serve, on the runtime it was bound with.
 ///
 /// One task owns the hub; each connection has a task of its own that reads
 /// and writes without blocking the others.
 #[derive(Debug)]
-pub struct Server<T: Transport> {
-    listener: T::Listener,
+pub struct Server {
+    listener: Box<dyn Listener>,
     config: ServerConfig,
     options: ServerOptions,
-    rt: T,
+    rt: Arc<dyn Runtime>,
 }
 
-impl<T: Transport> Server<T> {
+impl Server {
     /// Binds `addr` (`"host:port"` or a `SocketAddr`; port 0 picks a free
-    /// port) with a listen backlog of 1024. Fails with `InvalidInput` if
-    /// `config` cannot work.
-    pub async fn bind(addr: impl Into<Address>, config: ServerConfig) -> io::Result<Self> {
-        Self::bind_on(T::default(), addr, config).await
-    }
-
-    /// [`bind`](Self::bind), with a given runtime value.
+    /// port) with a listen backlog of 1024, on runtime `rt`. Fails with
+    /// `InvalidInput` if `config` cannot work.
     pub async fn bind_on(
-        rt: T,
+        rt: impl Runtime,
         addr: impl Into<Address>,
         config: ServerConfig,
-    ) -> io::Result<Self> {
+    ) -> io::Result<Server> {
         check_config(&config)?;
+        let rt: Arc<dyn Runtime> = Arc::new(rt);
         let mut last_error = None;
         for addr in rt.resolve(addr.into()).await? {
             match rt.listen(addr) {
@@ -71,7 +68,8 @@ impl<T: Transport> Server<T> {
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
     }
 
-    /// Replaces the transport options (shutdown grace, close linger, ...).
+    /// Replaces the transport options (accept pause, channel capacity,
+    /// timer slack).
     pub fn with_options(mut self, options: ServerOptions) -> Self {
         self.options = options;
         self
@@ -79,7 +77,7 @@ impl<T: Transport> Server<T> {
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        T::local_addr(&self.listener)
+        self.listener.local_addr()
     }
 
     /// Serves until the future is dropped.
@@ -108,16 +106,14 @@ impl<T: Transport> Server<T> {
 /// Serves connections from `listener` until `shutdown` completes, then shuts
 /// down gracefully. Returns once every connection is closed or the grace
 /// period is over.
-async fn run<R, L, F>(
-    rt: R,
-    listener: L,
+async fn run<F>(
+    rt: Arc<dyn Runtime>,
+    listener: Box<dyn Listener>,
     config: ServerConfig,
     options: ServerOptions,
     shutdown: F,
 ) -> io::Result<()>
 where
-    R: Runtime,
-    L: Listener,
     F: Future<Output = ()> + Send + 'static,
 {
     let driver =
@@ -140,9 +136,9 @@ where
     Ok(())
 }
 
-struct ServerLoop<R: Runtime, L> {
-    rt: R,
-    listener: L,
+struct ServerLoop {
+    rt: Arc<dyn Runtime>,
+    listener: Box<dyn Listener>,
     driver: HubDriver,
     tx: mpsc::Sender<HubMsg>,
     rx: mpsc::Receiver<HubMsg>,
@@ -152,12 +148,12 @@ struct ServerLoop<R: Runtime, L> {
     stopping: bool,
     accept_backoff: AcceptBackoff,
     /// Accepting is paused until this sleep completes.
-    accept_paused: Option<Pin<Box<R::Sleep>>>,
+    accept_paused: Option<BoxFuture<()>>,
     /// A sleep until the given instant: the hub's deadline or the grace end.
-    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    timer: Option<(Instant, BoxFuture<()>)>,
 }
 
-impl<R: Runtime, L: Listener> ServerLoop<R, L> {
+impl ServerLoop {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut budget = BUDGET;
         loop {
@@ -225,12 +221,12 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
                 // idle connection pays nothing for it.
                 let span = tracing::debug_span!("conn", %id, %peer);
                 let io = ConnIo::new(id, stream, outbox, self.tx.clone());
-                self.rt.spawn(io.instrument(span));
+                self.rt.spawn(Box::pin(io.instrument(span)));
                 true
             }
             Poll::Ready(Err(e)) => {
                 if let Some(pause) = self.accept_backoff.failed(&e) {
-                    self.accept_paused = Some(Box::pin(self.rt.sleep_until(now + pause)));
+                    self.accept_paused = Some(self.rt.sleep_until(now + pause));
                 }
                 true
             }
@@ -250,7 +246,7 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
             return false;
         };
         if self.timer.as_ref().is_none_or(|(at, _)| *at != next) {
-            self.timer = Some((next, Box::pin(self.rt.sleep_until(next))));
+            self.timer = Some((next, self.rt.sleep_until(next)));
         }
         let (_, sleep) = self.timer.as_mut().expect("set above");
         if sleep.as_mut().poll(cx).is_ready() {
@@ -264,7 +260,7 @@ impl<R: Runtime, L: Listener> ServerLoop<R, L> {
     }
 }
 
-impl<R: Runtime, L> Drop for ServerLoop<R, L> {
+impl Drop for ServerLoop {
     fn drop(&mut self) {
         // Dropped before a graceful end (or after it): make sure no
         // connection task outlives the server.

@@ -52,11 +52,24 @@ pub fn check_config(config: &ServerConfig) -> io::Result<()> {
 
 /// Transport settings of a client; the protocol's are in
 /// [`ClientConfig`](chat_proto::ClientConfig).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientOptions {
     /// Reconnect after losing the connection, and how. Default: never.
     pub reconnect: Option<ReconnectPolicy>,
+    /// How long to wait for each address to accept the TCP connection
+    /// before trying the next one (at `connect`, and at every reconnect).
+    /// Default 10 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            reconnect: None,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Why a client's `connect` failed.

@@ -4,8 +4,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use chat_proto::ClientConfig;
-use transport_tokio::Client;
+use transport_tokio::{Client, ClientConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

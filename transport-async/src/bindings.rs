@@ -1,0 +1,188 @@
+//! How a runtime crate gets its `Server` and `Client`: one macro call.
+//!
+//! [`Server`](crate::Server) and [`Client`](crate::Client) of this crate are
+//! complete, but they take their runtime as an argument (`bind_on`,
+//! `connect_on`). A runtime crate wants `Server::bind(addr, config)` with
+//! its own runtime already chosen, as inherent methods a reader finds on
+//! the type's page. [`runtime_api!`](crate::runtime_api) writes those two
+//! newtypes, every method documented and forwarding to this crate, so the
+//! forwarding is written once here rather than copied into each runtime
+//! crate.
+
+/// Defines `Server` and `Client` newtypes for a runtime crate, whose
+/// `bind` and `connect` use the runtime given here and whose every other
+/// method forwards to [`transport_async::Server`](crate::Server) and
+/// [`transport_async::Client`](crate::Client).
+///
+/// Invoke it once, at the crate root:
+///
+/// ```ignore
+/// transport_async::runtime_api!(runtime: crate::runtime::TokioRuntime, name: "tokio");
+/// ```
+///
+/// `runtime` is an expression of a type implementing
+/// [`Runtime`](crate::Runtime), evaluated at each `bind` and `connect`;
+/// `name` is how the docs call the runtime. The generated types also have
+/// `bind_on` and `connect_on`, which take any runtime, and `into_inner`,
+/// which gives the runtime-neutral value for code shared across runtimes.
+#[macro_export]
+macro_rules! runtime_api {
+    (runtime: $rt:expr, name: $name:literal $(,)?) => {
+        #[doc = concat!("A chat server on ", $name, ", bound and ready to serve.")]
+        ///
+        /// One task owns the hub; each connection has a task of its own
+        /// that reads and writes without blocking the others. Graceful
+        /// shutdown sends every client `bye:` and flushes it within the
+        /// configuration's `shutdown_grace`.
+        #[derive(Debug)]
+        pub struct Server($crate::Server);
+
+        impl Server {
+            #[doc = concat!("Binds `addr` on ", $name, " (`\"host:port\"` or a `SocketAddr`;")]
+            /// port 0 picks a free port) with a listen backlog of 1024.
+            /// Fails with `InvalidInput` if `config` cannot work.
+            pub async fn bind(
+                addr: impl ::std::convert::Into<$crate::Address>,
+                config: $crate::proto::ServerConfig,
+            ) -> ::std::io::Result<Server> {
+                $crate::Server::bind_on($rt, addr, config).await.map(Server)
+            }
+
+            /// [`bind`](Self::bind), on the given runtime.
+            pub async fn bind_on(
+                rt: impl $crate::Runtime,
+                addr: impl ::std::convert::Into<$crate::Address>,
+                config: $crate::proto::ServerConfig,
+            ) -> ::std::io::Result<Server> {
+                $crate::Server::bind_on(rt, addr, config).await.map(Server)
+            }
+
+            /// Replaces the transport options (accept pause, channel
+            /// capacity, timer slack).
+            pub fn with_options(self, options: $crate::ServerOptions) -> Server {
+                Server(self.0.with_options(options))
+            }
+
+            /// The address the server listens on.
+            pub fn local_addr(&self) -> ::std::io::Result<::std::net::SocketAddr> {
+                self.0.local_addr()
+            }
+
+            /// Serves until the future is dropped.
+            pub async fn serve(self) -> ::std::io::Result<()> {
+                self.0.serve().await
+            }
+
+            /// Serves until `signal` completes, then shuts down gracefully:
+            /// every client is sent `bye:server shutting down`, and this
+            /// returns once all have been flushed and closed, or the grace
+            /// period is over.
+            pub async fn serve_with_shutdown(
+                self,
+                signal: impl ::std::future::Future<Output = ()> + ::std::marker::Send + 'static,
+            ) -> ::std::io::Result<()> {
+                self.0.serve_with_shutdown(signal).await
+            }
+
+            /// The runtime-neutral server inside.
+            pub fn into_inner(self) -> $crate::Server {
+                self.0
+            }
+        }
+
+        #[doc = concat!("A connected, logged-in chat client on ", $name, ".")]
+        ///
+        /// Commands return at once; what the server says arrives through
+        /// [`next_event`](Client::next_event). Keepalive (and reconnect, if
+        /// asked for) runs in a background task. Dropping the client closes
+        /// the connection.
+        #[derive(Debug)]
+        pub struct Client($crate::Client);
+
+        impl Client {
+            /// Connects to `addr` (`"host:port"` or a `SocketAddr`) and logs
+            /// in as `name`; returns once the server answered `ok:` (or
+            /// refused). Every resolved address is tried in order.
+            pub async fn connect(
+                addr: impl ::std::convert::Into<$crate::Address>,
+                name: &str,
+                config: $crate::proto::ClientConfig,
+            ) -> ::std::result::Result<Client, $crate::ConnectError> {
+                Self::connect_with(addr, name, config, $crate::ClientOptions::default()).await
+            }
+
+            /// [`connect`](Self::connect) with transport options, such as a
+            /// reconnect policy or a connect timeout.
+            pub async fn connect_with(
+                addr: impl ::std::convert::Into<$crate::Address>,
+                name: &str,
+                config: $crate::proto::ClientConfig,
+                options: $crate::ClientOptions,
+            ) -> ::std::result::Result<Client, $crate::ConnectError> {
+                $crate::Client::connect_on($rt, addr, name, config, options)
+                    .await
+                    .map(Client)
+            }
+
+            /// [`connect_with`](Self::connect_with), on the given runtime.
+            pub async fn connect_on(
+                rt: impl $crate::Runtime,
+                addr: impl ::std::convert::Into<$crate::Address>,
+                name: &str,
+                config: $crate::proto::ClientConfig,
+                options: $crate::ClientOptions,
+            ) -> ::std::result::Result<Client, $crate::ConnectError> {
+                $crate::Client::connect_on(rt, addr, name, config, options)
+                    .await
+                    .map(Client)
+            }
+
+            /// Says `text` to the room.
+            pub fn say(&self, text: &str) -> ::std::result::Result<(), $crate::proto::UsageError> {
+                self.0.say(text)
+            }
+
+            /// Asks who is there; the answer arrives as `Event::Users`.
+            pub fn who(&self) -> ::std::result::Result<(), $crate::proto::UsageError> {
+                self.0.who()
+            }
+
+            /// Sends `bye:REASON` and closes; the events end with
+            /// `Closed { reason: Local }` and then `None`.
+            pub fn close(
+                &self,
+                reason: &str,
+            ) -> ::std::result::Result<(), $crate::proto::UsageError> {
+                self.0.close(reason)
+            }
+
+            /// The name logged in with.
+            pub fn name(&self) -> ::std::option::Option<::std::string::String> {
+                self.0.name()
+            }
+
+            /// The next event; `None` once the connection is over for good.
+            /// After `Event::Closed` (and no reconnect), `None` comes once
+            /// the last bytes, such as the `bye:` of [`close`](Self::close),
+            /// are flushed: wait for it before dropping the runtime, or they
+            /// may be lost.
+            pub async fn next_event(&self) -> ::std::option::Option<$crate::proto::Event> {
+                self.0.next_event().await
+            }
+
+            /// The next event if one is waiting; `Poll::Ready(None)` once
+            /// the connection is over.
+            pub fn poll_event(
+                &self,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::option::Option<$crate::proto::Event>> {
+                self.0.poll_event(cx)
+            }
+
+            /// The runtime-neutral client inside.
+            pub fn into_inner(self) -> $crate::Client {
+                self.0
+            }
+        }
+    };
+}
