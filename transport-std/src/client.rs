@@ -4,16 +4,15 @@
 //! with a timeout at the core's next deadline (at least 1 ms; `WouldBlock`
 //! and `TimedOut` both mean "the deadline came"), so keepalive runs, and
 //! pongs go out, without the caller doing anything. Events wait in the
-//! shared state for [`recv`](Client::recv) or
-//! [`recv_timeout`](Client::recv_timeout).
+//! shared state for [`next_event`](Client::next_event) or
+//! [`next_event_timeout`](Client::next_event_timeout).
 //!
 //! ```no_run
-//! use chat_proto::{ClientConfig, Event};
-//! use transport_std::Client;
+//! use transport_std::{Client, ClientConfig, Event};
 //!
 //! let client = Client::connect("127.0.0.1:7878", "zhangsan", ClientConfig::default())?;
-//! client.send("did you have dinner")?;
-//! while let Some(event) = client.recv() {
+//! client.say("did you have dinner")?;
+//! while let Some(event) = client.next_event() {
 //!     if let Event::Message { from, text } = event {
 //!         println!("{from}: {text}");
 //!     }
@@ -93,7 +92,7 @@ impl Client {
     }
 
     /// Says `text` to the room; returns once it is handed to the socket.
-    pub fn send(&self, text: &str) -> Result<(), UsageError> {
+    pub fn say(&self, text: &str) -> Result<(), UsageError> {
         self.shared.say(text)?;
         self.flush();
         Ok(())
@@ -122,13 +121,13 @@ impl Client {
 
     /// The next event, waiting as long as it takes; `None` once the
     /// connection is over for good.
-    pub fn recv(&self) -> Option<Event> {
+    pub fn next_event(&self) -> Option<Event> {
         self.shared.recv_blocking(None).unwrap_or(None)
     }
 
     /// The next event, waiting up to `timeout`; `Ok(None)` once the
     /// connection is over for good.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Event>, TimedOut> {
+    pub fn next_event_timeout(&self, timeout: Duration) -> Result<Option<Event>, TimedOut> {
         self.shared.recv_blocking(Some(timeout))
     }
 

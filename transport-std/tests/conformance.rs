@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_conformance::{TestClient, TestServer};
-use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
-use transport_std::{Client, ClientOptions, Server};
+use transport_std::{
+    Client, ClientConfig, ClientOptions, Event, ReconnectPolicy, Server, ServerConfig,
+};
 
 fn start(config: ServerConfig) -> TestServer {
     let server = Server::bind("127.0.0.1:0", config).expect("bind");
@@ -33,7 +34,7 @@ impl TestClient for StdClient {
     }
 
     fn say(&self, text: &str) {
-        self.0.send(text).expect("send");
+        self.0.say(text).expect("say");
     }
 
     fn who(&self) {
@@ -45,7 +46,7 @@ impl TestClient for StdClient {
     }
 
     fn next_event(&self, timeout: Duration) -> Option<Event> {
-        self.0.recv_timeout(timeout).ok().flatten()
+        self.0.next_event_timeout(timeout).ok().flatten()
     }
 }
 
