@@ -168,7 +168,7 @@ fn serve_std(args: &ServeArgs, config: ServerConfig, options: ServerOptions) -> 
         .map_err(cannot_listen(&args.addr))?
         .with_options(options);
     listening(server.local_addr(), Runtime::Std)?;
-    let stop = server.shutdown_handle();
+    let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
     server.serve().map_err(|e| e.to_string())
 }

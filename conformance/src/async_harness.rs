@@ -33,7 +33,7 @@ pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer 
                 .await
                 .expect("bind");
             addr_tx
-                .send(server.local_addr().expect("addr"))
+                .send((server.local_addr().expect("addr"), server.handle()))
                 .expect("send addr");
             let stop = async {
                 let _ = stop_rx.await;
@@ -41,8 +41,8 @@ pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer 
             server.serve_with_shutdown(stop).await.expect("serve");
         });
     });
-    let addr = addr_rx.recv().expect("server started");
-    TestServer::new(addr, move || {
+    let (addr, handle) = addr_rx.recv().expect("server started");
+    TestServer::new(addr, handle, move || {
         let _ = stop_tx.send(());
         thread.join().expect("server thread");
     })

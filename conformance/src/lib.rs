@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
+use transport_common::ServerHandle;
 
 /// How a transport starts a server for one test.
 pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
@@ -37,6 +38,7 @@ pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
 /// A running server under test. Dropping it shuts the server down.
 pub struct TestServer {
     addr: SocketAddr,
+    handle: ServerHandle,
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -49,11 +51,17 @@ impl std::fmt::Debug for TestServer {
 }
 
 impl TestServer {
-    /// A server listening on `addr`; `stop` must start a graceful shutdown
-    /// and return once the server has finished.
-    pub fn new(addr: SocketAddr, stop: impl FnOnce() + Send + 'static) -> Self {
+    /// A server listening on `addr`, reached by the application through
+    /// `handle`; `stop` must start a graceful shutdown and return once the
+    /// server has finished.
+    pub fn new(
+        addr: SocketAddr,
+        handle: ServerHandle,
+        stop: impl FnOnce() + Send + 'static,
+    ) -> Self {
         TestServer {
             addr,
+            handle,
             stop: Some(Box::new(stop)),
         }
     }
@@ -61,6 +69,11 @@ impl TestServer {
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's handle, as an embedding application holds it.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
     }
 
     /// Shuts the server down gracefully and waits until it has finished.
@@ -113,7 +126,9 @@ macro_rules! server_suite {
             presence_limit, rate_limit_counts_who, frames_before_bye_are_answered,
             keepalive_ping_and_drop, login_timeout,
             slow_consumer_is_dropped, server_full, rate_limit, graceful_shutdown,
-            late_arrival_during_shutdown_gets_bye);
+            late_arrival_during_shutdown_gets_bye, handle_kick, handle_notices,
+            handle_login_approved, handle_login_refused_frees_the_name,
+            handle_logged_in_and_stats, handle_shutdown);
     };
     (@cases $start:expr; $($case:ident),*) => {
         $(

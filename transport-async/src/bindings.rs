@@ -68,12 +68,22 @@ macro_rules! runtime_api {
                 self.0.local_addr()
             }
 
-            /// Serves until the future is dropped.
+            /// The application's handle on this server: decide logins, see
+            /// events, kick, send notices, read who is logged in, shut
+            /// down. Take it before serving; it works from any task or
+            /// thread.
+            pub fn handle(&self) -> $crate::ServerHandle {
+                self.0.handle()
+            }
+
+            /// Serves until the future is dropped, or until the handle's
+            /// `shutdown` and the graceful shutdown that follows.
             pub async fn serve(self) -> ::std::io::Result<()> {
                 self.0.serve().await
             }
 
-            /// Serves until `signal` completes, then shuts down gracefully:
+            /// Serves until `signal` completes (or the handle's `shutdown`
+            /// is called), then shuts down gracefully:
             /// every client is sent `bye:server shutting down`, and this
             /// returns once all have been flushed and closed, or the grace
             /// period is over.

@@ -2,10 +2,13 @@
 //!
 //! [`Server`] binds through its [`Runtime`] and serves: one future owns the
 //! [`HubDriver`], accepts connections and spawns a [`ConnIo`] for each,
-//! applies what the connections send, sleeps until the hub's next deadline,
-//! and on the shutdown signal lets the hub say `bye:` to everyone, waits for
-//! the writers to flush (at most the grace period), and returns. The
-//! transport provides only time, spawning and sockets.
+//! feeds the driver what the connections send, and ends each batch with
+//! [`HubDriver::end_batch`], which applies the application's actions, runs
+//! the hub's timers, wakes the writers and says when to wake next. On the
+//! shutdown signal (or [`ServerHandle::shutdown`]) the hub says `bye:` to
+//! everyone and the loop returns once every socket is closed or the grace
+//! period is over. What is this loop's own is the waiting: on the
+//! connections' channel, the listener, the signal and one timer.
 
 use std::future::Future;
 use std::io;
@@ -15,14 +18,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use chat_proto::ServerConfig;
+use chat_proto::{MAX_DURATION, ServerConfig, after};
 use futures_channel::mpsc;
 use futures_core::Stream as _;
 use tracing::Instrument as _;
+use transport_common::{
+    AcceptBackoff, Address, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, check_config,
+};
 
 use crate::conn_io::ConnIo;
 use crate::runtime::{BoxFuture, Listener, Runtime};
-use transport_common::{AcceptBackoff, Address, HubDriver, HubMsg, ServerOptions, check_config};
 
 /// Most messages handled before the loop yields to other tasks.
 const BUDGET: usize = 512;
@@ -30,11 +35,12 @@ const BUDGET: usize = 512;
 /// A bound chat server, ready to serve, on the runtime it was bound with.
 ///
 /// One task owns the hub; each connection has a task of its own that reads
-/// and writes without blocking the others.
+/// and writes without blocking the others. The application reaches the
+/// running server through its [`handle`](Server::handle).
 #[derive(Debug)]
 pub struct Server {
     listener: Box<dyn Listener>,
-    config: ServerConfig,
+    driver: HubDriver,
     options: ServerOptions,
     rt: Arc<dyn Runtime>,
 }
@@ -49,6 +55,9 @@ impl Server {
         config: ServerConfig,
     ) -> io::Result<Server> {
         check_config(&config)?;
+        let options = ServerOptions::default();
+        let driver = HubDriver::new(config, options.timer_slack)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let rt: Arc<dyn Runtime> = Arc::new(rt);
         let mut last_error = None;
         for addr in rt.resolve(addr.into()).await? {
@@ -56,8 +65,8 @@ impl Server {
                 Ok(listener) => {
                     return Ok(Server {
                         listener,
-                        config,
-                        options: ServerOptions::default(),
+                        driver,
+                        options,
                         rt,
                     });
                 }
@@ -71,6 +80,7 @@ impl Server {
     /// Replaces the transport options (accept pause, channel capacity,
     /// timer slack).
     pub fn with_options(mut self, options: ServerOptions) -> Self {
+        self.driver.set_timer_slack(options.timer_slack);
         self.options = options;
         self
     }
@@ -80,14 +90,23 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until the future is dropped.
+    /// The application's handle on this server: decide logins, see
+    /// events, kick, send notices, read who is logged in, shut down. Take
+    /// it before serving; it works from any task or thread.
+    pub fn handle(&self) -> ServerHandle {
+        self.driver.server_handle()
+    }
+
+    /// Serves until the future is dropped, or until
+    /// [`ServerHandle::shutdown`] and the graceful shutdown that follows.
     pub async fn serve(self) -> io::Result<()> {
         self.serve_with_shutdown(std::future::pending()).await
     }
 
-    /// Serves until `signal` completes, then shuts down gracefully: every
-    /// client is sent `bye:server shutting down`, and this returns once all
-    /// have been flushed and closed, or the grace period
+    /// Serves until `signal` completes (or [`ServerHandle::shutdown`] is
+    /// called), then shuts down gracefully: every client is sent
+    /// `bye:server shutting down`, and this returns once all have been
+    /// flushed and closed, or the grace period
     /// (`ServerConfig::shutdown_grace`) is over.
     pub async fn serve_with_shutdown<F>(self, signal: F) -> io::Result<()>
     where
@@ -95,45 +114,26 @@ impl Server {
     {
         let local = self.local_addr()?;
         let span = tracing::info_span!("chat_server", %local);
+        let (tx, rx) = mpsc::channel(self.options.channel_capacity);
+        let mut state = ServerLoop {
+            accept_backoff: AcceptBackoff::new(self.options.accept_pause),
+            rt: self.rt,
+            listener: self.listener,
+            driver: self.driver,
+            tx,
+            rx,
+            shutdown: Box::pin(signal),
+            signalled: false,
+            accept_paused: None,
+            timer: None,
+        };
         let serving = async move {
             tracing::info!("serving");
-            run(self.rt, self.listener, self.config, self.options, signal).await
+            std::future::poll_fn(|cx| state.poll(cx)).await;
+            Ok(())
         };
         serving.instrument(span).await
     }
-}
-
-/// Serves connections from `listener` until `shutdown` completes, then shuts
-/// down gracefully. Returns once every connection is closed or the grace
-/// period is over.
-async fn run<F>(
-    rt: Arc<dyn Runtime>,
-    listener: Box<dyn Listener>,
-    config: ServerConfig,
-    options: ServerOptions,
-    shutdown: F,
-) -> io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let driver =
-        HubDriver::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let (tx, rx) = mpsc::channel(options.channel_capacity);
-    let mut state = ServerLoop {
-        accept_backoff: AcceptBackoff::new(options.accept_pause),
-        rt,
-        listener,
-        driver,
-        tx,
-        rx,
-        options,
-        shutdown: Box::pin(shutdown),
-        stopping: false,
-        accept_paused: None,
-        timer: None,
-    };
-    std::future::poll_fn(|cx| state.poll(cx)).await;
-    Ok(())
 }
 
 struct ServerLoop {
@@ -142,27 +142,28 @@ struct ServerLoop {
     driver: HubDriver,
     tx: mpsc::Sender<HubMsg>,
     rx: mpsc::Receiver<HubMsg>,
-    options: ServerOptions,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// Set once the shutdown signal came.
-    stopping: bool,
+    /// Set once the shutdown signal came (it is not polled again).
+    signalled: bool,
     accept_backoff: AcceptBackoff,
     /// Accepting is paused until this sleep completes.
     accept_paused: Option<BoxFuture<()>>,
-    /// A sleep until the given instant: the hub's deadline or the grace end.
+    /// A sleep until the given instant: the hub's deadline plus the slack.
     timer: Option<(Instant, BoxFuture<()>)>,
 }
 
 impl ServerLoop {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Actions queued through the handle wake this task.
+        self.driver.register_waker(cx.waker());
         let mut budget = BUDGET;
         loop {
             let mut progress = false;
             let now = self.rt.now();
 
-            if !self.stopping && self.shutdown.as_mut().poll(cx).is_ready() {
+            if !self.signalled && self.shutdown.as_mut().poll(cx).is_ready() {
+                self.signalled = true;
                 self.driver.shutdown(now);
-                self.stopping = true;
                 progress = true;
             }
 
@@ -182,21 +183,16 @@ impl ServerLoop {
                 budget = budget.saturating_sub(1);
                 progress = true;
             }
-            self.driver.handle_timeout(now);
-            // One wake-up per writer for everything this round produced.
-            self.driver.flush();
 
-            // The hub ends the grace period itself, aborting what is left.
-            if self.stopping && self.driver.is_finished() {
-                tracing::info!("shutdown complete");
-                return Poll::Ready(());
-            }
-
+            let wake_at = match self.driver.end_batch(now) {
+                Next::Finished => return Poll::Ready(()),
+                Next::Wait(at) => at,
+            };
             if budget == 0 {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if !progress && !self.poll_timer(cx) {
+            if !progress && !self.poll_timer(cx, wake_at) {
                 return Poll::Pending;
             }
         }
@@ -226,7 +222,8 @@ impl ServerLoop {
             }
             Poll::Ready(Err(e)) => {
                 if let Some(pause) = self.accept_backoff.failed(&e) {
-                    self.accept_paused = Some(self.rt.sleep_until(now + pause));
+                    let until = after(now, pause.min(MAX_DURATION));
+                    self.accept_paused = Some(self.rt.sleep_until(until));
                 }
                 true
             }
@@ -234,14 +231,10 @@ impl ServerLoop {
         }
     }
 
-    /// Sleeps until the hub's next deadline; returns whether that moment
-    /// has already come.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let next = self
-            .driver
-            .poll_timeout()
-            .map(|t| t + self.options.timer_slack);
-        let Some(next) = next else {
+    /// Sleeps until `wake_at`; returns whether that moment has already
+    /// come.
+    fn poll_timer(&mut self, cx: &mut Context<'_>, wake_at: Option<Instant>) -> bool {
+        let Some(next) = wake_at else {
             self.timer = None;
             return false;
         };

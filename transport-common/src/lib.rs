@@ -7,8 +7,12 @@
 //!
 //! * [`HubDriver`]: owns the [`Hub`](chat_proto::Hub), applies what
 //!   connections send ([`HubMsg`]), drains every output after every input,
-//!   routes output to each connection's [`Outbox`], and logs accepts, logins
-//!   and closes with `tracing`;
+//!   routes output to each connection's [`Outbox`], logs accepts, logins
+//!   and closes with `tracing`, and ends each batch of a server loop the
+//!   same way for every transport ([`HubDriver::end_batch`]);
+//! * [`ServerHandle`] and [`Events`]: the embedding application's side of
+//!   a server: decide logins, see events, kick, send notices, read who is
+//!   logged in and the hub's counters, from any task or thread;
 //! * [`Outbox`] and [`WriteQueue`]: output waiting for a connection's
 //!   writer, written with vectored writes and reported back as written;
 //! * [`AcceptBackoff`]: pausing, not spinning, when `accept` runs out of file
@@ -24,20 +28,24 @@
 
 mod accept;
 mod client_shared;
+mod events;
 mod hub_driver;
 mod listen;
 mod options;
 mod outbox;
 mod reconnect;
+mod server_handle;
 mod write_queue;
 
 pub use accept::{AcceptBackoff, is_resource_exhaustion};
 pub use client_shared::{ClientShared, TimedOut};
-pub use hub_driver::{HubDriver, HubMsg};
+pub use events::Events;
+pub use hub_driver::{HubDriver, HubMsg, Next};
 pub use listen::bind_listener;
 pub use options::{
     Address, ClientOptions, ConnectError, LISTEN_BACKLOG, ServerOptions, check_config,
 };
 pub use outbox::{Outbox, Taken};
 pub use reconnect::{Reconnector, login_outcome};
+pub use server_handle::ServerHandle;
 pub use write_queue::{MAX_SLICES, WriteQueue};

@@ -1,7 +1,8 @@
 //! The chat protocol on blocking `std::net` threads: no async runtime.
 //!
-//! * [`Server`]: `bind`, then `serve` on the calling thread; a
-//!   [`ShutdownHandle`] stops it from another thread, gracefully.
+//! * [`Server`]: `bind`, then `serve` on the calling thread; its
+//!   [`ServerHandle`] decides logins, sees events, kicks, sends notices and
+//!   stops it gracefully, from any thread.
 //! * [`Client`]: `connect`, `say`, `who`, `next_event`,
 //!   `next_event_timeout`, `close`, the same words as the async clients;
 //!   keepalive runs on a background thread.
@@ -25,5 +26,7 @@ pub use chat_proto::{
     Keepalive, LoginMode, RateLimit, ReconnectPolicy, ServerConfig, UsageError,
 };
 pub use client::Client;
-pub use server::{Server, ShutdownHandle};
-pub use transport_common::{ClientOptions, ConnectError, ServerOptions, TimedOut};
+pub use server::Server;
+pub use transport_common::{
+    ClientOptions, ConnectError, Events, ServerHandle, ServerOptions, TimedOut,
+};

@@ -11,9 +11,9 @@ use transport_std::{
 fn start(config: ServerConfig) -> TestServer {
     let server = Server::bind("127.0.0.1:0", config).expect("bind");
     let addr = server.local_addr().expect("addr");
-    let stop = server.shutdown_handle();
+    let stop = server.handle();
     let thread = std::thread::spawn(move || server.serve().expect("serve"));
-    TestServer::new(addr, move || {
+    TestServer::new(addr, stop.clone(), move || {
         stop.shutdown();
         thread.join().expect("server thread");
     })
