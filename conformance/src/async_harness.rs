@@ -9,8 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
-use transport_async::{Client, ClientOptions, Runtime, Server};
+use chat_proto::{ClientConfig, Event, MAX_DURATION, ServerConfig, after};
+use transport_async::{Address, Client, ClientOptions, Runtime, Server};
 
 use crate::{TestClient, TestServer};
 
@@ -58,18 +58,16 @@ pub struct AsyncTestClient<R, E> {
 
 impl<R: Runtime + Default, E: Executor> TestClient for AsyncTestClient<R, E> {
     fn connect(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         name: &str,
         config: ClientConfig,
-        reconnect: Option<ReconnectPolicy>,
+        options: ClientOptions,
     ) -> Result<Self, String> {
         let executor = E::new();
-        let mut options = ClientOptions::default();
-        options.reconnect = reconnect;
         let client = executor
             .block_on(Client::connect_on(
                 R::default(),
-                addr,
+                Address::from(addrs),
                 name,
                 config,
                 options,
@@ -95,7 +93,7 @@ impl<R: Runtime + Default, E: Executor> TestClient for AsyncTestClient<R, E> {
     }
 
     fn next_event(&self, timeout: Duration) -> Option<Event> {
-        let deadline = Instant::now() + timeout;
+        let deadline = after(Instant::now(), timeout.min(MAX_DURATION));
         self.executor.block_on(async {
             let mut sleep = R::default().sleep_until(deadline);
             let mut event = std::pin::pin!(self.client.next_event());

@@ -29,8 +29,8 @@ pub mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
-use transport_common::ServerHandle;
+use chat_proto::{ClientConfig, Event, ServerConfig};
+use transport_common::{ClientOptions, ServerHandle};
 
 /// How a transport starts a server for one test.
 pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
@@ -94,13 +94,14 @@ impl Drop for TestServer {
 
 /// A transport's client, seen through a blocking facade.
 pub trait TestClient: Sized {
-    /// Connects and logs in; `Err` carries the error's text (a refused login
+    /// Connects to the first of `addrs` that accepts (trying each in
+    /// order) and logs in; `Err` carries the error's text (a refused login
     /// must mention the error code).
     fn connect(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         name: &str,
         config: ClientConfig,
-        reconnect: Option<ReconnectPolicy>,
+        options: ClientOptions,
     ) -> Result<Self, String>;
     /// Says `text`; panics if the client refuses.
     fn say(&self, text: &str);
@@ -146,7 +147,8 @@ macro_rules! client_suite {
     ($start:expr, $client:ty) => {
         $crate::client_suite!(@cases $start, $client;
             client_chats, client_login_refused, client_keepalive_keeps_idle_session,
-            client_answers_pings_while_idle, client_detects_silent_server, client_reconnects);
+            client_answers_pings_while_idle, client_detects_silent_server, client_reconnects,
+            client_tries_every_address, client_connect_times_out);
     };
     (@cases $start:expr, $client:ty; $($case:ident),*) => {
         $(

@@ -85,9 +85,9 @@ impl Runtime for AsyncStdRuntime {
 /// Resolves `addr` off the executor: a socket address at once, a host name
 /// on the blocking thread pool.
 fn resolve(addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
-    match addr {
-        Address::Socket(addr) => Box::pin(std::future::ready(Ok(vec![addr]))),
-        host => Box::pin(off_executor(move || host.resolve_blocking())),
+    match addr.resolved() {
+        Some(addrs) => Box::pin(std::future::ready(Ok(addrs))),
+        None => Box::pin(off_executor(move || addr.resolve_blocking())),
     }
 }
 

@@ -190,7 +190,8 @@ impl ClientShared {
     /// The next event, waiting up to `timeout` (forever if `None`);
     /// `Ok(None)` once the connection is over for good.
     pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Option<Event>, TimedOut> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to be an instant is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut inner = self.lock();
         loop {
             if let Some(event) = inner.events.pop_front() {
@@ -327,6 +328,17 @@ mod tests {
             shared.recv_blocking(Some(Duration::from_millis(1))),
             Err(TimedOut)
         );
+    }
+
+    #[test]
+    fn a_timeout_past_the_end_of_time_waits_without_overflowing() {
+        let now = Instant::now();
+        let shared = ClientShared::new(Client::new(ClientConfig::default(), now).unwrap());
+        shared.disconnected(now);
+        assert!(matches!(
+            shared.recv_blocking(Some(Duration::MAX)),
+            Ok(Some(Event::Closed { .. }))
+        ));
     }
 
     #[test]

@@ -98,13 +98,29 @@ pub enum ConnectError {
     Closed(CloseReason),
 }
 
-/// Where to bind or connect: a socket address, or `host:port` to resolve.
+/// Where to bind or connect: a socket address, a list of them to try in
+/// order, or `host:port` to resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Address {
     /// A resolved address.
     Socket(SocketAddr),
+    /// Resolved addresses, tried in order.
+    List(Vec<SocketAddr>),
     /// `host:port`, resolved by the transport.
     Host(String),
+}
+
+impl From<Vec<SocketAddr>> for Address {
+    fn from(addrs: Vec<SocketAddr>) -> Self {
+        Address::List(addrs)
+    }
+}
+
+impl From<&[SocketAddr]> for Address {
+    fn from(addrs: &[SocketAddr]) -> Self {
+        Address::List(addrs.to_vec())
+    }
 }
 
 impl From<SocketAddr> for Address {
@@ -132,12 +148,29 @@ impl From<&String> for Address {
 }
 
 impl Address {
+    /// The addresses, if no name needs resolving.
+    pub fn resolved(&self) -> Option<Vec<SocketAddr>> {
+        match self {
+            Address::Socket(addr) => Some(vec![*addr]),
+            Address::List(addrs) => Some(addrs.clone()),
+            Address::Host(_) => None,
+        }
+    }
+
+    /// The host name to resolve, if there is one.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Address::Host(host) => Some(host),
+            _ => None,
+        }
+    }
+
     /// Resolves with the system resolver, which may block for a host name.
     pub fn resolve_blocking(&self) -> io::Result<Vec<SocketAddr>> {
         use std::net::ToSocketAddrs;
         match self {
-            Address::Socket(addr) => Ok(vec![*addr]),
             Address::Host(host) => Ok(host.to_socket_addrs()?.collect()),
+            other => Ok(other.resolved().unwrap_or_default()),
         }
     }
 }

@@ -7,6 +7,9 @@
 //! shared state for [`next_event`](Client::next_event) or
 //! [`next_event_timeout`](Client::next_event_timeout).
 //!
+//! `connect` tries every address the name resolves to, in order, each
+//! within [`ClientOptions::connect_timeout`]; so does every reconnect.
+//!
 //! ```no_run
 //! use transport_std::{Client, ClientConfig, Event};
 //!
@@ -43,7 +46,8 @@ pub struct Client {
 
 impl Client {
     /// Connects to `addr`, logs in as `name`, and returns once the server
-    /// answered `ok:` (or refused the login).
+    /// answered `ok:` (or refused the login). Every address `addr` resolves
+    /// to is tried in order.
     pub fn connect(
         addr: impl ToSocketAddrs,
         name: &str,
@@ -61,11 +65,8 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, ConnectError> {
         config.validate()?;
-        let addr = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "no address"))?;
-        let stream = open(addr, &config)?;
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        let (stream, addr) = open_any(&addrs, &config, options.connect_timeout)?;
         let core = chat_proto::Client::new(config.clone(), Instant::now())?;
         let shared = Arc::new(ClientShared::new(core));
         shared.login(name)?;
@@ -73,7 +74,8 @@ impl Client {
         let io = Io {
             shared: shared.clone(),
             writer: writer.clone(),
-            addr,
+            addrs,
+            connect_timeout: options.connect_timeout,
             config,
             reconnector: Reconnector::new(options.reconnect, Reconnector::seed(addr)),
         };
@@ -144,9 +146,34 @@ impl Drop for Client {
     }
 }
 
-/// Opens a socket to `addr` for a client with `config`.
-fn open(addr: SocketAddr, config: &ClientConfig) -> std::io::Result<TcpStream> {
-    let stream = TcpStream::connect(addr)?;
+/// Opens a socket to the first of `addrs` that accepts within `timeout`;
+/// returns it and the address it reached, or the last error.
+fn open_any(
+    addrs: &[SocketAddr],
+    config: &ClientConfig,
+    timeout: Duration,
+) -> std::io::Result<(TcpStream, SocketAddr)> {
+    let mut last_error = None;
+    for &addr in addrs {
+        match open(addr, config, timeout) {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "connect failed");
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(ErrorKind::InvalidInput, "no address to connect to")
+    }))
+}
+
+/// Opens a socket to `addr` for a client with `config`, waiting at most
+/// `timeout` for the connection.
+fn open(addr: SocketAddr, config: &ClientConfig, timeout: Duration) -> std::io::Result<TcpStream> {
+    // `connect_timeout` refuses a zero duration.
+    let timeout = timeout.max(Duration::from_millis(1));
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_nodelay(true)?;
     // A server that stops reading must not block a writer forever: give up
     // after as long as keepalive would take to declare it dead.
@@ -181,7 +208,9 @@ fn flush(shared: &ClientShared, writer: &Mutex<Option<TcpStream>>) {
 struct Io {
     shared: Arc<ClientShared>,
     writer: Writer,
-    addr: SocketAddr,
+    /// Every address the server's name resolved to, tried in order.
+    addrs: Vec<SocketAddr>,
+    connect_timeout: Duration,
     config: ClientConfig,
     reconnector: Reconnector,
 }
@@ -243,12 +272,13 @@ impl Io {
     fn reconnect(&mut self) -> Option<TcpStream> {
         loop {
             let delay = self.reconnector.after_close(&self.shared)?;
-            tracing::info!(addr = %self.addr, ?delay, "connection lost; reconnecting");
+            tracing::info!(addrs = ?self.addrs, ?delay, "connection lost; reconnecting");
             std::thread::sleep(delay);
             if self.shared.is_stopped() {
                 return None;
             }
-            let Ok(stream) = open(self.addr, &self.config) else {
+            let Ok((stream, addr)) = open_any(&self.addrs, &self.config, self.connect_timeout)
+            else {
                 continue;
             };
             let writer = stream.try_clone().ok()?;
@@ -256,7 +286,7 @@ impl Io {
             // The name was accepted before, so it is valid.
             let _ = self.shared.reconnected(core);
             *self.writer.lock().unwrap_or_else(PoisonError::into_inner) = Some(writer);
-            tracing::info!(addr = %self.addr, "reconnected; logging in again");
+            tracing::info!(%addr, "reconnected; logging in again");
             return Some(stream);
         }
     }

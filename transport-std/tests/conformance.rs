@@ -4,9 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_conformance::{TestClient, TestServer};
-use transport_std::{
-    Client, ClientConfig, ClientOptions, Event, ReconnectPolicy, Server, ServerConfig,
-};
+use transport_std::{Client, ClientConfig, ClientOptions, Event, Server, ServerConfig};
 
 fn start(config: ServerConfig) -> TestServer {
     let server = Server::bind("127.0.0.1:0", config).expect("bind");
@@ -21,14 +19,12 @@ fn start(config: ServerConfig) -> TestServer {
 
 impl TestClient for StdClient {
     fn connect(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         name: &str,
         config: ClientConfig,
-        reconnect: Option<ReconnectPolicy>,
+        options: ClientOptions,
     ) -> Result<Self, String> {
-        let mut options = ClientOptions::default();
-        options.reconnect = reconnect;
-        Client::connect_with(addr, name, config, options)
+        Client::connect_with(addrs, name, config, options)
             .map(StdClient)
             .map_err(|e| e.to_string())
     }

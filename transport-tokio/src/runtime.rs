@@ -62,9 +62,9 @@ impl Runtime for TokioRuntime {
     /// Resolves host names on tokio's blocking pool.
     fn resolve(&self, addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
         Box::pin(async move {
-            match addr {
-                Address::Socket(addr) => Ok(vec![addr]),
-                Address::Host(host) => Ok(tokio::net::lookup_host(host).await?.collect()),
+            match addr.host() {
+                Some(host) => Ok(tokio::net::lookup_host(host).await?.collect()),
+                None => Ok(addr.resolved().unwrap_or_default()),
             }
         })
     }
