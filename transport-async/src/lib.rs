@@ -53,10 +53,9 @@ mod runtime;
 mod server;
 
 pub use chat_proto as proto;
-pub use chat_proto::ConnId;
 pub use chat_proto::{
-    ClientConfig, CloseReason, ErrorCode, Event, HubCloseReason, HubEvent, HubStats, Keepalive,
-    LoginMode, RateLimit, ReconnectPolicy, ServerConfig, UsageError,
+    ClientConfig, CloseReason, ConnId, ErrorCode, Event, HubCloseReason, HubEvent, HubStats,
+    Keepalive, LoginMode, RateLimit, ReconnectPolicy, ServerConfig, UsageError,
 };
 pub use client_io::{CLOSE_LINGER, Client};
 pub use codec::{FrameCodec, Inbound, Outbound};
