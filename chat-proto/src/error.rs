@@ -281,6 +281,10 @@ pub enum UsageError {
     /// Between connections: the session waits to reconnect.
     #[error("not connected (reconnecting)")]
     NotConnected,
+    /// The transport's outgoing buffer is full (the server reads slower
+    /// than the application sends): wait and try again.
+    #[error("outgoing buffer full; try again once it drains")]
+    WouldBlock,
     /// The name is not valid.
     #[error("invalid name: {0}")]
     InvalidName(#[from] InvalidName),

@@ -1,24 +1,62 @@
 //! `chat connect`: a line-oriented client for people, on a terminal or with
 //! stdin piped.
 //!
-//! A typed line is a message; `/who` asks who is there; `/quit`, the end of
-//! stdin, or Ctrl-C says bye and leaves. What the room says is printed as it
-//! comes.
+//! A typed line is a message for the current room; slash commands join and
+//! leave rooms, list them, ask who is there and send private messages (see
+//! [`commands`](crate::commands)); `/quit`, the end of stdin, or Ctrl-C says
+//! bye and leaves. What the rooms say is printed as it comes, with the room
+//! named when it is not the current one. A lost connection is reopened with
+//! backoff (the core session decides when); lines typed meanwhile are kept
+//! and sent once logged in again.
 
-use chat_proto::{ClientConfig, Event};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chat_proto::{ClientConfig, Event, Keepalive, ReconnectPolicy, UsageError};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use transport_tokio::Client;
+use transport_tokio::{Client, ClientOptions};
+
+use crate::commands::{HELP, Input, View};
 
 /// Flags of `chat connect`.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
     /// The name to log in with.
     #[arg(long)]
-    name: String,
+    pub(crate) name: String,
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1:7878")]
-    addr: String,
+    pub(crate) addr: String,
+    /// Seconds of silence from the server before a ping.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub(crate) keepalive_idle: f64,
+    /// Seconds to wait for anything after a ping before the server counts
+    /// as gone.
+    #[arg(long, value_name = "SECS", default_value_t = 15.0)]
+    pub(crate) keepalive_timeout: f64,
+    /// Do not reconnect when the connection is lost.
+    #[arg(long)]
+    pub(crate) no_reconnect: bool,
+}
+
+impl ConnectArgs {
+    /// The session's configuration from the flags.
+    pub(crate) fn config(&self) -> Result<ClientConfig, String> {
+        let seconds = |flag: &str, secs: f64| {
+            Duration::try_from_secs_f64(secs).map_err(|e| format!("--{flag}: {e}"))
+        };
+        let mut config = ClientConfig::default();
+        config.keepalive = Keepalive::new(
+            seconds("keepalive-idle", self.keepalive_idle)?,
+            seconds("keepalive-timeout", self.keepalive_timeout)?,
+        );
+        if !self.no_reconnect {
+            config.reconnect = Some(ReconnectPolicy::default());
+        }
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
 }
 
 pub(crate) fn run(args: ConnectArgs) -> Result<(), String> {
@@ -26,20 +64,37 @@ pub(crate) fn run(args: ConnectArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(session(args))
+    let result = runtime.block_on(session(args));
+    // Reading stdin holds a blocking thread that only a line would end: do
+    // not wait for it.
+    runtime.shutdown_background();
+    result
+}
+
+/// What one typed line did.
+enum Outcome {
+    Continue,
+    Quit,
 }
 
 async fn session(args: ConnectArgs) -> Result<(), String> {
-    let client = Client::connect(&args.addr, &args.name, ClientConfig::default())
+    let config = args.config()?;
+    let client = Client::connect_with(&args.addr, &args.name, config, ClientOptions::default())
         .await
         .map_err(|e| format!("{}: {e}", args.addr))?;
     println!(
-        "* logged in as {} at {} (/who lists users, /quit leaves)",
+        "* logged in as {} at {} (/help lists the commands, /quit leaves)",
         args.name, args.addr
     );
+    let mut view = View {
+        me: args.name.clone(),
+        ..View::default()
+    };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut typing = true;
     let mut interrupted = false;
+    // Lines typed while disconnected, sent once logged in again.
+    let mut held: VecDeque<String> = VecDeque::new();
     loop {
         tokio::select! {
             // Ctrl-C leaves politely; a second one quits at once.
@@ -53,24 +108,35 @@ async fn session(args: ConnectArgs) -> Result<(), String> {
             },
             line = stdin.next_line(), if typing => match line {
                 Ok(Some(line)) => {
-                    if let Some(stop) = command(&client, &line) {
-                        typing = !stop;
+                    if let Outcome::Quit = typed(&client, &mut view, &mut held, &line).await {
+                        typing = false;
                     }
                 }
                 // End of input: leave once what was typed is sent.
                 Ok(None) | Err(_) => {
                     typing = false;
-                    let _ = client.close("bye");
+                    if held.is_empty() {
+                        let _ = client.close("bye");
+                    }
                 }
             },
-            // After `Closed` the stream ends (`None`) once the last bytes,
-            // such as our `bye:`, are flushed: only then is it safe to exit.
+            // After the last `Closed` the stream ends (`None`) once the
+            // last bytes, such as our `bye:`, are flushed: only then is it
+            // safe to exit.
             event = client.next_event() => match event {
                 Some(event) => {
-                    if matches!(event, Event::Closed { .. }) {
-                        typing = false;
+                    view.update(&event);
+                    if let Some(line) = view.render(&event) {
+                        println!("{line}");
                     }
-                    print_event(&event);
+                    if matches!(event, Event::LoggedIn { .. }) {
+                        while let Some(line) = held.pop_front() {
+                            typed(&client, &mut view, &mut held, &line).await;
+                        }
+                        if !typing && held.is_empty() {
+                            let _ = client.close("bye");
+                        }
+                    }
                 }
                 None => return Ok(()),
             },
@@ -78,33 +144,66 @@ async fn session(args: ConnectArgs) -> Result<(), String> {
     }
 }
 
-/// Acts on one typed line; `Some(true)` once the user has left.
-fn command(client: &Client, line: &str) -> Option<bool> {
-    let result = match line.trim_end() {
-        "" => return None,
-        "/quit" => {
+/// Acts on one typed line.
+async fn typed(
+    client: &Client,
+    view: &mut View,
+    held: &mut VecDeque<String>,
+    line: &str,
+) -> Outcome {
+    let result = match Input::parse(line) {
+        Input::Nothing => return Outcome::Continue,
+        Input::Quit => {
             let _ = client.close("bye");
-            return Some(true);
+            return Outcome::Quit;
         }
-        "/who" => client.who(),
-        text => client.say(text),
+        Input::Help => {
+            println!("* {HELP}");
+            return Outcome::Continue;
+        }
+        Input::Unknown(line) => {
+            println!("! unknown command {line:?}; /help lists them");
+            return Outcome::Continue;
+        }
+        Input::Say(text) => match &view.current {
+            Some(room) => client.say_in(room, &text).await,
+            None => client.say(&text).await,
+        },
+        Input::Join(room) => {
+            let joined = client.joined_rooms().contains(&room)
+                || view.default_room.as_deref() == Some(room.as_str());
+            let result = if joined { Ok(()) } else { client.join(&room) };
+            if result.is_ok() {
+                view.current =
+                    (view.default_room.as_deref() != Some(room.as_str())).then_some(room);
+                println!("* now speaking in {}", view.current_name());
+            }
+            result
+        }
+        Input::Part(room) => match room.or_else(|| view.current.clone()) {
+            Some(room) => client.part(&room),
+            None => {
+                println!(
+                    "! /part ROOM: name the room (the default room is {})",
+                    view.current_name()
+                );
+                return Outcome::Continue;
+            }
+        },
+        Input::Rooms => client.rooms(),
+        Input::Who(room) => match room.or_else(|| view.current.clone()) {
+            Some(room) => client.who_in(&room),
+            None => client.who(),
+        },
+        Input::Msg { to, text } => client.pm(&to, &text).await,
     };
-    if let Err(e) = result {
-        println!("! not sent: {e}");
+    match result {
+        Ok(()) => {}
+        Err(UsageError::NotConnected) => {
+            held.push_back(line.to_owned());
+            println!("* not connected: will send once logged in again");
+        }
+        Err(e) => println!("! not sent: {e}"),
     }
-    Some(false)
-}
-
-fn print_event(event: &Event) {
-    match event {
-        Event::Message { from, text, .. } => println!("{from}: {text}"),
-        Event::Joined { name, .. } => println!("* {name} joined"),
-        Event::Left { name, .. } => println!("* {name} left"),
-        Event::Users { names, .. } => println!("* users: {}", names.join(", ")),
-        Event::Error { code, text } => println!("! {code}: {text}"),
-        Event::Closed { reason } => println!("* connection closed ({reason:?})"),
-        Event::LoggedIn { name } => println!("* logged in as {name}"),
-        Event::BadFrame { error } => println!("! the server sent a bad frame: {error}"),
-        other => println!("* {other:?}"),
-    }
+    Outcome::Continue
 }

@@ -9,6 +9,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod commands;
 mod connect;
 mod serve;
 

@@ -150,7 +150,8 @@ fn serve_async_std(
         let _ = stop_tx.send(());
     })?;
     async_std::task::block_on(async {
-        let server = transport_async_std::Server::bind(&*args.addr, config)
+        let rt = transport_async_std::runtime::AsyncStdRuntime;
+        let server = transport_async_std::Server::bind_on(rt, &*args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
         listening(server.local_addr(), Runtime::AsyncStd)?;
@@ -167,7 +168,7 @@ fn serve_std(args: &ServeArgs, config: ServerConfig, options: ServerOptions) -> 
         .map_err(cannot_listen(&args.addr))?
         .with_options(options);
     listening(server.local_addr(), Runtime::Std)?;
-    let stop = server.shutdown_handle();
+    let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
     server.serve().map_err(|e| e.to_string())
 }

@@ -44,17 +44,22 @@ impl Server {
             }
         });
         let server = Server { child, log };
-        let first = server
-            .log
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a log line");
-        let addr = first
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split(';').next())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .parse()
-            .expect("address");
+        // Warnings (the std server lowering max_connections to fit its
+        // threads) may come before the address.
+        let addr = loop {
+            let line = server
+                .log
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a log line");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest
+                    .split(';')
+                    .next()
+                    .expect("address")
+                    .parse()
+                    .expect("address");
+            }
+        };
         (server, addr)
     }
 

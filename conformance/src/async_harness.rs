@@ -1,6 +1,5 @@
 //! Running the suite against an async transport: one harness for every
-//! runtime, generic over the [`Transport`] and an [`Executor`] that blocks
-//! on futures.
+//! runtime, given a [`Runtime`] and an [`Executor`] that blocks on futures.
 //!
 //! The server runs on its own thread under the executor and stops through a
 //! oneshot signal; the client is the shared async client, waited on with
@@ -10,8 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
-use transport_common::{Client, ClientOptions, Server, Transport};
+use chat_proto::{ClientConfig, Event, MAX_DURATION, ServerConfig, after};
+use transport_async::{Address, Client, ClientOptions, Runtime, Server};
 
 use crate::{TestClient, TestServer};
 
@@ -23,18 +22,18 @@ pub trait Executor: Send + 'static {
     fn block_on<F: Future>(&self, future: F) -> F::Output;
 }
 
-/// Starts a server on transport `T`, run by executor `E` on a thread.
-pub fn start<T: Transport, E: Executor>(config: ServerConfig) -> TestServer {
+/// Starts a server on runtime `rt`, run by executor `E` on a thread.
+pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = futures_channel::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let executor = E::new();
         executor.block_on(async move {
-            let server = Server::<T>::bind("127.0.0.1:0", config)
+            let server = Server::bind_on(rt, "127.0.0.1:0", config)
                 .await
                 .expect("bind");
             addr_tx
-                .send(server.local_addr().expect("addr"))
+                .send((server.local_addr().expect("addr"), server.handle()))
                 .expect("send addr");
             let stop = async {
                 let _ = stop_rx.await;
@@ -42,38 +41,47 @@ pub fn start<T: Transport, E: Executor>(config: ServerConfig) -> TestServer {
             server.serve_with_shutdown(stop).await.expect("serve");
         });
     });
-    let addr = addr_rx.recv().expect("server started");
-    TestServer::new(addr, move || {
+    let (addr, handle) = addr_rx.recv().expect("server started");
+    TestServer::new(addr, handle, move || {
         let _ = stop_tx.send(());
         thread.join().expect("server thread");
     })
 }
 
-/// The shared async client on transport `T`, blocked on with `E`.
+/// The shared async client on runtime `R`, blocked on with `E`.
 #[allow(missing_debug_implementations)]
-pub struct AsyncTestClient<T: Transport, E: Executor> {
-    client: Client<T>,
+pub struct AsyncTestClient<R, E> {
+    client: Client,
     executor: E,
+    _runtime: std::marker::PhantomData<fn() -> R>,
 }
 
-impl<T: Transport, E: Executor> TestClient for AsyncTestClient<T, E> {
+impl<R: Runtime + Default, E: Executor> TestClient for AsyncTestClient<R, E> {
     fn connect(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         name: &str,
         config: ClientConfig,
-        reconnect: Option<ReconnectPolicy>,
+        options: ClientOptions,
     ) -> Result<Self, String> {
         let executor = E::new();
-        let mut options = ClientOptions::default();
-        options.reconnect = reconnect;
         let client = executor
-            .block_on(Client::<T>::connect_with(addr, name, config, options))
+            .block_on(Client::connect_on(
+                R::default(),
+                Address::from(addrs),
+                name,
+                config,
+                options,
+            ))
             .map_err(|e| e.to_string())?;
-        Ok(AsyncTestClient { client, executor })
+        Ok(AsyncTestClient {
+            client,
+            executor,
+            _runtime: std::marker::PhantomData,
+        })
     }
 
     fn say(&self, text: &str) {
-        self.client.say(text).expect("say");
+        self.executor.block_on(self.client.say(text)).expect("say");
     }
 
     fn who(&self) {
@@ -85,9 +93,9 @@ impl<T: Transport, E: Executor> TestClient for AsyncTestClient<T, E> {
     }
 
     fn next_event(&self, timeout: Duration) -> Option<Event> {
-        let deadline = Instant::now() + timeout;
+        let deadline = after(Instant::now(), timeout.min(MAX_DURATION));
         self.executor.block_on(async {
-            let mut sleep = std::pin::pin!(T::default().sleep_until(deadline));
+            let mut sleep = R::default().sleep_until(deadline);
             let mut event = std::pin::pin!(self.client.next_event());
             std::future::poll_fn(|cx| {
                 if let std::task::Poll::Ready(e) = event.as_mut().poll(cx) {

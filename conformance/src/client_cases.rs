@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, CloseReason, Event, Keepalive, ReconnectPolicy, ServerConfig};
 
+use transport_common::ClientOptions;
+
 use crate::wire::PATIENCE;
 use crate::{Start, TestClient};
 
@@ -58,8 +60,20 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> String {
 /// Two clients log in, chat, and see each other join and leave.
 pub fn client_chats<C: TestClient>(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let a = C::connect(server.addr(), "zhangsan", ClientConfig::default(), None).unwrap();
-    let b = C::connect(server.addr(), "lisi", ClientConfig::default(), None).unwrap();
+    let a = C::connect(
+        &[server.addr()],
+        "zhangsan",
+        ClientConfig::default(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let b = C::connect(
+        &[server.addr()],
+        "lisi",
+        ClientConfig::default(),
+        ClientOptions::default(),
+    )
+    .unwrap();
     wait_for(&a, "join", |e| {
         *e == Event::Joined {
             room: "lobby".into(),
@@ -98,8 +112,19 @@ pub fn client_chats<C: TestClient>(start: Start<'_>) {
 /// A refused login is an error of `connect`.
 pub fn client_login_refused<C: TestClient>(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let _a = C::connect(server.addr(), "zhangsan", ClientConfig::default(), None).unwrap();
-    let Err(err) = C::connect(server.addr(), "zhangsan", ClientConfig::default(), None) else {
+    let _a = C::connect(
+        &[server.addr()],
+        "zhangsan",
+        ClientConfig::default(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let Err(err) = C::connect(
+        &[server.addr()],
+        "zhangsan",
+        ClientConfig::default(),
+        ClientOptions::default(),
+    ) else {
         panic!("a second zhangsan was let in");
     };
     assert!(err.contains("name-taken"), "{err}");
@@ -112,7 +137,7 @@ pub fn client_keepalive_keeps_idle_session<C: TestClient>(start: Start<'_>) {
     let server = start(server_config);
     let mut config = ClientConfig::default();
     config.keepalive = fast_keepalive();
-    let a = C::connect(server.addr(), "idle", config, None).unwrap();
+    let a = C::connect(&[server.addr()], "idle", config, ClientOptions::default()).unwrap();
     // Ten idle periods of both sides, with nobody reading events.
     std::thread::sleep(Duration::from_millis(1500));
     a.say("still here");
@@ -137,7 +162,13 @@ pub fn client_answers_pings_while_idle<C: TestClient>(_start: Start<'_>) {
         }
         stream.write_all(b"bye:done\n").unwrap();
     })]);
-    let client = C::connect(addr, "pingme", ClientConfig::plain(), None).unwrap();
+    let client = C::connect(
+        &[addr],
+        "pingme",
+        ClientConfig::plain(),
+        ClientOptions::default(),
+    )
+    .unwrap();
     server.join().expect("the fake server saw every pong");
     wait_for(&client, "closed", |e| matches!(e, Event::Closed { .. }));
 }
@@ -155,7 +186,7 @@ pub fn client_detects_silent_server<C: TestClient>(_start: Start<'_>) {
     })]);
     let mut config = ClientConfig::plain();
     config.keepalive = Keepalive::new(Duration::from_millis(100), Duration::from_millis(200));
-    let client = C::connect(addr, "lonely", config, None).unwrap();
+    let client = C::connect(&[addr], "lonely", config, ClientOptions::default()).unwrap();
     let started = Instant::now();
     let closed = wait_for(&client, "closed", |e| matches!(e, Event::Closed { .. }));
     assert_eq!(
@@ -190,7 +221,9 @@ pub fn client_reconnects<C: TestClient>(_start: Start<'_>) {
         max: Duration::from_millis(200),
         max_attempts: Some(20),
     };
-    let client = C::connect(addr, "phoenix", ClientConfig::plain(), Some(policy)).unwrap();
+    let mut config = ClientConfig::plain();
+    config.reconnect = Some(policy);
+    let client = C::connect(&[addr], "phoenix", config, ClientOptions::default()).unwrap();
     wait_for(&client, "the loss", |e| {
         *e == Event::Closed {
             reason: CloseReason::Disconnected,
@@ -206,4 +239,60 @@ pub fn client_reconnects<C: TestClient>(_start: Start<'_>) {
     });
     client.close();
     server.join().unwrap();
+}
+
+/// A client given several addresses tries each in order: a refused one
+/// first does not stop it.
+pub fn client_tries_every_address<C: TestClient>(start: Start<'_>) {
+    let server = start(ServerConfig::default());
+    let dead = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+        // Dropped: connections to it are refused.
+    };
+    let client = C::connect(
+        &[dead, server.addr()],
+        "persistent",
+        ClientConfig::default(),
+        ClientOptions::default(),
+    )
+    .expect("the second address works");
+    client.say("made it");
+    wait_for(&client, "the echo", |e| matches!(e, Event::Message { .. }));
+}
+
+/// A connect that gets no answer gives up after `connect_timeout`.
+pub fn client_connect_times_out<C: TestClient>(_start: Start<'_>) {
+    let (listener, _filling) = saturated_listener();
+    let addr = listener.local_addr().expect("addr");
+    let mut options = ClientOptions::default();
+    options.connect_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let result = C::connect(&[addr], "patient", ClientConfig::default(), options);
+    let waited = started.elapsed();
+    assert!(
+        result.is_err(),
+        "connected to a listener that answers nothing"
+    );
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "gave up after {waited:?}"
+    );
+}
+
+/// A listener whose accept queue is full, and the connections filling it.
+/// Linux drops a SYN to a full queue, so a further connect gets no answer
+/// at all, like one to a host that is down.
+fn saturated_listener() -> (TcpListener, Vec<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut filling = Vec::new();
+    for _ in 0..4096 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(stream) => filling.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return (listener, filling),
+            Err(e) => panic!("filling the accept queue: {e}"),
+        }
+    }
+    panic!("the accept queue never filled");
 }

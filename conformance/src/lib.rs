@@ -15,9 +15,9 @@
 //! chat_conformance::client_suite!(start, MyTestClient);
 //! ```
 //!
-//! An async transport needs not even that: [`async_harness`] starts any
-//! `transport_common::Server<T>` and wraps any `Client<T>`, given an
-//! [`Executor`](async_harness::Executor) to block on.
+//! An async transport needs not even that: [`async_harness`] starts a
+//! `transport_async::Server` and wraps a `transport_async::Client` on any
+//! runtime, given an [`Executor`](async_harness::Executor) to block on.
 
 #![allow(clippy::missing_panics_doc)]
 
@@ -29,7 +29,8 @@ pub mod wire;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
+use chat_proto::{ClientConfig, Event, ServerConfig};
+use transport_common::{ClientOptions, ServerHandle};
 
 /// How a transport starts a server for one test.
 pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
@@ -37,6 +38,7 @@ pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
 /// A running server under test. Dropping it shuts the server down.
 pub struct TestServer {
     addr: SocketAddr,
+    handle: ServerHandle,
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -49,11 +51,17 @@ impl std::fmt::Debug for TestServer {
 }
 
 impl TestServer {
-    /// A server listening on `addr`; `stop` must start a graceful shutdown
-    /// and return once the server has finished.
-    pub fn new(addr: SocketAddr, stop: impl FnOnce() + Send + 'static) -> Self {
+    /// A server listening on `addr`, reached by the application through
+    /// `handle`; `stop` must start a graceful shutdown and return once the
+    /// server has finished.
+    pub fn new(
+        addr: SocketAddr,
+        handle: ServerHandle,
+        stop: impl FnOnce() + Send + 'static,
+    ) -> Self {
         TestServer {
             addr,
+            handle,
             stop: Some(Box::new(stop)),
         }
     }
@@ -61,6 +69,11 @@ impl TestServer {
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's handle, as an embedding application holds it.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
     }
 
     /// Shuts the server down gracefully and waits until it has finished.
@@ -81,13 +94,14 @@ impl Drop for TestServer {
 
 /// A transport's client, seen through a blocking facade.
 pub trait TestClient: Sized {
-    /// Connects and logs in; `Err` carries the error's text (a refused login
+    /// Connects to the first of `addrs` that accepts (trying each in
+    /// order) and logs in; `Err` carries the error's text (a refused login
     /// must mention the error code).
     fn connect(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         name: &str,
         config: ClientConfig,
-        reconnect: Option<ReconnectPolicy>,
+        options: ClientOptions,
     ) -> Result<Self, String>;
     /// Says `text`; panics if the client refuses.
     fn say(&self, text: &str);
@@ -113,7 +127,9 @@ macro_rules! server_suite {
             presence_limit, rate_limit_counts_who, frames_before_bye_are_answered,
             keepalive_ping_and_drop, login_timeout,
             slow_consumer_is_dropped, server_full, rate_limit, graceful_shutdown,
-            late_arrival_during_shutdown_gets_bye);
+            late_arrival_during_shutdown_gets_bye, handle_kick, handle_notices,
+            handle_login_approved, handle_login_refused_frees_the_name,
+            handle_logged_in_and_stats, handle_shutdown);
     };
     (@cases $start:expr; $($case:ident),*) => {
         $(
@@ -131,7 +147,8 @@ macro_rules! client_suite {
     ($start:expr, $client:ty) => {
         $crate::client_suite!(@cases $start, $client;
             client_chats, client_login_refused, client_keepalive_keeps_idle_session,
-            client_answers_pings_while_idle, client_detects_silent_server, client_reconnects);
+            client_answers_pings_while_idle, client_detects_silent_server, client_reconnects,
+            client_tries_every_address, client_connect_times_out);
     };
     (@cases $start:expr, $client:ty; $($case:ident),*) => {
         $(

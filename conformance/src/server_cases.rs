@@ -4,9 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use chat_proto::{Keepalive, RateLimit, ServerConfig};
+use chat_proto::{
+    ConnId, ErrorCode, HubCloseReason, HubEvent, Keepalive, LoginMode, RateLimit, ServerConfig,
+};
+use transport_common::Events;
 
-use crate::wire::RawConn;
+use crate::wire::{PATIENCE, RawConn};
 use crate::{Start, TestServer};
 
 fn default(start: Start<'_>) -> TestServer {
@@ -523,4 +526,148 @@ pub fn graceful_shutdown(start: Start<'_>) {
     server.shutdown();
     assert_eq!(a.expect_eof(), ["bye:server shutting down"]);
     assert_eq!(b.expect_eof(), ["bye:server shutting down"]);
+}
+
+/// The id of the logged-in connection called `name`, from the handle.
+fn conn_of(server: &TestServer, name: &str) -> ConnId {
+    server
+        .handle()
+        .logged_in()
+        .into_iter()
+        .find(|(_, n)| n == name)
+        .map(|(id, _)| id)
+        .unwrap_or_else(|| panic!("{name} is not logged in"))
+}
+
+/// The next event matching `pred`, skipping others.
+fn wait_event(events: &Events, what: &str, pred: impl Fn(&HubEvent) -> bool) -> HubEvent {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(Some(event)) if pred(&event) => return event,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("no {what} within {PATIENCE:?}"),
+        }
+    }
+}
+
+/// A kick sends `err:kicked:REASON`, closes, and the others see `left:`.
+pub fn handle_kick(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "a");
+    let mut b = RawConn::login(server.addr(), "b");
+    a.expect("join:b");
+    let handle = server.handle();
+    assert!(handle.kick(conn_of(&server, "b"), "a\nforged").is_err());
+    handle.kick(conn_of(&server, "b"), "flooding").unwrap();
+    assert_eq!(b.expect_eof(), ["err:kicked:flooding"]);
+    a.expect("left:b");
+    assert_eq!(handle.stats().closes(HubCloseReason::Kicked), 1);
+}
+
+/// `notice:TEXT` to one connection, then to everyone logged in.
+pub fn handle_notices(start: Start<'_>) {
+    let server = default(start);
+    let mut a = RawConn::login(server.addr(), "a");
+    let mut b = RawConn::login(server.addr(), "b");
+    let mut anonymous = RawConn::connect(server.addr());
+    a.expect("join:b");
+    let handle = server.handle();
+    handle.notice(conn_of(&server, "a"), "just for a").unwrap();
+    a.expect("notice:just for a");
+    handle.notice_all("maintenance at noon").unwrap();
+    a.expect("notice:maintenance at noon");
+    b.expect("notice:maintenance at noon");
+    assert!(handle.notice_all(&"x".repeat(5000)).is_err());
+    assert!(handle.notice_all("bell\u{7}").is_err());
+    anonymous.expect_silence(Duration::from_millis(200));
+}
+
+/// With logins decided by the application, a request is seen as an event
+/// and answered `ok:` once approved.
+pub fn handle_login_approved(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.login = LoginMode::Application;
+    let server = start(config);
+    let events = server.handle().events();
+    let mut a = RawConn::connect(server.addr());
+    a.send(b"iam:zhangsan\n");
+    let HubEvent::LoginRequested { conn, name, .. } = wait_event(&events, "login request", |e| {
+        matches!(e, HubEvent::LoginRequested { .. })
+    }) else {
+        unreachable!()
+    };
+    assert_eq!(name, "zhangsan");
+    a.expect_silence(Duration::from_millis(100));
+    server.handle().approve_login(conn);
+    a.expect("ok:zhangsan");
+    wait_event(&events, "login", |e| matches!(e, HubEvent::LoggedIn { .. }));
+    assert_eq!(server.handle().logged_in(), [(conn, "zhangsan".to_owned())]);
+}
+
+/// A refused login is answered `err:login-refused:...`, and the name is
+/// free again for the next one to ask.
+pub fn handle_login_refused_frees_the_name(start: Start<'_>) {
+    let mut config = ServerConfig::default();
+    config.login = LoginMode::Application;
+    let server = start(config);
+    let handle = server.handle();
+    let events = handle.events();
+    let requested = |e: &HubEvent| matches!(e, HubEvent::LoginRequested { .. });
+    let mut a = RawConn::connect(server.addr());
+    a.send(b"iam:zhangsan\n");
+    let HubEvent::LoginRequested { conn, .. } = wait_event(&events, "request", requested) else {
+        unreachable!()
+    };
+    handle
+        .refuse_login(conn, ErrorCode::LoginRefused, "wrong password")
+        .unwrap();
+    a.expect("err:login-refused:wrong password");
+    assert!(handle.logged_in().is_empty());
+    let mut b = RawConn::connect(server.addr());
+    b.send(b"iam:zhangsan\n");
+    let HubEvent::LoginRequested { conn, .. } = wait_event(&events, "request", requested) else {
+        unreachable!()
+    };
+    handle.approve_login(conn);
+    b.expect("ok:zhangsan");
+}
+
+/// `logged_in()` follows logins and leaves; the counters follow the work.
+pub fn handle_logged_in_and_stats(start: Start<'_>) {
+    let server = default(start);
+    let handle = server.handle();
+    assert!(handle.logged_in().is_empty());
+    let mut a = RawConn::login(server.addr(), "a");
+    let mut b = RawConn::login(server.addr(), "b");
+    a.expect("join:b");
+    let mut names: Vec<String> = handle.logged_in().into_iter().map(|(_, n)| n).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    b.send(b"msg:hi\nbye:\n");
+    b.expect("msg:b:hi");
+    b.expect("bye:");
+    a.expect("msg:b:hi");
+    a.expect("left:b");
+    let left: Vec<String> = handle.logged_in().into_iter().map(|(_, n)| n).collect();
+    assert_eq!(left, ["a"]);
+    let stats = handle.stats();
+    assert_eq!((stats.accepted, stats.logins, stats.messages), (2, 2, 1));
+}
+
+/// The handle's `shutdown` is a graceful shutdown, and ends the
+/// subscriptions.
+pub fn handle_shutdown(start: Start<'_>) {
+    let server = default(start);
+    let events = server.handle().events();
+    let mut a = RawConn::login(server.addr(), "a");
+    server.handle().shutdown();
+    assert_eq!(a.expect_eof(), ["bye:server shutting down"]);
+    let deadline = Instant::now() + PATIENCE;
+    while events
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .expect("the subscription ends with the server")
+        .is_some()
+    {}
 }

@@ -9,6 +9,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use chat_proto::{MAX_DURATION, after};
+
 /// How long any single expectation may wait.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -57,7 +59,7 @@ impl RawConn {
     /// The next line, without its LF, waiting up to `patience`; `None` at
     /// EOF or timeout.
     pub fn try_line(&mut self, patience: Duration) -> Option<String> {
-        let deadline = Instant::now() + patience;
+        let deadline = after(Instant::now(), patience.min(MAX_DURATION));
         loop {
             if let Some(lf) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=lf).collect();
@@ -134,7 +136,7 @@ impl RawConn {
     /// Reads until EOF, which must come within `patience`; returns the lines
     /// read on the way.
     pub fn expect_eof_within(&mut self, patience: Duration) -> Vec<String> {
-        let deadline = Instant::now() + patience;
+        let deadline = after(Instant::now(), patience.min(MAX_DURATION));
         let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -1,40 +1,64 @@
-//! The chat protocol on `futures-io`: the same server and client as
-//! `transport-tokio`, for async-std and smol.
+//! The chat protocol on `futures-io` and async-io: the same server and
+//! client as `transport-tokio`, for async-std and smol programs.
 //!
 //! **async-std is discontinued upstream** (RUSTSEC-2025-0052, "use smol
-//! instead"). This crate does not depend on its internals: sockets and
-//! timers come from async-io, the loops are written against the
-//! `futures-io` traits, and only spawning uses an executor, chosen by
-//! feature: `async-std` (the default) or `smol`. Existing async-std
-//! programs keep working; new ones should use
-//! `default-features = false, features = ["smol"]`.
+//! instead"). This crate does not need it: sockets and timers come from
+//! async-io, the loops are written against the `futures-io` traits, and
+//! tasks are spawned on smol's global executor, which runs on threads of
+//! its own and works under any executor's `block_on`, async-std's included.
+//! The `async-std` feature (on by default) only *adds*
+//! [`runtime::AsyncStdRuntime`], for programs that want their tasks on
+//! async-std's executor; they ask for it by name with [`Server::bind_on`]
+//! and [`Client::connect_on`]. Turning a feature on never changes what
+//! `Server::bind` or `Client::connect` do.
 //!
 //! * [`Server`]: binds, serves, shuts down gracefully.
-//! * [`Client`]: connects, logs in, sends and receives; keepalive runs
-//!   inside, and an optional reconnect policy brings a lost connection back.
+//! * [`Client`]: connects, logs in, sends and receives, in rooms too;
+//!   keepalive runs inside, and with `ClientConfig::reconnect` the session
+//!   brings a lost connection back.
 //! * [`ChatCodec`]: the framing as an asynchronous-codec codec, for
 //!   `Framed` over any futures-io stream.
 //!
-//! On smol, without async-std:
+//! The core is re-exported as [`proto`], and the types this API uses at the
+//! root: this crate is the only dependency a program needs.
 //!
 //! ```
-//! use transport_async_std::{ServerOn, runtime::SmolRuntime};
+//! use transport_async_std::{Client, ClientConfig, Event, Server, ServerConfig};
 //!
 //! smol::block_on(async {
-//!     let server = ServerOn::<SmolRuntime>::bind("127.0.0.1:0", Default::default()).await?;
-//!     assert_ne!(server.local_addr()?.port(), 0);
-//!     Ok::<(), std::io::Error>(())
+//!     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).await?;
+//!     let addr = server.local_addr()?;
+//!     smol::spawn(server.serve()).detach();
+//!     let client = Client::connect(addr, "zhangsan", ClientConfig::default()).await?;
+//!     client.say("did you have dinner").await?;
+//!     // Its own arrival in the default room, then its message.
+//!     assert!(matches!(client.next_event().await, Some(Event::Joined { .. })));
+//!     assert!(matches!(client.next_event().await, Some(Event::Message { .. })));
+//!     Ok::<(), Box<dyn std::error::Error>>(())
 //! })?;
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! On async-std's executor, chosen explicitly:
+//!
+//! ```no_run
+//! use transport_async_std::runtime::AsyncStdRuntime;
+//! use transport_async_std::{Server, ServerConfig};
+//!
+//! #[async_std::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = Server::bind_on(AsyncStdRuntime, "127.0.0.1:7878", ServerConfig::default()).await?;
+//!     server.serve().await
+//! }
 //! ```
 //!
 //! The codec, over any futures-io stream:
 //!
 //! ```
 //! use asynchronous_codec::Framed;
-//! use chat_proto::{ClientFrame, Name};
 //! use futures_lite::StreamExt;
 //! use transport_async_std::ChatCodec;
+//! use transport_async_std::proto::{ClientFrame, Name};
 //!
 //! # futures_lite::future::block_on(async {
 //! let wire = futures_lite::io::Cursor::new(b"iam:zhangsan\nmsg:hi\n".to_vec());
@@ -45,48 +69,24 @@
 //! ```
 //!
 //! Every protocol decision is made by `chat-proto`; the loops that move
-//! bytes and time are shared with the other transports through
-//! `transport-common`; this crate is the binding in [`runtime`].
-//!
-//! ```no_run
-//! use chat_proto::{ClientConfig, Event, ServerConfig};
-//! use transport_async_std::{Client, Server};
-//!
-//! #[async_std::main]
-//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).await?;
-//!     let addr = server.local_addr()?;
-//!     async_std::task::spawn(server.serve());
-//!
-//!     let client = Client::connect(addr, "zhangsan", ClientConfig::default()).await?;
-//!     client.say("did you have dinner")?;
-//!     assert!(matches!(client.next_event().await, Some(Event::Message { .. })));
-//!     Ok(())
-//! }
-//! ```
+//! bytes and time are shared with `transport-tokio` through
+//! `transport-async`; this crate is the binding in [`runtime`].
 
 pub mod runtime;
 mod stream;
 
-use runtime::DefaultRuntime;
 pub use stream::TcpStream;
 
-/// The chat server on the default runtime (async-std's executor; smol's
-/// with only the `smol` feature). See [`transport_common::Server`].
-pub type Server = transport_common::Server<DefaultRuntime>;
-
-/// The chat client on the default runtime. See [`transport_common::Client`].
-pub type Client = transport_common::Client<DefaultRuntime>;
-
-/// The server and client on a chosen runtime, e.g.
-/// `ServerOn::<runtime::SmolRuntime>::bind(...)`.
-pub use transport_common::{Client as ClientOn, Server as ServerOn};
+transport_async::runtime_api!(runtime: crate::runtime::SmolRuntime, name: "async-io, spawning on smol's global executor");
 
 /// The framing as an asynchronous-codec codec: `ChatCodec::server()` reads
 /// client frames and writes server frames, `ChatCodec::client()` the other
 /// way.
-pub type ChatCodec<In> = transport_common::FrameCodec<In>;
+pub type ChatCodec<In> = transport_async::FrameCodec<In>;
 
-pub use transport_common::{
-    Address, AsyncClient, ClientOptions, ConnectError, Inbound, ServerOptions,
+pub use transport_async::proto;
+pub use transport_async::{
+    Address, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, ErrorCode, Event,
+    Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, LoginMode, RateLimit,
+    ReconnectPolicy, ServerConfig, ServerHandle, ServerOptions, TimedOut, UsageError,
 };

@@ -1,108 +1,107 @@
-//! The runtime binding: async-io for sockets and timers, and an executor to
-//! spawn connection tasks on.
+//! The runtime binding: async-io for sockets and timers, an executor to
+//! spawn tasks on, and a thread pool for name resolution.
 //!
 //! Sockets ([`Async<TcpStream>`](async_io::Async), read through
 //! [`TcpStream`](crate::TcpStream)) and timers
 //! ([`async_io::Timer`]) come from async-io, which works under any
 //! executor: async-std runs on it, and so does smol. Only spawning needs an
-//! executor: `AsyncStdRuntime` (feature `async-std`, the default) spawns
-//! on async-std's, `SmolRuntime` (feature `smol`) on smol's.
+//! executor: [`SmolRuntime`], the default, spawns on smol's global
+//! executor, which runs on threads of its own and so works under any
+//! `block_on`, async-std's included; [`AsyncStdRuntime`] (feature
+//! `async-std`) spawns on async-std's, for programs that want every task
+//! there. Host names are resolved with the system resolver on the
+//! `blocking` crate's thread pool (`smol::unblock`), never on an executor
+//! thread: a slow DNS answer must not stall every connection.
 
-use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use transport_common::{BoxFuture, Connector, Listener, Runtime, Transport, bind_listener};
+use transport_async::{Address, BoxFuture, Listener, Runtime, Stream};
+use transport_common::bind_listener;
 
-/// A sleep on async-io's timer.
-#[derive(Debug)]
-pub struct Sleep(Timer);
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(|_| ())
-    }
-}
-
-macro_rules! runtime {
-    ($(#[$doc:meta])* $name:ident, $feature:literal, |$future:ident| $spawn:expr) => {
-        $(#[$doc])*
-        #[cfg(feature = $feature)]
-        #[derive(Debug, Clone, Copy, Default)]
-        pub struct $name;
-
-        #[cfg(feature = $feature)]
-        impl Runtime for $name {
-            type Sleep = Sleep;
-
-            fn now(&self) -> Instant {
-                Instant::now()
-            }
-
-            fn sleep_until(&self, deadline: Instant) -> Sleep {
-                Sleep(Timer::at(deadline))
-            }
-
-            fn spawn<F>(&self, $future: F)
-            where
-                F: Future<Output = ()> + Send + 'static,
-            {
-                $spawn;
-            }
+/// Time, sockets and resolution, the same for both executors.
+macro_rules! async_io_runtime {
+    () => {
+        fn now(&self) -> Instant {
+            Instant::now()
         }
 
-        /// Resolves host names with the system resolver, which may block.
-        #[cfg(feature = $feature)]
-        impl Transport for $name {
-            type Listener = AsyncListener;
-            type Connector = AsyncConnector;
+        fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+            Box::pin(async move {
+                Timer::at(deadline).await;
+            })
+        }
 
-            fn listen(&self, addr: SocketAddr) -> io::Result<AsyncListener> {
-                Ok(AsyncListener(Async::new(bind_listener(addr)?)?))
-            }
+        fn listen(&self, addr: SocketAddr) -> io::Result<Box<dyn Listener>> {
+            Ok(Box::new(AsyncListener(Async::new(bind_listener(addr)?)?)))
+        }
 
-            fn local_addr(listener: &AsyncListener) -> io::Result<SocketAddr> {
-                listener.0.get_ref().local_addr()
-            }
+        fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Box<dyn Stream>>> {
+            Box::pin(async move {
+                let stream = Async::<TcpStream>::connect(addr).await?;
+                stream.get_ref().set_nodelay(true)?;
+                Ok(Box::new(crate::TcpStream::new(stream)) as Box<dyn Stream>)
+            })
+        }
+
+        fn resolve(&self, addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+            resolve(addr)
         }
     };
 }
 
-runtime!(
-    /// async-io for I/O and time, async-std's executor for tasks.
-    AsyncStdRuntime,
-    "async-std",
-    |future| drop(async_std::task::spawn(future))
-);
+/// async-io for I/O and time, smol's global executor for tasks. The
+/// runtime of `Server::bind` and `Client::connect`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmolRuntime;
 
-runtime!(
-    /// async-io for I/O and time, smol's executor for tasks.
-    SmolRuntime,
-    "smol",
-    |future| smol::spawn(future).detach()
-);
+impl Runtime for SmolRuntime {
+    async_io_runtime!();
 
-/// The runtime `Server::bind` and `Client::connect` use: async-std's when
-/// its feature is on, else smol's.
+    fn spawn(&self, future: BoxFuture<()>) {
+        smol::spawn(future).detach();
+    }
+}
+
+/// async-io for I/O and time, async-std's executor for tasks. Pick it
+/// explicitly: `Server::bind_on(AsyncStdRuntime, addr, config)`,
+/// `Client::connect_on(AsyncStdRuntime, ...)`.
 #[cfg(feature = "async-std")]
-pub type DefaultRuntime = AsyncStdRuntime;
-/// The runtime `Server::bind` and `Client::connect` use: async-std's when
-/// its feature is on, else smol's.
-#[cfg(all(feature = "smol", not(feature = "async-std")))]
-pub type DefaultRuntime = SmolRuntime;
-#[cfg(not(any(feature = "async-std", feature = "smol")))]
-compile_error!("transport-async-std needs the `async-std` or the `smol` feature");
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStdRuntime;
 
-fn nodelay(stream: TcpStream) -> io::Result<crate::TcpStream> {
+#[cfg(feature = "async-std")]
+impl Runtime for AsyncStdRuntime {
+    async_io_runtime!();
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        drop(async_std::task::spawn(future));
+    }
+}
+
+/// Resolves `addr` off the executor: a socket address at once, a host name
+/// on the blocking thread pool.
+fn resolve(addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+    match addr.resolved() {
+        Some(addrs) => Box::pin(std::future::ready(Ok(addrs))),
+        None => Box::pin(off_executor(move || addr.resolve_blocking())),
+    }
+}
+
+/// Runs `f` on the blocking thread pool.
+fn off_executor<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = T> + Send {
+    smol::unblock(f)
+}
+
+fn nodelay(stream: TcpStream) -> io::Result<Box<dyn Stream>> {
     // Chat frames are small and must not wait for Nagle's algorithm.
     stream.set_nodelay(true)?;
-    Async::new(stream).map(crate::TcpStream::new)
+    Ok(Box::new(crate::TcpStream::new(Async::new(stream)?)))
 }
 
 /// A listening socket for the shared server loop.
@@ -110,12 +109,10 @@ fn nodelay(stream: TcpStream) -> io::Result<crate::TcpStream> {
 pub struct AsyncListener(pub Async<TcpListener>);
 
 impl Listener for AsyncListener {
-    type Stream = crate::TcpStream;
-
     fn poll_accept(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(crate::TcpStream, SocketAddr)>> {
+    ) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>> {
         loop {
             match self.0.get_ref().accept() {
                 Ok((stream, peer)) => return Poll::Ready(nodelay(stream).map(|s| (s, peer))),
@@ -126,20 +123,27 @@ impl Listener for AsyncListener {
             }
         }
     }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
 }
 
-/// Opens client connections.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AsyncConnector;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Connector for AsyncConnector {
-    type Stream = crate::TcpStream;
-
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<crate::TcpStream>> {
-        Box::pin(async move {
-            let stream = Async::<TcpStream>::connect(addr).await?;
-            stream.get_ref().set_nodelay(true)?;
-            Ok(crate::TcpStream::new(stream))
-        })
+    #[test]
+    fn resolution_runs_off_the_calling_thread() {
+        let caller = std::thread::current().id();
+        let resolver = smol::block_on(off_executor(|| std::thread::current().id()));
+        assert_ne!(resolver, caller);
+        let addrs = smol::block_on(resolve(Address::from("localhost:7878"))).unwrap();
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.port() == 7878 && a.ip().is_loopback())
+        );
+        assert!(!addrs.is_empty());
     }
 }

@@ -1,9 +1,13 @@
 //! The shared conformance suite, run against this crate's server and client
-//! twice: spawning on async-std, and spawning on smol under `smol::block_on`.
+//! twice: spawning on async-std's executor (chosen explicitly, under
+//! async-std's `block_on`), and on smol's (the default, under
+//! `smol::block_on`).
 
 use std::future::Future;
 
-use chat_conformance::async_harness::{AsyncTestClient, Executor, start};
+use chat_conformance::TestServer;
+use chat_conformance::async_harness::{AsyncTestClient, Executor};
+use transport_async_std::ServerConfig;
 use transport_async_std::runtime::{AsyncStdRuntime, SmolRuntime};
 
 /// async-std's `block_on`.
@@ -35,16 +39,21 @@ impl Executor for Smol {
 mod on_async_std {
     use super::*;
 
-    chat_conformance::server_suite!(start::<AsyncStdRuntime, AsyncStd>);
-    chat_conformance::client_suite!(
-        start::<AsyncStdRuntime, AsyncStd>,
-        AsyncTestClient<AsyncStdRuntime, AsyncStd>
-    );
+    fn start(config: ServerConfig) -> TestServer {
+        chat_conformance::async_harness::start::<AsyncStd>(AsyncStdRuntime, config)
+    }
+
+    chat_conformance::server_suite!(start);
+    chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd>);
 }
 
 mod on_smol {
     use super::*;
 
-    chat_conformance::server_suite!(start::<SmolRuntime, Smol>);
-    chat_conformance::client_suite!(start::<SmolRuntime, Smol>, AsyncTestClient<SmolRuntime, Smol>);
+    fn start(config: ServerConfig) -> TestServer {
+        chat_conformance::async_harness::start::<Smol>(SmolRuntime, config)
+    }
+
+    chat_conformance::server_suite!(start);
+    chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol>);
 }

@@ -1,14 +1,24 @@
-//! A client connection's state, shared by the application and the I/O.
+//! A client session shared by the application and the I/O.
 //!
-//! The application calls commands (`say`, `who`, `close`) and waits for
-//! events; the I/O (a task, or a thread in the blocking transport) feeds the
-//! core what arrives and writes what it queues. Both sides go through
-//! [`ClientShared`], which holds the core [`Client`] under a mutex, drains
-//! every `poll_*` after every call as the core's contract requires, and wakes
+//! The core [`Client`] is a whole session: it decides when to reconnect and
+//! logs in again by itself. [`ClientShared`] holds it under a mutex between
+//! the two sides that drive it: the application, which calls commands and
+//! waits for events, and the I/O (an async task or a thread), which feeds it
+//! what arrives and the time, and carries out what it asks
+//! ([`ClientOutput`]: bytes to write, a socket to open or to close). After
+//! every call it drains the core, as the core's contract requires, and wakes
 //! whichever side has something new: an async side through its `Waker`, a
-//! blocking side through a `Condvar`. Commands therefore return at once with
-//! the core's verdict (`UsageError` or queued), and keepalive runs in the
-//! I/O whether or not the application is waiting for anything.
+//! blocking side through a `Condvar`.
+//!
+//! Both directions are bounded. Events the application has not taken stop
+//! the I/O from reading once there are [`ClientOptions::max_pending_events`]
+//! of them (the server then slows down through TCP); bytes not yet written
+//! make [`ClientShared::try_say`] refuse with
+//! [`UsageError::WouldBlock`] past [`ClientOptions::max_unsent`], and the
+//! waiting `say` of each transport wait for room.
+//!
+//! [`ClientOptions::max_pending_events`]: crate::ClientOptions::max_pending_events
+//! [`ClientOptions::max_unsent`]: crate::ClientOptions::max_unsent
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -16,29 +26,38 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chat_proto::{Client, CloseReason, ErrorCode, Event, UsageError};
+use chat_proto::{Client, ClientOutput, CloseReason, Event, UsageError};
+
+use crate::options::{ClientOptions, ConnectError};
+
+/// What the core asks of the I/O about the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketOrder {
+    /// Open a new connection; then call [`ClientShared::connected`] or
+    /// [`ClientShared::connect_failed`].
+    Connect,
+    /// Close the socket once what was taken is written; then call
+    /// [`ClientShared::disconnected`].
+    Disconnect,
+    /// Drop the socket now; then call [`ClientShared::disconnected`].
+    Abort,
+}
 
 #[derive(Debug)]
 struct Inner {
     core: Client,
     /// Bytes the core queued and the I/O has not taken yet.
     out: Vec<Bytes>,
+    /// Bytes queued or taken by the I/O and not yet written.
+    unsent: usize,
+    orders: VecDeque<SocketOrder>,
     events: VecDeque<Event>,
     io_waker: Option<Waker>,
     app_waker: Option<Waker>,
-    /// The name the server last accepted, for logging in again after a
-    /// reconnect.
-    name: Option<String>,
-    /// How the current core closed, once it has.
-    close_reason: Option<CloseReason>,
-    /// The last login attempt was refused with `name-taken`.
-    name_refused: bool,
-    /// Logins accepted so far, over all connections.
-    logins: u64,
-    /// The application closed or dropped the client: never reconnect.
-    stopped: bool,
     /// The I/O is over for good: no event will follow those queued.
     finished: bool,
+    /// Threads blocked waiting; only they need the condvar notified.
+    blocked: usize,
 }
 
 /// The meeting point of a client's application side and its I/O side.
@@ -46,6 +65,8 @@ struct Inner {
 pub struct ClientShared {
     inner: Mutex<Inner>,
     changed: Condvar,
+    max_events: usize,
+    max_unsent: usize,
 }
 
 /// Waiting for an event timed out.
@@ -53,23 +74,24 @@ pub struct ClientShared {
 pub struct TimedOut;
 
 impl ClientShared {
-    /// Shares `core`, a client connection whose socket is open.
-    pub fn new(core: Client) -> Self {
+    /// Shares `core`, a session whose first socket is open, with the
+    /// bounds of `options`.
+    pub fn new(core: Client, options: &ClientOptions) -> Self {
         ClientShared {
             inner: Mutex::new(Inner {
                 core,
                 out: Vec::new(),
+                unsent: 0,
+                orders: VecDeque::new(),
                 events: VecDeque::new(),
                 io_waker: None,
                 app_waker: None,
-                name: None,
-                close_reason: None,
-                name_refused: false,
-                logins: 0,
-                stopped: false,
                 finished: false,
+                blocked: 0,
             }),
             changed: Condvar::new(),
+            max_events: options.max_pending_events,
+            max_unsent: options.max_unsent,
         }
     }
 
@@ -86,33 +108,40 @@ impl ClientShared {
     }
 
     fn drain(&self, mut inner: MutexGuard<'_, Inner>) {
-        let mut wake_io = false;
-        while let Some(bytes) = inner.core.poll_transmit() {
-            inner.out.push(bytes);
-            wake_io = true;
-        }
-        let mut wake_app = false;
-        while let Some(event) = inner.core.poll_event() {
-            match &event {
-                Event::LoggedIn { name } => {
-                    inner.name = Some(name.clone());
-                    inner.name_refused = false;
-                    inner.logins += 1;
-                }
-                Event::Error { code, .. } if *code == ErrorCode::NameTaken => {
-                    inner.name_refused = true;
-                }
-                Event::Closed { reason } => {
-                    inner.close_reason = Some(reason.clone());
+        let (mut wake_io, mut wake_app) = (false, false);
+        while let Some(output) = inner.core.poll_output() {
+            match output {
+                ClientOutput::Transmit(bytes) => {
+                    inner.unsent += bytes.len();
+                    inner.out.push(bytes);
                     wake_io = true;
                 }
-                _ => {}
+                ClientOutput::Event(event) => {
+                    inner.events.push_back(event);
+                    wake_app = true;
+                }
+                ClientOutput::Connect => {
+                    inner.orders.push_back(SocketOrder::Connect);
+                    wake_io = true;
+                }
+                ClientOutput::Disconnect => {
+                    inner.orders.push_back(SocketOrder::Disconnect);
+                    wake_io = true;
+                }
+                ClientOutput::Abort => {
+                    inner.orders.push_back(SocketOrder::Abort);
+                    wake_io = true;
+                }
+                other => tracing::debug!(?other, "client output"),
             }
-            inner.events.push_back(event);
-            wake_app = true;
         }
-        let io = wake_io.then(|| inner.io_waker.take()).flatten();
-        let app = wake_app.then(|| inner.app_waker.take()).flatten();
+        self.wake(inner, wake_io, wake_app);
+    }
+
+    fn wake(&self, mut inner: MutexGuard<'_, Inner>, io: bool, app: bool) {
+        let io = io.then(|| inner.io_waker.take()).flatten();
+        let app = app.then(|| inner.app_waker.take()).flatten();
+        let blocked = inner.blocked > 0;
         drop(inner);
         if let Some(w) = io {
             w.wake();
@@ -120,64 +149,91 @@ impl ClientShared {
         if let Some(w) = app {
             w.wake();
         }
-        if wake_app {
+        if blocked {
             self.changed.notify_all();
         }
     }
 
     // ---- the application's side ------------------------------------------
 
-    /// Logs in (see [`Client::login`]).
-    pub fn login(&self, name: &str) -> Result<(), UsageError> {
-        self.with_core(|c| c.login(name))
+    /// Runs a command on the core (login, who, join, ...).
+    pub fn command<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, UsageError>,
+    ) -> Result<T, UsageError> {
+        self.with_core(f)
     }
 
-    /// Says `text` to the room (see [`Client::say`]).
-    pub fn say(&self, text: &str) -> Result<(), UsageError> {
-        self.with_core(|c| c.say(text))
+    /// Says `text` in the default room, unless the outgoing buffer is full
+    /// ([`UsageError::WouldBlock`]).
+    pub fn try_say(&self, text: &str) -> Result<(), UsageError> {
+        self.try_send(|c| c.say(text))
     }
 
-    /// Asks who is there; the answer comes as [`Event::Users`].
-    pub fn who(&self) -> Result<(), UsageError> {
-        self.with_core(|c| c.who())
+    /// Runs a command that sends a message (say, say in a room, a private
+    /// message), unless the outgoing buffer is full.
+    pub fn try_send(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<(), UsageError>,
+    ) -> Result<(), UsageError> {
+        let mut inner = self.lock();
+        if inner.unsent >= self.max_unsent {
+            return Err(UsageError::WouldBlock);
+        }
+        let result = f(&mut inner.core);
+        self.drain(inner);
+        result
     }
 
-    /// Sends `bye:` and closes; no reconnect follows.
+    /// Registers `cx` to be woken when the outgoing buffer has room;
+    /// `Ready` if it has room now.
+    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.lock();
+        if inner.unsent < self.max_unsent || inner.finished {
+            return Poll::Ready(());
+        }
+        inner.app_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Blocks until the outgoing buffer has room.
+    pub fn wait_room(&self) {
+        let mut inner = self.lock();
+        while inner.unsent >= self.max_unsent && !inner.finished {
+            inner.blocked += 1;
+            inner = self
+                .changed
+                .wait(inner)
+                .unwrap_or_else(PoisonError::into_inner);
+            inner.blocked -= 1;
+        }
+    }
+
+    /// Closes the session for good: `bye:` on an open connection, at once
+    /// between connections.
     pub fn close(&self, reason: &str) -> Result<(), UsageError> {
         self.with_core(|c| c.close(reason))
     }
 
-    /// Marks the client as given up by the application: the I/O will not
-    /// reconnect.
-    pub fn stop(&self) {
-        let mut inner = self.lock();
-        inner.stopped = true;
-        let io = inner.io_waker.take();
-        drop(inner);
-        if let Some(w) = io {
-            w.wake();
-        }
-    }
-
-    /// Whether [`stop`](Self::stop) was called.
-    pub fn is_stopped(&self) -> bool {
-        self.lock().stopped
-    }
-
-    /// Logins the server accepted so far, over all connections.
-    pub fn logins(&self) -> u64 {
-        self.lock().logins
-    }
-
-    /// The name the server accepted last.
+    /// The name the session logged in with.
     pub fn name(&self) -> Option<String> {
-        self.lock().name.clone()
+        self.lock().core.name().map(String::from)
     }
 
-    /// The next event; `Ready(None)` once the connection is over for good.
+    /// The rooms the session joined besides the default one.
+    pub fn joined_rooms(&self) -> Vec<String> {
+        self.lock().core.joined_rooms().to_vec()
+    }
+
+    /// The next event; `Ready(None)` once the session is over for good.
     pub fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let mut inner = self.lock();
         if let Some(event) = inner.events.pop_front() {
+            // Taking one may let the I/O read again.
+            let wake_io = inner.events.len() + 1 == self.max_events;
+            if wake_io {
+                self.wake(inner, true, false);
+            }
             return Poll::Ready(Some(event));
         }
         if inner.finished {
@@ -188,17 +244,22 @@ impl ClientShared {
     }
 
     /// The next event, waiting up to `timeout` (forever if `None`);
-    /// `Ok(None)` once the connection is over for good.
+    /// `Ok(None)` once the session is over for good.
     pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Option<Event>, TimedOut> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for an `Instant` waits forever.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut inner = self.lock();
         loop {
             if let Some(event) = inner.events.pop_front() {
+                if inner.events.len() + 1 == self.max_events {
+                    self.wake(inner, true, false);
+                }
                 return Ok(Some(event));
             }
             if inner.finished {
                 return Ok(None);
             }
+            inner.blocked += 1;
             inner = match deadline {
                 None => self
                     .changed
@@ -207,6 +268,7 @@ impl ClientShared {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        inner.blocked -= 1;
                         return Err(TimedOut);
                     }
                     self.changed
@@ -215,6 +277,7 @@ impl ClientShared {
                         .0
                 }
             };
+            inner.blocked -= 1;
         }
     }
 
@@ -225,14 +288,28 @@ impl ClientShared {
         self.with_core(|c| c.handle_input(now, bytes));
     }
 
-    /// Time passed; runs keepalive.
+    /// Time passed; runs keepalive and the reconnect backoff.
     pub fn timeout(&self, now: Instant) {
         self.with_core(|c| c.handle_timeout(now));
     }
 
-    /// The socket is gone.
+    /// The socket is gone: lost, or closed as ordered.
     pub fn disconnected(&self, now: Instant) {
-        self.with_core(|c| c.disconnected(now));
+        let mut inner = self.lock();
+        inner.out.clear();
+        inner.unsent = 0;
+        inner.core.disconnected(now);
+        self.drain(inner);
+    }
+
+    /// A new connection is open, as ordered.
+    pub fn connected(&self, now: Instant) {
+        self.with_core(|c| c.connected(now));
+    }
+
+    /// Opening the ordered connection failed.
+    pub fn connect_failed(&self, now: Instant) {
+        self.with_core(|c| c.connect_failed(now));
     }
 
     /// When [`timeout`](Self::timeout) must next be called.
@@ -240,51 +317,74 @@ impl ClientShared {
         self.lock().core.poll_timeout()
     }
 
-    /// Takes the bytes to write, or registers `cx` to hear of new ones (and
-    /// of the core closing).
-    pub fn poll_transmit(&self, cx: &mut Context<'_>) -> Poll<Vec<Bytes>> {
-        let mut inner = self.lock();
-        if !inner.out.is_empty() {
-            return Poll::Ready(std::mem::take(&mut inner.out));
-        }
-        inner.io_waker = Some(cx.waker().clone());
-        Poll::Pending
-    }
-
-    /// Registers `cx` to be woken by new bytes to write, a close, or a stop.
-    pub fn register_io_waker(&self, cx: &mut Context<'_>) {
-        self.lock().io_waker = Some(cx.waker().clone());
-    }
-
-    /// Takes the bytes to write, if any (for a blocking I/O).
+    /// Takes the bytes to write, if any.
     pub fn take_transmit(&self) -> Vec<Bytes> {
         std::mem::take(&mut self.lock().out)
     }
 
-    /// How the current core closed, if it has.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.lock().close_reason.clone()
+    /// Takes the next socket order, if any.
+    pub fn take_order(&self) -> Option<SocketOrder> {
+        self.lock().orders.pop_front()
     }
 
-    /// Whether the last login was refused because the name is taken.
-    pub fn name_refused(&self) -> bool {
-        self.lock().name_refused
-    }
-
-    /// Starts over on a new connection with `core`, logging in again under
-    /// the last accepted name.
-    pub fn reconnected(&self, core: Client) -> Result<(), UsageError> {
+    /// The I/O wrote `n` bytes: the outgoing buffer has that much more
+    /// room.
+    pub fn written(&self, n: usize) {
         let mut inner = self.lock();
-        inner.core = core;
-        inner.out.clear();
-        inner.close_reason = None;
-        inner.name_refused = false;
-        let result = match inner.name.clone() {
-            Some(name) => inner.core.login(&name),
-            None => Ok(()),
-        };
-        self.drain(inner);
-        result
+        let was_full = inner.unsent >= self.max_unsent;
+        inner.unsent = inner.unsent.saturating_sub(n);
+        if was_full && inner.unsent < self.max_unsent {
+            self.wake(inner, false, true);
+        }
+    }
+
+    /// Whether the I/O may read: the application is not too far behind
+    /// on events.
+    pub fn wants_input(&self) -> bool {
+        self.lock().events.len() < self.max_events
+    }
+
+    /// Registers `cx` to hear of new bytes, orders, room for events, or
+    /// the end.
+    pub fn register_io_waker(&self, cx: &mut Context<'_>) {
+        self.lock().io_waker = Some(cx.waker().clone());
+    }
+
+    /// Blocks a reader thread while the application is too far behind on
+    /// events (up to `timeout`).
+    pub fn wait_wants_input(&self, timeout: Duration) {
+        let mut inner = self.lock();
+        if inner.events.len() >= self.max_events && !inner.finished {
+            inner.blocked += 1;
+            inner = self
+                .changed
+                .wait_timeout(inner, timeout)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            inner.blocked -= 1;
+        }
+    }
+
+    /// Blocks an I/O thread until the session has something for it (bytes,
+    /// an order, the end) or `timeout` passes.
+    pub fn wait_for_io(&self, timeout: Duration) {
+        let mut inner = self.lock();
+        if !inner.out.is_empty() || !inner.orders.is_empty() || inner.core.is_finished() {
+            return;
+        }
+        inner.blocked += 1;
+        inner = self
+            .changed
+            .wait_timeout(inner, timeout)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        inner.blocked -= 1;
+    }
+
+    /// Whether the session is over and its socket closed: the I/O may end.
+    pub fn is_finished(&self) -> bool {
+        let inner = self.lock();
+        inner.core.is_finished() && inner.orders.is_empty()
     }
 
     /// The I/O is over for good; the application gets `None` after the
@@ -292,12 +392,19 @@ impl ClientShared {
     pub fn finish(&self) {
         let mut inner = self.lock();
         inner.finished = true;
-        let app = inner.app_waker.take();
-        drop(inner);
-        if let Some(w) = app {
-            w.wake();
-        }
+        self.wake(inner, false, true);
         self.changed.notify_all();
+    }
+}
+
+/// What an event means for a first login: `None` to keep waiting.
+pub fn login_outcome(event: Option<Event>) -> Option<Result<(), ConnectError>> {
+    match event {
+        Some(Event::LoggedIn { .. }) => Some(Ok(())),
+        Some(Event::Error { code, text }) => Some(Err(ConnectError::Rejected { code, text })),
+        Some(Event::Closed { reason }) => Some(Err(ConnectError::Closed(reason))),
+        Some(_) => None,
+        None => Some(Err(ConnectError::Closed(CloseReason::Disconnected))),
     }
 }
 
@@ -307,13 +414,17 @@ mod tests {
     use chat_proto::ClientConfig;
     use std::sync::Arc;
 
+    fn shared(config: ClientConfig, options: &ClientOptions) -> ClientShared {
+        ClientShared::new(Client::new(config, Instant::now()).unwrap(), options)
+    }
+
     #[test]
     fn commands_queue_bytes_and_input_queues_events() {
         let now = Instant::now();
-        let shared = ClientShared::new(Client::new(ClientConfig::default(), now).unwrap());
-        shared.login("zhangsan").unwrap();
+        let shared = shared(ClientConfig::plain(), &ClientOptions::default());
+        shared.command(|c| c.login("zhangsan")).unwrap();
         assert_eq!(shared.take_transmit().concat(), b"iam:zhangsan\n");
-        assert_eq!(shared.say("x"), Err(UsageError::NotLoggedIn));
+        assert_eq!(shared.try_say("x"), Err(UsageError::NotLoggedIn));
         shared.input(now, b"ok:zhangsan\nping:9\n");
         assert_eq!(shared.take_transmit().concat(), b"pong:9\n");
         assert_eq!(shared.name().as_deref(), Some("zhangsan"));
@@ -330,46 +441,72 @@ mod tests {
     }
 
     #[test]
-    fn a_blocked_reader_wakes_on_events_and_on_finish() {
+    fn a_full_outgoing_buffer_refuses_until_written() {
         let now = Instant::now();
-        let shared = Arc::new(ClientShared::new(
-            Client::new(ClientConfig::default(), now).unwrap(),
-        ));
-        let reader = {
-            let shared = shared.clone();
-            std::thread::spawn(move || {
-                let first = shared.recv_blocking(Some(Duration::from_secs(10)));
-                let second = shared.recv_blocking(Some(Duration::from_secs(10)));
-                (first, second)
-            })
+        let options = ClientOptions {
+            max_unsent: 30,
+            ..ClientOptions::default()
         };
-        shared.disconnected(now);
-        shared.finish();
-        let (first, second) = reader.join().unwrap();
-        assert_eq!(
-            first,
-            Ok(Some(Event::Closed {
-                reason: CloseReason::Disconnected
-            }))
-        );
-        assert_eq!(second, Ok(None));
-        assert_eq!(shared.close_reason(), Some(CloseReason::Disconnected));
+        let shared = shared(ClientConfig::plain(), &options);
+        shared.command(|c| c.login("a")).unwrap();
+        shared.input(now, b"ok:a\n");
+        assert_eq!(shared.try_say("0123456789"), Ok(()));
+        assert_eq!(shared.try_say("0123456789"), Ok(()));
+        // 6 + 15 + 15 bytes unsent: full.
+        assert_eq!(shared.try_say("x"), Err(UsageError::WouldBlock));
+        let taken: usize = shared.take_transmit().iter().map(Bytes::len).sum();
+        shared.written(taken);
+        assert_eq!(shared.try_say("x"), Ok(()));
     }
 
     #[test]
-    fn reconnecting_logs_in_again_under_the_accepted_name() {
+    fn too_many_untaken_events_stop_the_reading() {
         let now = Instant::now();
-        let shared = ClientShared::new(Client::new(ClientConfig::default(), now).unwrap());
-        shared.login("lisi").unwrap();
+        let options = ClientOptions {
+            max_pending_events: 3,
+            ..ClientOptions::default()
+        };
+        let shared = shared(ClientConfig::plain(), &options);
+        shared.command(|c| c.login("a")).unwrap();
+        shared.input(now, b"ok:a\nmsg:b:1\nmsg:b:2\n");
+        assert!(!shared.wants_input());
+        assert!(
+            shared
+                .recv_blocking(Some(Duration::ZERO))
+                .unwrap()
+                .is_some()
+        );
+        assert!(shared.wants_input());
+    }
+
+    #[test]
+    fn a_lost_connection_orders_a_reconnect_and_a_blocked_reader_hears_the_end() {
+        let now = Instant::now();
+        let mut config = ClientConfig::plain();
+        config.reconnect = Some(chat_proto::ReconnectPolicy::default());
+        let shared = Arc::new(shared(config, &ClientOptions::default()));
+        shared.command(|c| c.login("lisi")).unwrap();
         shared.input(now, b"ok:lisi\n");
         shared.disconnected(now);
-        shared.take_transmit();
-        shared
-            .reconnected(Client::new(ClientConfig::default(), now).unwrap())
-            .unwrap();
+        let at = shared.poll_timeout().unwrap();
+        shared.timeout(at);
+        assert_eq!(shared.take_order(), Some(SocketOrder::Connect));
+        shared.connected(at);
         assert_eq!(shared.take_transmit().concat(), b"iam:lisi\n");
-        assert_eq!(shared.close_reason(), None);
-        shared.input(now, b"err:name-taken:lisi is taken\n");
-        assert!(shared.name_refused());
+        let reader = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let mut events = Vec::new();
+                while let Ok(Some(e)) = shared.recv_blocking(Some(Duration::from_secs(10))) {
+                    events.push(e);
+                }
+                events
+            })
+        };
+        shared.finish();
+        let events = reader.join().unwrap();
+        assert!(events.contains(&Event::Closed {
+            reason: CloseReason::Disconnected
+        }));
     }
 }

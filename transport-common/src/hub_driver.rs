@@ -7,19 +7,32 @@
 //! through a [`HubDriver`]. After every input the driver drains the hub's
 //! outputs, as the core's contract requires: transmits, closes, aborts and
 //! input pauses go to each connection's [`Outbox`], and events become
-//! tracing events. Writers are woken by [`HubDriver::flush`], once per
-//! batch of inputs, so that each takes the batch's output in one write.
+//! tracing events and reach the application's [`ServerHandle`].
+//!
+//! Both server loops (the async one in `transport-async`, the blocking one
+//! in `transport-std`) work in batches, and what a batch is lives here,
+//! written once: the loop feeds the driver what arrived (at most a batch of
+//! it), then calls [`HubDriver::end_batch`], which applies the commands
+//! queued through the [`ServerHandle`], runs the hub's timers, refreshes
+//! the handle's snapshots, wakes every writer once for all of the batch's
+//! output, and says what the loop does next: wait until the hub's next
+//! deadline plus the timer slack (so that one wake-up serves every timer
+//! due in that window), or stop, because the shutdown is complete. What is
+//! left to each loop is its runtime's way of waiting.
+//!
 //! The driver makes no protocol decision; it only routes what the hub
 //! decided.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chat_proto::{ConfigError, ConnId, Hub, HubEvent, Output, ServerConfig};
+use chat_proto::{ConfigError, ConnId, Hub, HubEvent, MAX_DURATION, Output, ServerConfig, after};
 
 use crate::outbox::Outbox;
+use crate::server_handle::{Command, ServerHandle};
 
 /// What a connection tells the hub.
 #[derive(Debug)]
@@ -41,6 +54,16 @@ struct Entry {
     outbox: Arc<Outbox>,
 }
 
+/// What a server loop does after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Wait for more input, and no later than this instant, if any (the
+    /// hub's next deadline, plus the timer slack), then run a batch.
+    Wait(Option<Instant>),
+    /// The shutdown is complete: every socket is closed. Stop.
+    Finished,
+}
+
 /// The hub and the connections it talks to.
 #[derive(Debug)]
 pub struct HubDriver {
@@ -48,18 +71,48 @@ pub struct HubDriver {
     /// Connections whose socket is open, by `ConnId::index` (the hub does
     /// not reuse an index before the socket is reported closed).
     open: Vec<Option<Entry>>,
-    /// Outboxes given data since the last [`flush`](HubDriver::flush).
+    /// Outboxes given data since the writers were last woken.
     to_wake: Vec<Arc<Outbox>>,
+    /// The application's end.
+    handle: ServerHandle,
+    /// How late timers may run, so that one wake-up serves many.
+    timer_slack: Duration,
+    /// The outputs of one drain that are not events, kept for the next.
+    routes: Vec<Output>,
 }
 
 impl HubDriver {
-    /// A driver for a new hub.
-    pub fn new(config: ServerConfig) -> Result<Self, ConfigError> {
+    /// A driver for a new hub, whose timers may run up to `timer_slack`
+    /// late.
+    pub fn new(config: ServerConfig, timer_slack: Duration) -> Result<Self, ConfigError> {
+        let handle = ServerHandle::new(config.max_frame_len);
         Ok(HubDriver {
             hub: Hub::new(config)?,
             open: Vec::new(),
             to_wake: Vec::new(),
+            handle,
+            timer_slack,
+            routes: Vec::new(),
         })
+    }
+
+    /// The handle the application uses to act on this server and see what
+    /// happens in it.
+    pub fn server_handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Sets how late timers may run.
+    pub fn set_timer_slack(&mut self, timer_slack: Duration) {
+        self.timer_slack = timer_slack;
+    }
+
+    /// Sets what wakes the loop when the application queues an action
+    /// through the [`ServerHandle`]: an async loop registers its task's
+    /// waker on every poll (a repeat costs a comparison); a blocking loop
+    /// registers one that sends itself a message, once.
+    pub fn register_waker(&self, waker: &Waker) {
+        self.handle.register_waker(waker);
     }
 
     /// The hub, to inspect.
@@ -72,18 +125,56 @@ impl HubDriver {
         self.hub.sockets()
     }
 
-    /// Wakes every writer that was given data since the last call. Call it
-    /// after a batch of inputs and before waiting for more: writers then
-    /// take a batch's output for their connection in one write.
-    pub fn flush(&mut self) {
+    /// Ends a batch of inputs: applies the application's actions, runs the
+    /// hub's timers, refreshes the handle's counters, and wakes every
+    /// writer given data since the last batch, once (so that each takes
+    /// the batch's output for its connection in one write). Then says what
+    /// the loop does next.
+    pub fn end_batch(&mut self, now: Instant) -> Next {
+        self.apply_commands(now);
+        self.hub.handle_timeout(now);
+        self.drain();
+        self.handle.set_stats(self.hub.stats());
         for outbox in self.to_wake.drain(..) {
             outbox.wake();
         }
+        // The hub ends the grace period itself, aborting what is left.
+        if self.hub.is_shutting_down() && self.hub.is_finished() {
+            tracing::info!("shutdown complete");
+            return Next::Finished;
+        }
+        Next::Wait(self.wake_at())
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) must next run.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.hub.poll_timeout()
+    /// When the loop must next run a batch even if nothing arrives: the
+    /// hub's next deadline plus the timer slack.
+    pub fn wake_at(&self) -> Option<Instant> {
+        let slack = self.timer_slack.min(MAX_DURATION);
+        self.hub.poll_timeout().map(|t| after(t, slack))
+    }
+
+    fn apply_commands(&mut self, now: Instant) {
+        for command in self.handle.take_commands() {
+            let result = match command {
+                Command::Approve(conn) => {
+                    self.hub.approve_login(conn, now);
+                    Ok(())
+                }
+                Command::Refuse(conn, code, text) => self.hub.refuse_login(conn, now, code, &text),
+                Command::Kick(conn, reason) => self.hub.kick(conn, now, &reason),
+                Command::Notice(conn, text) => self.hub.notice(conn, now, &text),
+                Command::NoticeAll(text) => self.hub.notice_all(now, &text),
+                Command::Shutdown => {
+                    self.shutdown(now);
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                // The handle checked what it could; the hub had the last word.
+                tracing::warn!(error = %e, "the hub refused an action");
+            }
+            self.drain();
+        }
     }
 
     /// Registers a connection accepted at `now`. The caller starts its
@@ -121,18 +212,22 @@ impl HubDriver {
         self.drain();
     }
 
-    /// Lets the hub's timers run, then drains it.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.hub.handle_timeout(now);
-        self.drain();
-    }
-
     /// Starts a graceful shutdown: every connection is sent `bye:` and
-    /// closed by its writer once flushed.
+    /// closed by its writer once flushed; connections accepted from now on
+    /// are answered `bye:` too. [`end_batch`](Self::end_batch) says when it
+    /// is complete. Calling it again does nothing.
     pub fn shutdown(&mut self, now: Instant) {
+        if self.hub.is_shutting_down() {
+            return;
+        }
         tracing::info!(connections = self.hub.connections(), "shutting down");
         self.hub.shutdown(now);
         self.drain();
+    }
+
+    /// Whether a shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.hub.is_shutting_down()
     }
 
     /// Tells every remaining writer to stop at once (the server is going
@@ -165,8 +260,29 @@ impl HubDriver {
     }
 
     /// Routes everything the hub has to say.
+    ///
+    /// Events are taken first and what the connections must do second, so
+    /// that the handle's snapshots (who is logged in, the counters) are up
+    /// to date before any writer can pass on the bytes that follow from the
+    /// same decisions: a client that has read `ok:` is already listed, and
+    /// the counters already count it.
     fn drain(&mut self) {
+        let mut routes = std::mem::take(&mut self.routes);
         while let Some(output) = self.hub.poll_output() {
+            match output {
+                Output::Event(event) => {
+                    self.note_event(&event);
+                    self.handle.publish(&event);
+                }
+                other => routes.push(other),
+            }
+        }
+        if routes.is_empty() {
+            self.routes = routes;
+            return;
+        }
+        self.handle.set_stats(self.hub.stats());
+        for output in routes.drain(..) {
             match output {
                 Output::Transmit(t) => {
                     if let Some(outbox) = self.outbox(t.conn)
@@ -196,22 +312,32 @@ impl HubDriver {
                         outbox.resume_input();
                     }
                 }
-                Output::Event(event) => log_event(&event),
                 other => tracing::debug!(?other, "hub output"),
             }
+        }
+        self.routes = routes;
+    }
+
+    /// Logs `event` and keeps the handle's list of who is logged in.
+    fn note_event(&self, event: &HubEvent) {
+        match event {
+            HubEvent::LoggedIn { conn, name } => {
+                tracing::info!(%conn, %name, "logged in");
+                self.handle.logged_in_as(*conn, name);
+            }
+            HubEvent::Closed { conn, reason } => {
+                tracing::info!(%conn, reason = reason.as_str(), "closed");
+                self.handle.closed(*conn);
+            }
+            other => tracing::debug!(?other, "hub event"),
         }
     }
 }
 
-fn log_event(event: &HubEvent) {
-    match event {
-        HubEvent::LoggedIn { conn, name } => {
-            tracing::info!(%conn, %name, "logged in");
-        }
-        HubEvent::Closed { conn, reason } => {
-            tracing::info!(%conn, reason = reason.as_str(), "closed");
-        }
-        other => tracing::debug!(?other, "hub event"),
+impl Drop for HubDriver {
+    fn drop(&mut self) {
+        // Subscriptions end; actions from now on are dropped.
+        self.handle.finish();
     }
 }
 
@@ -232,7 +358,7 @@ mod tests {
     #[test]
     fn routes_output_and_tracks_sockets_until_writers_finish() {
         let now = Instant::now();
-        let mut driver = HubDriver::new(ServerConfig::default()).unwrap();
+        let mut driver = HubDriver::new(ServerConfig::default(), Duration::ZERO).unwrap();
         let (a, out_a) = driver.accept(now, peer());
         let (b, out_b) = driver.accept(now, peer());
         driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
@@ -263,7 +389,7 @@ mod tests {
     #[test]
     fn shutdown_and_abort_reach_every_writer() {
         let now = Instant::now();
-        let mut driver = HubDriver::new(ServerConfig::default()).unwrap();
+        let mut driver = HubDriver::new(ServerConfig::default(), Duration::ZERO).unwrap();
         let (_, out) = driver.accept(now, peer());
         driver.shutdown(now);
         let taken = take(&out);
@@ -271,5 +397,78 @@ mod tests {
         assert!(taken.close);
         driver.abort_all();
         assert!(take(&out).abort);
+    }
+
+    #[test]
+    fn a_batch_applies_the_handles_actions_and_ends_when_shutdown_completes() {
+        let now = Instant::now();
+        let mut config = ServerConfig::default();
+        config.login = chat_proto::LoginMode::Application;
+        let mut driver = HubDriver::new(config, Duration::from_millis(50)).unwrap();
+        let handle = driver.server_handle();
+        // Nobody listens yet: nothing is kept for later.
+        let (a, out_a) = driver.accept(now, peer());
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
+        let events = handle.events();
+        assert_eq!(events.try_next(), None);
+        driver.end_batch(now);
+        assert_eq!(take(&out_a).data.concat(), b"");
+        // A request is seen, refused, then a second one approved.
+        let (b, out_b) = driver.accept(now, peer());
+        driver.handle(HubMsg::Input(b, Bytes::from_static(b"iam:b\n")), now);
+        let Some(HubEvent::LoginRequested { conn, name, .. }) = events.try_next() else {
+            panic!("no login request")
+        };
+        assert_eq!((conn, name.as_str()), (b, "b"));
+        handle
+            .refuse_login(b, chat_proto::ErrorCode::LoginRefused, "not today")
+            .unwrap();
+        assert!(
+            handle
+                .refuse_login(b, chat_proto::ErrorCode::LoginRefused, "a\nb")
+                .is_err()
+        );
+        driver.end_batch(now);
+        assert_eq!(take(&out_b).data.concat(), b"err:login-refused:not today\n");
+        handle.approve_login(a);
+        handle.notice(a, "hello a").unwrap();
+        handle.notice_all("hello all").unwrap();
+        assert!(handle.notice_all(&"x".repeat(5000)).is_err());
+        driver.end_batch(now);
+        assert_eq!(
+            take(&out_a).data.concat(),
+            b"ok:a\nnotice:hello a\nnotice:hello all\n"
+        );
+        assert_eq!(handle.logged_in(), [(a, "a".to_owned())]);
+        assert_eq!(handle.stats().logins, 1);
+        handle.kick(a, "enough").unwrap();
+        driver.end_batch(now);
+        assert_eq!(take(&out_a).data.concat(), b"err:kicked:enough\n");
+        assert!(handle.logged_in().is_empty());
+
+        handle.shutdown();
+        assert!(matches!(driver.end_batch(now), Next::Wait(_)));
+        driver.handle(HubMsg::Closed(a), now);
+        driver.handle(HubMsg::Closed(b), now);
+        assert_eq!(driver.end_batch(now), Next::Finished);
+        drop(driver);
+        // The server is gone: the subscription ends after what it holds.
+        while let Some(event) = events.try_next() {
+            assert!(matches!(
+                event,
+                HubEvent::LoggedIn { .. } | HubEvent::Closed { .. }
+            ));
+        }
+        assert_eq!(events.recv(), None);
+    }
+
+    #[test]
+    fn a_huge_timer_slack_does_not_overflow() {
+        let now = Instant::now();
+        let mut driver = HubDriver::new(ServerConfig::default(), Duration::MAX).unwrap();
+        let _ = driver.accept(now, peer());
+        let at = driver.wake_at().expect("a login timeout is armed");
+        assert!(at > now);
+        assert!(matches!(driver.end_batch(now), Next::Wait(Some(_))));
     }
 }

@@ -1,52 +1,50 @@
-//! The glue every chat transport shares.
+//! The runtime-free glue every chat transport shares.
 //!
 //! `chat-proto` decides everything about the protocol; a transport only
-//! moves bytes and time between sockets and the core. Most of that moving is
-//! the same whatever the runtime, so it lives here, written once:
+//! moves bytes and time between sockets and the core. Much of that moving is
+//! the same whatever the runtime, async or blocking, so it lives here,
+//! written once, with no async runtime and no futures crate:
 //!
 //! * [`HubDriver`]: owns the [`Hub`](chat_proto::Hub), applies what
-//!   connections send ([`HubMsg`]), drains every `poll_*` after every input,
-//!   routes output to each connection's [`Outbox`], and logs accepts, logins
-//!   and closes with `tracing`;
+//!   connections send ([`HubMsg`]), drains every output after every input,
+//!   routes output to each connection's [`Outbox`], logs accepts, logins
+//!   and closes with `tracing`, and ends each batch of a server loop the
+//!   same way for every transport ([`HubDriver::end_batch`]);
+//! * [`ServerHandle`] and [`Events`]: the embedding application's side of
+//!   a server: decide logins, see events, kick, send notices, read who is
+//!   logged in and the hub's counters, from any task or thread;
 //! * [`Outbox`] and [`WriteQueue`]: output waiting for a connection's
 //!   writer, written with vectored writes and reported back as written;
 //! * [`AcceptBackoff`]: pausing, not spinning, when `accept` runs out of file
 //!   descriptors;
-//! * [`ClientShared`]: a client's state between the application and the
-//!   I/O, for async tasks and blocking threads alike;
-//! * [`FrameCodec`]: the framing behind the codec traits of tokio-util and
-//!   asynchronous-codec;
+//! * [`ClientShared`]: a client session (the core's, which decides
+//!   reconnects) between the application and the I/O, with bounded queues,
+//!   for async tasks and blocking threads alike;
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
-//! * [`Server`] and [`Client`]: the whole server and client of the async
-//!   transports, over `futures-io` streams and a small [`Transport`] trait
-//!   (time, sleep, spawn, listen, connect) that each async transport
-//!   implements for its runtime.
+//! * [`ServerOptions`], [`ClientOptions`], [`Address`], [`ConnectError`]:
+//!   what every transport is configured with, and how connecting fails.
 //!
-//! The blocking `transport-std` uses the driver, outbox, write queue,
-//! accept backoff and client state with threads instead of the async loops.
+//! The async server and client are in `transport-async`; the blocking ones
+//! in `transport-std`. Both are built on these pieces.
 
 mod accept;
-mod client_io;
 mod client_shared;
-mod codec;
-mod conn_io;
+mod events;
 mod hub_driver;
 mod listen;
+mod options;
 mod outbox;
-pub mod read;
-mod reconnect;
-mod runtime;
-mod server;
+mod server_handle;
 mod write_queue;
 
 pub use accept::{AcceptBackoff, is_resource_exhaustion};
-pub use client_io::{AsyncClient, CLOSE_LINGER, Client, ClientOptions, ConnectError};
-pub use client_shared::{ClientShared, TimedOut};
-pub use codec::{FrameCodec, Inbound, Outbound};
-pub use hub_driver::{HubDriver, HubMsg};
+pub use client_shared::{ClientShared, SocketOrder, TimedOut, login_outcome};
+pub use events::Events;
+pub use hub_driver::{HubDriver, HubMsg, Next};
 pub use listen::bind_listener;
+pub use options::{
+    Address, ClientOptions, ConnectError, LISTEN_BACKLOG, ServerOptions, check_config, jitter_seed,
+};
 pub use outbox::{Outbox, Taken};
-pub use reconnect::{Reconnector, login_outcome};
-pub use runtime::{Address, BoxFuture, Connector, Listener, Runtime, Stream, Transport};
-pub use server::{LISTEN_BACKLOG, Server, ServerOptions, check_config};
+pub use server_handle::ServerHandle;
 pub use write_queue::{MAX_SLICES, WriteQueue};

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::server::LISTEN_BACKLOG;
+use crate::options::LISTEN_BACKLOG;
 
 /// Binds the first of `addrs` that works, with a backlog of 1024. The
 /// listener is left blocking; async transports make it non-blocking.

@@ -3,8 +3,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use chat_proto::ServerConfig;
-use transport_std::Server;
+use transport_std::{Server, ServerConfig};
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()

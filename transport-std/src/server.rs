@@ -2,28 +2,31 @@
 //!
 //! `serve` runs the hub on the calling thread: it waits on one channel for
 //! what the acceptor thread and the connection threads send, with a timeout
-//! at the hub's next deadline, and drives the shared [`HubDriver`]. Each
-//! connection has a reader and a writer thread (see [`conn`](crate::conn)).
-//! A [`ShutdownHandle`] stops it from any thread, gracefully.
+//! at the hub's next deadline (plus the timer slack), feeds the shared
+//! [`HubDriver`] a batch of it, and ends the batch with
+//! [`HubDriver::end_batch`], which does everything that is not waiting.
+//! Each connection has a reader and a writer thread (see
+//! [`conn`](crate::conn)). The [`ServerHandle`] from [`Server::handle`]
+//! acts on the running server from any thread, and stops it gracefully.
 //!
 //! Two threads per connection is the price of blocking I/O without `poll`:
 //! a machine's thread limits (`kernel.pid_max`, `vm.max_map_count`) bound
-//! how many connections it can hold. `serve` reads them (on Linux) and
+//! how many connections it can hold. `bind` reads them (on Linux) and
 //! lowers `max_connections` to fit, so that connections beyond are refused
 //! with `server-full` rather than crashing the process; with the common
 //! `vm.max_map_count` of 65530 that is about 7,600 connections. The async
 //! transports have no such bound.
 //!
 //! ```no_run
-//! use chat_proto::ServerConfig;
-//! use transport_std::Server;
+//! use transport_std::{Server, ServerConfig};
 //!
 //! let server = Server::bind("127.0.0.1:7878", ServerConfig::default())?;
 //! println!("listening on {}", server.local_addr()?);
-//! let stop = server.shutdown_handle();
+//! let handle = server.handle();
 //! std::thread::spawn(move || {
 //!     std::thread::sleep(std::time::Duration::from_secs(60));
-//!     stop.shutdown();
+//!     handle.notice_all("closing in a moment").ok();
+//!     handle.shutdown();
 //! });
 //! server.serve()?;
 //! # Ok::<(), std::io::Error>(())
@@ -34,16 +37,18 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use chat_proto::{ConnId, ServerConfig};
 use transport_common::{
-    AcceptBackoff, HubDriver, HubMsg, ServerOptions, bind_listener, check_config,
+    AcceptBackoff, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, bind_listener,
+    check_config,
 };
 
 use crate::conn::Conn;
 
-/// Events handled before the writers are woken.
+/// Events handled before the batch ends and the writers are woken.
 const EVENT_BATCH: usize = 64;
 
 /// What reaches the hub thread.
@@ -53,35 +58,29 @@ pub(crate) enum Event {
     Hub(HubMsg),
     /// From the acceptor.
     Accepted(TcpStream, SocketAddr),
-    /// From a [`ShutdownHandle`].
-    Shutdown,
+    /// The application queued an action through a [`ServerHandle`].
+    Wake,
+}
+
+/// Wakes the hub thread for the handle's actions.
+struct LoopWaker(SyncSender<Event>);
+
+impl Wake for LoopWaker {
+    fn wake(self: Arc<Self>) {
+        // A full channel means the loop is busy: it ends a batch, and so
+        // applies the actions, soon anyway.
+        let _ = self.0.try_send(Event::Wake);
+    }
 }
 
 /// A bound chat server, ready to serve on the calling thread.
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
-    config: ServerConfig,
+    driver: HubDriver,
     options: ServerOptions,
     to_hub: SyncSender<Event>,
     inbox: mpsc::Receiver<Event>,
-    stopping: Arc<AtomicBool>,
-}
-
-/// Stops a [`Server`] from another thread.
-#[derive(Debug, Clone)]
-pub struct ShutdownHandle {
-    to_hub: SyncSender<Event>,
-}
-
-impl ShutdownHandle {
-    /// Starts a graceful shutdown: every client is sent `bye:` and flushed;
-    /// `serve` returns once all are closed or the grace period is over.
-    /// Connections arriving meanwhile are accepted and answered `bye:` too.
-    /// Calling it again, or after `serve` returned, does nothing.
-    pub fn shutdown(&self) {
-        let _ = self.to_hub.send(Event::Shutdown);
-    }
 }
 
 impl Server {
@@ -89,52 +88,6 @@ impl Server {
     /// 1024. Fails with `InvalidInput` if `config` cannot work.
     pub fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Server> {
         check_config(&config)?;
-        let options = ServerOptions::default();
-        let (to_hub, inbox) = mpsc::sync_channel(options.channel_capacity);
-        Ok(Server {
-            listener: bind_listener(addr)?,
-            config,
-            options,
-            to_hub,
-            inbox,
-            stopping: Arc::new(AtomicBool::new(false)),
-        })
-    }
-
-    /// Replaces the transport options (accept pause, timer slack). The channel to the hub thread was made by `bind`, with
-    /// the default `channel_capacity`.
-    pub fn with_options(mut self, options: ServerOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// A handle that stops `serve` from another thread.
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            to_hub: self.to_hub.clone(),
-        }
-    }
-
-    /// Serves on the calling thread until a [`ShutdownHandle`] stops it,
-    /// then shuts down gracefully.
-    pub fn serve(self) -> io::Result<()> {
-        let Server {
-            listener,
-            config,
-            options,
-            to_hub,
-            inbox,
-            stopping,
-        } = self;
-        // Write reports take a channel of their own, emptied before every
-        // event: behind queued input they would arrive late.
-        let (written_tx, written) = mpsc::channel::<(ConnId, usize)>();
-        let local = listener.local_addr()?;
         let mut config = config;
         if let Some(budget) = connection_budget()
             && config.max_connections > budget
@@ -148,8 +101,58 @@ impl Server {
             );
             config.max_connections = budget;
         }
-        let mut driver =
-            HubDriver::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let options = ServerOptions::default();
+        let driver = HubDriver::new(config, options.timer_slack)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (to_hub, inbox) = mpsc::sync_channel(options.channel_capacity);
+        Ok(Server {
+            listener: bind_listener(addr)?,
+            driver,
+            options,
+            to_hub,
+            inbox,
+        })
+    }
+
+    /// Replaces the transport options (accept pause, timer slack). The
+    /// channel to the hub thread was made by `bind`, with the default
+    /// `channel_capacity`.
+    pub fn with_options(mut self, options: ServerOptions) -> Self {
+        self.driver.set_timer_slack(options.timer_slack);
+        self.options = options;
+        self
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The application's handle on this server: decide logins, see
+    /// events, kick, send notices, read who is logged in, and shut down
+    /// gracefully. Take it before `serve`; it works from any thread.
+    pub fn handle(&self) -> ServerHandle {
+        self.driver.server_handle()
+    }
+
+    /// Serves on the calling thread until [`ServerHandle::shutdown`], then
+    /// shuts down gracefully: every client is sent `bye:` and flushed;
+    /// this returns once all are closed or the grace period is over.
+    /// Connections arriving meanwhile are accepted and answered `bye:` too.
+    pub fn serve(self) -> io::Result<()> {
+        let Server {
+            listener,
+            mut driver,
+            options,
+            to_hub,
+            inbox,
+        } = self;
+        // Write reports take a channel of their own, emptied before every
+        // event: behind queued input they would arrive late.
+        let (written_tx, written) = mpsc::channel::<(ConnId, usize)>();
+        let local = listener.local_addr()?;
+        driver.register_waker(&Waker::from(Arc::new(LoopWaker(to_hub.clone()))));
+        let stopping = Arc::new(AtomicBool::new(false));
         let acceptor = {
             let to_hub = to_hub.clone();
             let stopping = stopping.clone();
@@ -160,27 +163,18 @@ impl Server {
         };
         let _span = tracing::info_span!("chat_server", %local).entered();
         tracing::info!("serving");
-        let mut shutting_down = false;
         loop {
             let now = Instant::now();
             take_reports(&written, &mut driver, now);
-            driver.handle_timeout(now);
-            driver.flush();
-            // The hub ends the grace period itself, aborting what is left.
-            if shutting_down && driver.is_finished() {
-                tracing::info!("shutdown complete");
-                break;
-            }
-            // Timers may run `timer_slack` late, so one wake-up serves many.
-            let next = driver.poll_timeout().map(|t| t + options.timer_slack);
-            let event = match next {
-                Some(at) => {
+            let event = match driver.end_batch(now) {
+                Next::Finished => break,
+                Next::Wait(Some(at)) => {
                     let wait = at
                         .saturating_duration_since(now)
                         .max(Duration::from_millis(1));
                     inbox.recv_timeout(wait)
                 }
-                None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Next::Wait(None) => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             let event = match event {
                 Ok(event) => event,
@@ -188,8 +182,8 @@ impl Server {
                 // We hold a sender, so the channel cannot close.
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            // This event and what else is already waiting, then one wake-up
-            // per writer for all of their output.
+            // This event and what else is already waiting, then one end of
+            // batch (one wake-up per writer) for all of their output.
             for event in batch(event, &inbox, EVENT_BATCH) {
                 let now = Instant::now();
                 take_reports(&written, &mut driver, now);
@@ -205,15 +199,10 @@ impl Server {
                             driver.handle(HubMsg::Closed(id), now);
                         }
                     }
-                    Event::Shutdown => {
-                        if !shutting_down {
-                            driver.shutdown(now);
-                            shutting_down = true;
-                        }
-                    }
+                    // The batch's end applies the handle's actions.
+                    Event::Wake => {}
                 }
             }
-            driver.flush();
         }
         stopping.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));

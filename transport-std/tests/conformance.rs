@@ -4,15 +4,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_conformance::{TestClient, TestServer};
-use chat_proto::{ClientConfig, Event, ReconnectPolicy, ServerConfig};
-use transport_std::{Client, ClientOptions, Server};
+use transport_std::{Client, ClientConfig, ClientOptions, Event, Server, ServerConfig};
 
 fn start(config: ServerConfig) -> TestServer {
     let server = Server::bind("127.0.0.1:0", config).expect("bind");
     let addr = server.local_addr().expect("addr");
-    let stop = server.shutdown_handle();
+    let stop = server.handle();
     let thread = std::thread::spawn(move || server.serve().expect("serve"));
-    TestServer::new(addr, move || {
+    TestServer::new(addr, stop.clone(), move || {
         stop.shutdown();
         thread.join().expect("server thread");
     })
@@ -20,20 +19,18 @@ fn start(config: ServerConfig) -> TestServer {
 
 impl TestClient for StdClient {
     fn connect(
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         name: &str,
         config: ClientConfig,
-        reconnect: Option<ReconnectPolicy>,
+        options: ClientOptions,
     ) -> Result<Self, String> {
-        let mut options = ClientOptions::default();
-        options.reconnect = reconnect;
-        Client::connect_with(addr, name, config, options)
+        Client::connect_with(addrs, name, config, options)
             .map(StdClient)
             .map_err(|e| e.to_string())
     }
 
     fn say(&self, text: &str) {
-        self.0.send(text).expect("send");
+        self.0.say(text).expect("say");
     }
 
     fn who(&self) {
@@ -45,7 +42,7 @@ impl TestClient for StdClient {
     }
 
     fn next_event(&self, timeout: Duration) -> Option<Event> {
-        self.0.recv_timeout(timeout).ok().flatten()
+        self.0.next_event_timeout(timeout).ok().flatten()
     }
 }
 

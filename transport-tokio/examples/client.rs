@@ -4,8 +4,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use chat_proto::ClientConfig;
-use transport_tokio::Client;
+use transport_tokio::{Client, ClientConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -13,7 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:7878".into());
     let name = args.next().unwrap_or_else(|| "zhangsan".into());
     let client = Client::connect(addr, &name, ClientConfig::default()).await?;
-    client.say("hello")?;
+    client.say("hello").await?;
     while let Some(event) = client.next_event().await {
         println!("{event:?}");
     }

@@ -3,8 +3,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use chat_proto::ServerConfig;
-use transport_tokio::Server;
+use transport_tokio::{Server, ServerConfig};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

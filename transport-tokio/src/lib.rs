@@ -8,15 +8,16 @@
 //!   `Framed`.
 //!
 //! This crate is glue only: every protocol decision (framing, login,
-//! routing, keepalive timing, limits) is made by `chat-proto`, and the
-//! server, client and codec are written once for every async runtime in
-//! `transport-common`. What is tokio's here is the binding in [`runtime`]:
-//! tokio's clock (so tests may pause it), its timers and `spawn`, and its
-//! sockets with `TCP_NODELAY` and vectored writes.
+//! routing, keepalive timing, limits) is made by `chat-proto`, re-exported
+//! as [`proto`] (with the types this API uses at the root, so this crate is
+//! the only dependency a program needs), and the server, client and codec
+//! are written once for every async runtime in `transport-async`. What is
+//! tokio's here is the binding in [`runtime`]: tokio's clock (so tests may
+//! pause it), its timers and `spawn`, and its sockets with `TCP_NODELAY`
+//! and vectored writes.
 //!
 //! ```no_run
-//! use chat_proto::{ClientConfig, Event, ServerConfig};
-//! use transport_tokio::{Client, Server};
+//! use transport_tokio::{Client, ClientConfig, Event, Server, ServerConfig};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,10 +28,10 @@
 //!     }));
 //!
 //!     let client = Client::connect(addr, "zhangsan", ClientConfig::default()).await?;
-//!     client.say("did you have dinner")?;
+//!     client.say("did you have dinner").await?;
 //!     while let Some(event) = client.next_event().await {
-//!         if let Event::Message { from, text } = event {
-//!             println!("{from}: {text}");
+//!         if let Event::Message { room, from, text, .. } = event {
+//!             println!("[{room}] {from}: {text}");
 //!         }
 //!     }
 //!     Ok(())
@@ -43,9 +44,9 @@
 //!
 //! ```
 //! use futures_util::{SinkExt, StreamExt};
-//! use chat_proto::{ClientFrame, Name, ServerFrame};
 //! use tokio_util::codec::Framed;
 //! use transport_tokio::ChatCodec;
+//! use transport_tokio::proto::{ClientFrame, Name, ServerFrame};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -64,18 +65,15 @@
 
 pub mod runtime;
 
-use runtime::TokioRuntime;
-
-/// The chat server on tokio. See [`transport_common::Server`].
-pub type Server = transport_common::Server<TokioRuntime>;
-
-/// The chat client on tokio. See [`transport_common::Client`].
-pub type Client = transport_common::Client<TokioRuntime>;
+transport_async::runtime_api!(runtime: crate::runtime::TokioRuntime, name: "tokio");
 
 /// The framing as a tokio-util codec: `ChatCodec::server()` reads client
 /// frames and writes server frames, `ChatCodec::client()` the other way.
-pub type ChatCodec<In> = transport_common::FrameCodec<In>;
+pub type ChatCodec<In> = transport_async::FrameCodec<In>;
 
-pub use transport_common::{
-    Address, AsyncClient, ClientOptions, ConnectError, Inbound, ServerOptions,
+pub use transport_async::proto;
+pub use transport_async::{
+    Address, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, ErrorCode, Event,
+    Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, LoginMode, RateLimit,
+    ReconnectPolicy, ServerConfig, ServerHandle, ServerOptions, TimedOut, UsageError,
 };

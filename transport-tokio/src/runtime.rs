@@ -10,7 +10,6 @@
 //! forward vectored writes, and batching a connection's frames into one
 //! `writev` is the point of the write path.
 
-use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -19,9 +18,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use transport_common::{
-    Address, BoxFuture, Connector, LISTEN_BACKLOG, Listener, Runtime, Transport,
-};
+use transport_async::{Address, BoxFuture, LISTEN_BACKLOG, Listener, Runtime, Stream};
 
 /// The tokio runtime, as the shared loops need it. Must be used from within
 /// a tokio runtime.
@@ -29,29 +26,21 @@ use transport_common::{
 pub struct TokioRuntime;
 
 impl Runtime for TokioRuntime {
-    type Sleep = tokio::time::Sleep;
-
     fn now(&self) -> Instant {
         tokio::time::Instant::now().into_std()
     }
 
-    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            deadline,
+        )))
     }
 
-    fn spawn<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+    fn spawn(&self, future: BoxFuture<()>) {
         tokio::spawn(future);
     }
-}
 
-impl Transport for TokioRuntime {
-    type Listener = TokioListener;
-    type Connector = TokioConnector;
-
-    fn listen(&self, addr: SocketAddr) -> io::Result<TokioListener> {
+    fn listen(&self, addr: SocketAddr) -> io::Result<Box<dyn Listener>> {
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
@@ -59,19 +48,23 @@ impl Transport for TokioRuntime {
         };
         socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
-        socket.listen(LISTEN_BACKLOG).map(TokioListener)
+        let listener = socket.listen(LISTEN_BACKLOG)?;
+        Ok(Box::new(TokioListener(listener)))
     }
 
-    fn local_addr(listener: &TokioListener) -> io::Result<SocketAddr> {
-        listener.0.local_addr()
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Box<dyn Stream>>> {
+        Box::pin(async move {
+            let stream = TcpStream::connect(addr).await?;
+            Ok(Box::new(TokioStream::new(stream)) as Box<dyn Stream>)
+        })
     }
 
     /// Resolves host names on tokio's blocking pool.
     fn resolve(&self, addr: Address) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
         Box::pin(async move {
-            match addr {
-                Address::Socket(addr) => Ok(vec![addr]),
-                Address::Host(host) => Ok(tokio::net::lookup_host(host).await?.collect()),
+            match addr.host() {
+                Some(host) => Ok(tokio::net::lookup_host(host).await?.collect()),
+                None => Ok(addr.resolved().unwrap_or_default()),
             }
         })
     }
@@ -134,23 +127,16 @@ impl futures_io::AsyncWrite for TokioStream {
 pub struct TokioListener(pub TcpListener);
 
 impl Listener for TokioListener {
-    type Stream = TokioStream;
-
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(TokioStream, SocketAddr)>> {
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>> {
         self.0
             .poll_accept(cx)
-            .map_ok(|(stream, peer)| (TokioStream::new(stream), peer))
+            .map_ok(|(stream, peer)| (Box::new(TokioStream::new(stream)) as Box<dyn Stream>, peer))
     }
-}
 
-/// Opens client connections.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioConnector;
-
-impl Connector for TokioConnector {
-    type Stream = TokioStream;
-
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<TokioStream>> {
-        Box::pin(async move { TcpStream::connect(addr).await.map(TokioStream::new) })
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
     }
 }

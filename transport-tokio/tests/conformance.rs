@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use chat_conformance::async_harness::{AsyncTestClient, Executor, start};
+use chat_conformance::TestServer;
+use chat_conformance::async_harness::{AsyncTestClient, Executor};
+use transport_tokio::ServerConfig;
 use transport_tokio::runtime::TokioRuntime;
 
 /// A one-worker tokio runtime per server or client under test.
@@ -23,5 +25,9 @@ impl Executor for Tokio {
     }
 }
 
-chat_conformance::server_suite!(start::<TokioRuntime, Tokio>);
-chat_conformance::client_suite!(start::<TokioRuntime, Tokio>, AsyncTestClient<TokioRuntime, Tokio>);
+fn start(config: ServerConfig) -> TestServer {
+    chat_conformance::async_harness::start::<Tokio>(TokioRuntime, config)
+}
+
+chat_conformance::server_suite!(start);
+chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio>);

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use chat_proto::{ClientConfig, CloseReason, Event, ServerConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use transport_tokio::{Client, Server};
+use transport_tokio::{Client, ClientConfig, CloseReason, Event, Server, ServerConfig};
 
 #[tokio::test(start_paused = true)]
 async fn ten_idle_minutes_keep_the_session() {
@@ -22,7 +21,7 @@ async fn ten_idle_minutes_keep_the_session() {
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert!(started.elapsed() >= Duration::from_secs(600));
-    client.say("awake").unwrap();
+    client.say("awake").await.unwrap();
     loop {
         match client.next_event().await {
             // Its own arrival in the default room comes first.

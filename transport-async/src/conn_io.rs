@@ -24,11 +24,9 @@ use std::task::{Context, Poll};
 use chat_proto::ConnId;
 use futures_channel::mpsc;
 
-use crate::hub_driver::HubMsg;
-use crate::outbox::Outbox;
 use crate::read::poll_read_bytes;
 use crate::runtime::Stream;
-use crate::write_queue::WriteQueue;
+use transport_common::{HubMsg, Outbox, WriteQueue};
 
 /// How many steps one poll may take before yielding to other tasks.
 const POLL_BUDGET: usize = 64;

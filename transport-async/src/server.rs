@@ -1,0 +1,262 @@
+//! The server of the async transports, written once.
+//!
+//! [`Server`] binds through its [`Runtime`] and serves: one future owns the
+//! [`HubDriver`], accepts connections and spawns a [`ConnIo`] for each,
+//! feeds the driver what the connections send, and ends each batch with
+//! [`HubDriver::end_batch`], which applies the application's actions, runs
+//! the hub's timers, wakes the writers and says when to wake next. On the
+//! shutdown signal (or [`ServerHandle::shutdown`]) the hub says `bye:` to
+//! everyone and the loop returns once every socket is closed or the grace
+//! period is over. What is this loop's own is the waiting: on the
+//! connections' channel, the listener, the signal and one timer.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use chat_proto::{MAX_DURATION, ServerConfig, after};
+use futures_channel::mpsc;
+use futures_core::Stream as _;
+use tracing::Instrument as _;
+use transport_common::{
+    AcceptBackoff, Address, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, check_config,
+};
+
+use crate::conn_io::ConnIo;
+use crate::runtime::{BoxFuture, Listener, Runtime};
+
+/// Most messages handled before the loop yields to other tasks.
+const BUDGET: usize = 512;
+
+/// A bound chat server, ready to serve, on the runtime it was bound with.
+///
+/// One task owns the hub; each connection has a task of its own that reads
+/// and writes without blocking the others. The application reaches the
+/// running server through its [`handle`](Server::handle).
+#[derive(Debug)]
+pub struct Server {
+    listener: Box<dyn Listener>,
+    driver: HubDriver,
+    options: ServerOptions,
+    rt: Arc<dyn Runtime>,
+}
+
+impl Server {
+    /// Binds `addr` (`"host:port"` or a `SocketAddr`; port 0 picks a free
+    /// port) with a listen backlog of 1024, on runtime `rt`. Fails with
+    /// `InvalidInput` if `config` cannot work.
+    pub async fn bind_on(
+        rt: impl Runtime,
+        addr: impl Into<Address>,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
+        check_config(&config)?;
+        let options = ServerOptions::default();
+        let driver = HubDriver::new(config, options.timer_slack)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let rt: Arc<dyn Runtime> = Arc::new(rt);
+        let mut last_error = None;
+        for addr in rt.resolve(addr.into()).await? {
+            match rt.listen(addr) {
+                Ok(listener) => {
+                    return Ok(Server {
+                        listener,
+                        driver,
+                        options,
+                        rt,
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+    }
+
+    /// Replaces the transport options (accept pause, channel capacity,
+    /// timer slack).
+    pub fn with_options(mut self, options: ServerOptions) -> Self {
+        self.driver.set_timer_slack(options.timer_slack);
+        self.options = options;
+        self
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The application's handle on this server: decide logins, see
+    /// events, kick, send notices, read who is logged in, shut down. Take
+    /// it before serving; it works from any task or thread.
+    pub fn handle(&self) -> ServerHandle {
+        self.driver.server_handle()
+    }
+
+    /// Serves until the future is dropped, or until
+    /// [`ServerHandle::shutdown`] and the graceful shutdown that follows.
+    pub async fn serve(self) -> io::Result<()> {
+        self.serve_with_shutdown(std::future::pending()).await
+    }
+
+    /// Serves until `signal` completes (or [`ServerHandle::shutdown`] is
+    /// called), then shuts down gracefully: every client is sent
+    /// `bye:server shutting down`, and this returns once all have been
+    /// flushed and closed, or the grace period
+    /// (`ServerConfig::shutdown_grace`) is over.
+    pub async fn serve_with_shutdown<F>(self, signal: F) -> io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let local = self.local_addr()?;
+        let span = tracing::info_span!("chat_server", %local);
+        let (tx, rx) = mpsc::channel(self.options.channel_capacity);
+        let mut state = ServerLoop {
+            accept_backoff: AcceptBackoff::new(self.options.accept_pause),
+            rt: self.rt,
+            listener: self.listener,
+            driver: self.driver,
+            tx,
+            rx,
+            shutdown: Box::pin(signal),
+            signalled: false,
+            accept_paused: None,
+            timer: None,
+        };
+        let serving = async move {
+            tracing::info!("serving");
+            std::future::poll_fn(|cx| state.poll(cx)).await;
+            Ok(())
+        };
+        serving.instrument(span).await
+    }
+}
+
+struct ServerLoop {
+    rt: Arc<dyn Runtime>,
+    listener: Box<dyn Listener>,
+    driver: HubDriver,
+    tx: mpsc::Sender<HubMsg>,
+    rx: mpsc::Receiver<HubMsg>,
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Set once the shutdown signal came (it is not polled again).
+    signalled: bool,
+    accept_backoff: AcceptBackoff,
+    /// Accepting is paused until this sleep completes.
+    accept_paused: Option<BoxFuture<()>>,
+    /// A sleep until the given instant: the hub's deadline plus the slack.
+    timer: Option<(Instant, BoxFuture<()>)>,
+}
+
+impl ServerLoop {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Actions queued through the handle wake this task.
+        self.driver.register_waker(cx.waker());
+        let mut budget = BUDGET;
+        loop {
+            let mut progress = false;
+            let now = self.rt.now();
+
+            if !self.signalled && self.shutdown.as_mut().poll(cx).is_ready() {
+                self.signalled = true;
+                self.driver.shutdown(now);
+                progress = true;
+            }
+
+            while budget > 0 {
+                match Pin::new(&mut self.rx).poll_next(cx) {
+                    Poll::Ready(Some(msg)) => {
+                        self.driver.handle(msg, now);
+                        budget -= 1;
+                        progress = true;
+                    }
+                    // We hold a sender, so the channel never ends.
+                    Poll::Ready(None) | Poll::Pending => break,
+                }
+            }
+
+            if self.poll_accept(cx, now) {
+                budget = budget.saturating_sub(1);
+                progress = true;
+            }
+
+            let wake_at = match self.driver.end_batch(now) {
+                Next::Finished => return Poll::Ready(()),
+                Next::Wait(at) => at,
+            };
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if !progress && !self.poll_timer(cx, wake_at) {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Accepts one connection if one is waiting; returns whether anything
+    /// happened.
+    fn poll_accept(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        // Accepting goes on during shutdown: the hub answers a late arrival
+        // with `bye:` and closes it, as PROTOCOL.md says.
+        if let Some(pause) = &mut self.accept_paused {
+            if pause.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            self.accept_paused = None;
+        }
+        match self.listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, peer))) => {
+                self.accept_backoff.succeeded();
+                let (id, outbox) = self.driver.accept(now, peer);
+                // Debug level: at the default `info` no span exists, so an
+                // idle connection pays nothing for it.
+                let span = tracing::debug_span!("conn", %id, %peer);
+                let io = ConnIo::new(id, stream, outbox, self.tx.clone());
+                self.rt.spawn(Box::pin(io.instrument(span)));
+                true
+            }
+            Poll::Ready(Err(e)) => {
+                if let Some(pause) = self.accept_backoff.failed(&e) {
+                    let until = after(now, pause.min(MAX_DURATION));
+                    self.accept_paused = Some(self.rt.sleep_until(until));
+                }
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// Sleeps until `wake_at`; returns whether that moment has already
+    /// come.
+    fn poll_timer(&mut self, cx: &mut Context<'_>, wake_at: Option<Instant>) -> bool {
+        let Some(next) = wake_at else {
+            self.timer = None;
+            return false;
+        };
+        if self.timer.as_ref().is_none_or(|(at, _)| *at != next) {
+            self.timer = Some((next, self.rt.sleep_until(next)));
+        }
+        let (_, sleep) = self.timer.as_mut().expect("set above");
+        if sleep.as_mut().poll(cx).is_ready() {
+            // A completed sleep must not be polled again; a new one is made
+            // if the deadline is still ahead.
+            self.timer = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Drop for ServerLoop {
+    fn drop(&mut self) {
+        // Dropped before a graceful end (or after it): make sure no
+        // connection task outlives the server.
+        self.driver.abort_all();
+    }
+}
