@@ -20,6 +20,7 @@
 //! [`Client::new`]: crate::Client::new
 //! [`Hub::new`]: crate::Hub::new
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::error::ConfigError;
@@ -104,6 +105,178 @@ impl RateLimit {
             });
         }
         Ok(())
+    }
+}
+
+/// So many events per interval: a token bucket that holds `count` and
+/// refills `count` every `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// Events allowed at once, and per interval.
+    pub count: u32,
+    /// The interval.
+    pub per: Duration,
+}
+
+impl Allowance {
+    /// `count` events every `per`.
+    pub const fn new(count: u32, per: Duration) -> Self {
+        Allowance { count, per }
+    }
+
+    fn validate(&self, field: &'static str) -> Result<(), ConfigError> {
+        if self.count == 0 {
+            return Err(ConfigError::Zero { field });
+        }
+        check_duration(field, self.per)
+    }
+}
+
+/// A range of addresses: an address and how many leading bits of it
+/// matter (`127.0.0.0/8`, `::1/128`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressRange {
+    /// The first address of the range.
+    pub addr: IpAddr,
+    /// Leading bits that must match: at most 32 for IPv4, 128 for IPv6.
+    pub prefix: u8,
+}
+
+impl AddressRange {
+    /// Whether `ip` is in the range (an IPv4 address mapped into IPv6 is
+    /// compared as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(range), IpAddr::V4(ip)) => {
+                let bits = u32::from(self.prefix.min(32));
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                u32::from(range) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(range), IpAddr::V6(ip)) => {
+                let bits = u32::from(self.prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                u128::from(range) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// The loopback ranges, `127.0.0.0/8` and `::1/128`.
+    pub fn loopback() -> Vec<AddressRange> {
+        vec![
+            AddressRange {
+                addr: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+                prefix: 8,
+            },
+            AddressRange {
+                addr: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                prefix: 128,
+            },
+        ]
+    }
+}
+
+impl std::str::FromStr for AddressRange {
+    type Err = String;
+
+    /// `ADDR/BITS`, or `ADDR` alone for one address.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, bits)) => (addr, Some(bits)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|e| format!("{s}: {e}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(bits) => bits
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("{s}: the prefix must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(AddressRange { addr, prefix })
+    }
+}
+
+/// What one source address may do (IPv6 addresses are counted per /64,
+/// the block one subscriber usually holds). Past a limit a connection is
+/// refused (`err:too-many-connections`, `err:connection-rate`, both fatal)
+/// or a login attempt is answered `err:retry-later` (not fatal). The
+/// bookkeeping holds at most `tracked` addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddressLimits {
+    /// Connections open at once from one address. Default 16 (ergo's
+    /// default; ngircd's is 5).
+    pub max_connections: usize,
+    /// New connections from one address. Default 30 a minute.
+    pub connects: Allowance,
+    /// Login attempts (`iam:`) from one address. Default 30 a minute.
+    pub logins: Allowance,
+    /// Addresses exempt from these limits. Default: loopback (so local
+    /// tools and load tests are not limited).
+    pub exempt: Vec<AddressRange>,
+    /// Most addresses remembered (those with open connections always are;
+    /// the others are forgotten, oldest first, beyond it). Default 65,536.
+    pub tracked: usize,
+}
+
+impl Default for AddressLimits {
+    fn default() -> Self {
+        AddressLimits {
+            max_connections: 16,
+            connects: Allowance::new(30, Duration::from_secs(60)),
+            logins: Allowance::new(30, Duration::from_secs(60)),
+            exempt: AddressRange::loopback(),
+            tracked: 65_536,
+        }
+    }
+}
+
+impl AddressLimits {
+    /// Whether `ip` is exempt.
+    pub fn is_exempt(&self, ip: IpAddr) -> bool {
+        self.exempt.iter().any(|r| r.contains(ip))
+    }
+}
+
+/// How failed logins slow the next ones down, per name and per address:
+/// after the n-th failure in a row, the next attempt waits
+/// `first_delay × 2^(n-1)`, at most `max_delay`. A wait up to `hold` is
+/// served by holding the attempt (the connection's input pauses); a longer
+/// one is answered `err:retry-later` with the time left. Success resets the
+/// count; so does a quiet `forget_after`. The same applies whether or not a
+/// name is registered, so neither the answer nor its timing tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailedLogins {
+    /// The wait after one failure. Default 1 s.
+    pub first_delay: Duration,
+    /// The longest wait. Default 60 s.
+    pub max_delay: Duration,
+    /// Waits up to this long are served by holding the attempt. Default
+    /// 5 s.
+    pub hold: Duration,
+    /// Failures older than this are forgotten. Default 15 minutes.
+    pub forget_after: Duration,
+    /// Most names remembered (oldest forgotten first). Default 65,536.
+    pub tracked: usize,
+}
+
+impl Default for FailedLogins {
+    fn default() -> Self {
+        FailedLogins {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            hold: Duration::from_secs(5),
+            forget_after: Duration::from_secs(15 * 60),
+            tracked: 65_536,
+        }
     }
 }
 
@@ -276,6 +449,13 @@ pub struct ServerConfig {
     /// A connection with output pending whose socket takes nothing for this
     /// long is closed as a slow consumer. Default 10 s.
     pub write_timeout: Duration,
+    /// What one source address may do.
+    pub addresses: AddressLimits,
+    /// How failed logins slow down the next attempts.
+    pub failed_logins: FailedLogins,
+    /// Take a secret (`iam:NAME:SECRET`) over a connection that is neither
+    /// encrypted nor from loopback. Default: no (`err:insecure`).
+    pub secrets_in_clear: bool,
 }
 
 impl Default for ServerConfig {
@@ -305,6 +485,9 @@ impl Default for ServerConfig {
             room_backlog: 16 << 20,
             pause_backlog: 256 << 10,
             write_timeout: Duration::from_secs(10),
+            addresses: AddressLimits::default(),
+            failed_logins: FailedLogins::default(),
+            secrets_in_clear: false,
         }
     }
 }
@@ -374,6 +557,28 @@ impl ServerConfig {
             }
         }
         check_duration("write_timeout", self.write_timeout)?;
+        let a = &self.addresses;
+        if a.max_connections == 0 {
+            return Err(ConfigError::Zero {
+                field: "addresses.max_connections",
+            });
+        }
+        if a.tracked == 0 {
+            return Err(ConfigError::Zero {
+                field: "addresses.tracked",
+            });
+        }
+        a.connects.validate("addresses.connects")?;
+        a.logins.validate("addresses.logins")?;
+        let f = &self.failed_logins;
+        check_duration("failed_logins.first_delay", f.first_delay)?;
+        check_duration("failed_logins.max_delay", f.max_delay)?;
+        check_duration("failed_logins.forget_after", f.forget_after)?;
+        if f.tracked == 0 {
+            return Err(ConfigError::Zero {
+                field: "failed_logins.tracked",
+            });
+        }
         Ok(())
     }
 }
@@ -438,6 +643,25 @@ mod tests {
         assert_eq!(s.shutdown_grace, Duration::from_secs(5));
         assert!(!s.activity_events);
         assert_eq!(ClientConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn address_ranges_contain_what_they_should() {
+        let r: AddressRange = "10.1.0.0/16".parse().unwrap();
+        assert!(r.contains("10.1.200.3".parse().unwrap()));
+        assert!(!r.contains("10.2.0.1".parse().unwrap()));
+        assert!(r.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let six: AddressRange = "2001:db8::/32".parse().unwrap();
+        assert!(six.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!six.contains("2001:db9::5".parse().unwrap()));
+        let one: AddressRange = "192.0.2.7".parse().unwrap();
+        assert_eq!(one.prefix, 32);
+        assert!("10.0.0.0/33".parse::<AddressRange>().is_err());
+        assert!("nonsense".parse::<AddressRange>().is_err());
+        let limits = AddressLimits::default();
+        assert!(limits.is_exempt("127.0.0.3".parse().unwrap()));
+        assert!(limits.is_exempt("::1".parse().unwrap()));
+        assert!(!limits.is_exempt("192.0.2.1".parse().unwrap()));
     }
 
     #[test]

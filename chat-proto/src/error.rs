@@ -67,11 +67,23 @@ pub enum ErrorCode {
     TooManyRooms,
     /// `room-full`: the room holds as many members as it may.
     RoomFull,
+    /// `too-many-connections`: the connection's source address has as many
+    /// connections open as it may; fatal.
+    TooManyConnections,
+    /// `connection-rate`: the source address opened connections faster
+    /// than it may; fatal.
+    ConnectionRate,
+    /// `retry-later`: too many login attempts (or failed logins) from this
+    /// address or for this name; the text says when to retry.
+    RetryLater,
+    /// `insecure`: a secret sent over a connection that is neither
+    /// encrypted nor from loopback; it was not looked at.
+    Insecure,
 }
 
 impl ErrorCode {
     /// Every known code, in the order PROTOCOL.md lists them.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::NameTaken,
         ErrorCode::BadName,
         ErrorCode::NotLoggedIn,
@@ -92,6 +104,10 @@ impl ErrorCode {
         ErrorCode::NoSuchUser,
         ErrorCode::TooManyRooms,
         ErrorCode::RoomFull,
+        ErrorCode::TooManyConnections,
+        ErrorCode::ConnectionRate,
+        ErrorCode::RetryLater,
+        ErrorCode::Insecure,
     ];
 
     /// The code as it appears on the wire, e.g. `"name-taken"`.
@@ -117,6 +133,10 @@ impl ErrorCode {
             ErrorCode::NoSuchUser => "no-such-user",
             ErrorCode::TooManyRooms => "too-many-rooms",
             ErrorCode::RoomFull => "room-full",
+            ErrorCode::TooManyConnections => "too-many-connections",
+            ErrorCode::ConnectionRate => "connection-rate",
+            ErrorCode::RetryLater => "retry-later",
+            ErrorCode::Insecure => "insecure",
         }
     }
 
@@ -134,6 +154,8 @@ impl ErrorCode {
                 | ErrorCode::Timeout
                 | ErrorCode::ServerFull
                 | ErrorCode::Kicked
+                | ErrorCode::TooManyConnections
+                | ErrorCode::ConnectionRate
         )
     }
 }
@@ -246,6 +268,9 @@ pub enum InvalidText {
     /// control characters, so text is always a single line.
     #[error("text holds a control character")]
     ControlChar,
+    /// Empty where it must not be (a secret).
+    #[error("text is empty")]
+    Empty,
 }
 
 /// Why a string is not a valid ping token or error code.
@@ -377,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn exactly_four_codes_are_fatal() {
+    fn exactly_six_codes_are_fatal() {
         let fatal: Vec<_> = ErrorCode::ALL
             .into_iter()
             .filter(|c| c.is_fatal())
@@ -388,7 +413,9 @@ mod tests {
                 ErrorCode::SlowConsumer,
                 ErrorCode::Timeout,
                 ErrorCode::ServerFull,
-                ErrorCode::Kicked
+                ErrorCode::Kicked,
+                ErrorCode::TooManyConnections,
+                ErrorCode::ConnectionRate
             ]
         );
     }

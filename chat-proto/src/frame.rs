@@ -30,6 +30,15 @@ use crate::text::{CapList, Code, Name, NameList, RoomList, Text, Token};
 pub enum ClientFrame<'a> {
     /// `iam:NAME`: log in as `NAME`.
     Iam(Name<'a>),
+    /// `iam:NAME:SECRET`: log in as `NAME`, proving it with `SECRET` (a
+    /// password). A server without accounts, or one that reads names only
+    /// (an older one), refuses it: names hold no colon.
+    IamSecret {
+        /// The name.
+        name: Name<'a>,
+        /// The secret; it may hold `:`.
+        secret: Text<'a>,
+    },
     /// `msg:TEXT`: say `TEXT` in the default room.
     Msg(Text<'a>),
     /// `who:`: ask who is in the default room.
@@ -256,7 +265,14 @@ impl<'a> ClientFrame<'a> {
     pub fn parse(raw: RawFrame<'a>) -> Result<Self, PeerError> {
         let (tag, payload) = (raw.tag(), raw.payload());
         Ok(match tag {
-            "iam" => ClientFrame::Iam(Name::new(payload)?),
+            "iam" => match payload.split_once(':') {
+                Some((_, "")) => return Err(bad("iam", "the secret after NAME: is empty")),
+                Some((name, secret)) => ClientFrame::IamSecret {
+                    name: Name::new(name)?,
+                    secret: Text::trusted(secret),
+                },
+                None => ClientFrame::Iam(Name::new(payload)?),
+            },
             "msg" => ClientFrame::Msg(Text::trusted(payload)),
             "who" if payload.is_empty() => ClientFrame::Who,
             "who" => ClientFrame::WhoIn(room("who", payload)?),
@@ -293,7 +309,7 @@ impl<'a> ClientFrame<'a> {
     /// The frame's tag, e.g. `"msg"`.
     pub fn tag(&self) -> &'static str {
         match self {
-            ClientFrame::Iam(_) => "iam",
+            ClientFrame::Iam(_) | ClientFrame::IamSecret { .. } => "iam",
             ClientFrame::Msg(_) => "msg",
             ClientFrame::Who | ClientFrame::WhoIn(_) => "who",
             ClientFrame::Ping(_) => "ping",
@@ -320,6 +336,7 @@ impl<'a> ClientFrame<'a> {
             ClientFrame::Cap(list) => one(list),
             ClientFrame::Say { room, text } => two(room, text),
             ClientFrame::Pm { to, text } => two(to, text),
+            ClientFrame::IamSecret { name, secret } => two(name, secret),
         }
     }
 
@@ -337,6 +354,10 @@ impl<'a> ClientFrame<'a> {
     pub fn into_owned(self) -> ClientFrame<'static> {
         match self {
             ClientFrame::Iam(n) => ClientFrame::Iam(n.into_owned()),
+            ClientFrame::IamSecret { name, secret } => ClientFrame::IamSecret {
+                name: name.into_owned(),
+                secret: secret.into_owned(),
+            },
             ClientFrame::Msg(t) => ClientFrame::Msg(t.into_owned()),
             ClientFrame::Who => ClientFrame::Who,
             ClientFrame::WhoIn(r) => ClientFrame::WhoIn(r.into_owned()),
@@ -790,6 +811,10 @@ mod tests {
         let n = |s| Name::new(s).unwrap();
         let t = |s| Text::new(s).unwrap();
         let client = [
+            ClientFrame::IamSecret {
+                name: n("zhangsan"),
+                secret: t("pass:word with spaces"),
+            },
             ClientFrame::Cap(CapList::new("rooms,x-1").unwrap()),
             ClientFrame::Join(n("rust")),
             ClientFrame::Part(n("张三")),

@@ -128,15 +128,18 @@ mod arbitrary_impls;
 
 pub use client::{Client, ClientOutput, ClientState, CloseReason, Event};
 pub use config::{
-    ClientConfig, DEFAULT_MAX_FRAME_LEN, Keepalive, LoginMode, MAX_DURATION, MAX_MAX_FRAME_LEN,
-    MIN_MAX_FRAME_LEN, RateLimit, ServerConfig,
+    AddressLimits, AddressRange, Allowance, ClientConfig, DEFAULT_MAX_FRAME_LEN, FailedLogins,
+    Keepalive, LoginMode, MAX_DURATION, MAX_MAX_FRAME_LEN, MIN_MAX_FRAME_LEN, RateLimit,
+    ServerConfig,
 };
 pub use decode::{Decoder, MAX_TAG_LEN, RawFrame};
 pub use error::{
     ConfigError, ErrorCode, InvalidName, InvalidText, InvalidToken, PeerError, UsageError,
 };
 pub use frame::{ClientFrame, ServerFrame};
-pub use hub::{ConnId, Hub, HubCloseReason, HubEvent, HubStats, Output, SHUTDOWN_REASON, Transmit};
+pub use hub::{
+    ConnId, Hub, HubCloseReason, HubEvent, HubStats, Output, Peer, SHUTDOWN_REASON, Transmit,
+};
 pub use keepalive::after;
 pub use names::{NameKey, is_mixed_script};
 pub use reconnect::{Backoff, ReconnectPolicy};

@@ -144,8 +144,18 @@ impl Network {
 
     /// Connects a new client; it is not logged in.
     pub fn connect(&mut self, config: ClientConfig) -> Result<PeerId, ConfigError> {
+        self.connect_from(config, crate::Peer::default())
+    }
+
+    /// Connects a new client from the address (and over the kind of
+    /// connection) `from` says; it is not logged in.
+    pub fn connect_from(
+        &mut self,
+        config: ClientConfig,
+        from: crate::Peer,
+    ) -> Result<PeerId, ConfigError> {
         let client = Client::new(config, self.now)?;
-        let conn = self.hub.accept(self.now, None);
+        let conn = self.hub.accept_from(self.now, from);
         let id = PeerId(self.peers.len());
         self.peers.push(Peer {
             client,

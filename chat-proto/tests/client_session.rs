@@ -318,3 +318,24 @@ fn a_reconnecting_client_comes_back_in_the_simulated_network() {
         .count();
     assert_eq!(logins, 2, "{events:?}");
 }
+
+#[test]
+fn a_session_logged_in_with_a_secret_sends_it_again_after_a_reconnect() {
+    let t0 = Instant::now();
+    let mut c = Client::new(reconnecting(None), t0).unwrap();
+    assert!(c.login_with_secret("phoenix", "").is_err());
+    assert!(c.login_with_secret("phoenix", "two\nlines").is_err());
+    c.login_with_secret("phoenix", "s3cret:with colon").unwrap();
+    assert_eq!(drain(&mut c).0, "iam:phoenix:s3cret:with colon\n");
+    c.handle_input(t0, b"ok:phoenix\n");
+    drain(&mut c);
+    c.disconnected(t0);
+    let (_, events, _) = drain(&mut c);
+    let Event::Reconnecting { delay, .. } = events[1] else {
+        panic!("{events:?}")
+    };
+    c.handle_timeout(t0 + delay);
+    assert_eq!(drain(&mut c).2, [ClientOutput::Connect]);
+    c.connected(t0 + delay);
+    assert_eq!(drain(&mut c).0, "iam:phoenix:s3cret:with colon\n");
+}

@@ -48,10 +48,14 @@ pub fn login_invalid_names(start: Start<'_>) {
     let server = default(start);
     let mut a = RawConn::connect(server.addr());
     let long = "x".repeat(33);
-    for bad in ["zhang san", "", "a:b", "a,b", long.as_str()] {
+    for bad in ["zhang san", "", "a,b", ":secret", long.as_str()] {
         a.send(format!("iam:{bad}\n").as_bytes());
         a.expect_prefix("err:bad-name:");
     }
+    // A colon starts a secret: a server without accounts refuses it
+    // rather than take a name the client did not mean.
+    a.send(b"iam:a:b\n");
+    a.expect("err:login-refused:this server has no accounts: log in with iam:NAME");
     a.send(b"iam:ok_name\n");
     a.expect("ok:ok_name");
 }

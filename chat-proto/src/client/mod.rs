@@ -124,6 +124,9 @@ struct Inner {
     /// The name the server last accepted: the session's name, for logging
     /// in again after a reconnect.
     session_name: Option<String>,
+    /// The secret logged in with, if any, for logging in again after a
+    /// reconnect.
+    secret: Option<String>,
     liveness: Liveness,
     socket: Socket,
     /// Bytes queued for the current connection.
@@ -179,6 +182,7 @@ impl Client {
                 state: ClientState::Connected,
                 name: None,
                 session_name: None,
+                secret: None,
                 liveness: Liveness::new(now),
                 socket: Socket::Open,
                 out: BytesMut::new(),
@@ -235,6 +239,34 @@ impl Client {
     /// Sends `iam:NAME`. The answer arrives as [`Event::LoggedIn`] or
     /// [`Event::Error`].
     pub fn login(&mut self, name: &str) -> Result<(), UsageError> {
+        self.start_login(name, None)
+    }
+
+    /// Sends `iam:NAME:SECRET`, logging in to an account. The answer
+    /// arrives as [`Event::LoggedIn`] or [`Event::Error`]: `login-refused`
+    /// for a wrong secret, `retry-later` after too many failures,
+    /// `insecure` if the connection is plain text to a server that is not
+    /// on loopback. The session keeps the secret to log in again after a
+    /// reconnect. Send it over TLS only.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use chat_proto::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::new(ClientConfig::plain(), Instant::now())?;
+    /// client.login_with_secret("zhangsan", "correct horse")?;
+    /// assert_eq!(client.poll_transmit().as_deref(), Some(&b"iam:zhangsan:correct horse\n"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn login_with_secret(&mut self, name: &str, secret: &str) -> Result<(), UsageError> {
+        if secret.is_empty() {
+            return Err(crate::error::InvalidText::Empty.into());
+        }
+        Text::new(secret)?;
+        self.start_login(name, Some(secret))
+    }
+
+    fn start_login(&mut self, name: &str, secret: Option<&str>) -> Result<(), UsageError> {
         let inner = &mut self.inner;
         match inner.state {
             ClientState::Connected => {}
@@ -243,6 +275,7 @@ impl Client {
             _ => return Err(UsageError::AlreadyLoggedIn),
         }
         let name = Name::new(name)?;
+        inner.secret = secret.map(str::to_owned);
         inner.queue_login(&name)?;
         inner.state = ClientState::LoggingIn;
         inner.name = Some(name.into_string());
@@ -612,7 +645,20 @@ impl Inner {
             self.queue(&ClientFrame::Cap(caps))?;
             self.caps_pending = true;
         }
-        self.queue(&ClientFrame::Iam(name.clone()))
+        let frame = match &self.secret {
+            Some(secret) => ClientFrame::IamSecret {
+                name: name.clone(),
+                secret: Text::trusted(secret),
+            },
+            None => ClientFrame::Iam(name.clone()),
+        };
+        let len = frame.encoded_len();
+        let limit = self.config.max_frame_len;
+        if len > limit {
+            return Err(UsageError::TooLong { len, limit });
+        }
+        frame.encode(&mut self.out);
+        Ok(())
     }
 
     fn queue(&mut self, frame: &ClientFrame<'_>) -> Result<(), UsageError> {

@@ -41,7 +41,9 @@ impl Hub {
 
     /// Refuses the login `conn` asked for: it is answered `err:CODE:TEXT`
     /// (non-fatal; [`ErrorCode::LoginRefused`] fits most refusals), the name
-    /// is free again, and the connection may try again. Ignored unless
+    /// is free again, and the connection may try again. The refusal counts
+    /// as a failed login for the name and the source address: their next
+    /// attempts wait (see [`FailedLogins`](crate::FailedLogins)). Ignored unless
     /// `conn` is waiting for this decision.
     pub fn refuse_login(
         &mut self,
@@ -60,9 +62,15 @@ impl Hub {
             return Ok(());
         }
         c.phase = Phase::Anonymous;
+        let peer = c.peer;
         if let Some(name) = c.name.take() {
-            self.users.release(&NameKey::of(&name), conn);
+            let key = NameKey::of(&name);
+            let config = &self.config;
+            self.guard
+                .failed(&config.addresses, &config.failed_logins, peer, &key, now);
+            self.users.release(&key, conn);
         }
+        self.stats.logins_refused += 1;
         let err = self.encode(&frame);
         self.send(conn.index, now, err);
         self.unpause(conn.index, now, pause::LOGIN);

@@ -139,6 +139,10 @@ pub(super) struct Conn {
     pub(super) accepted: Instant,
     /// The peer's address, if the adapter gave one.
     pub(super) peer: Option<IpAddr>,
+    /// Whether the connection is encrypted (the adapter said so).
+    pub(super) secure: bool,
+    /// Whether it counts against its address's connection limit.
+    pub(super) counted: bool,
     /// The deadline of this connection's entry in the timer heap.
     pub(super) timer_at: Option<Instant>,
     /// The name it logs in (or logged in) with, while `LoggingIn` or
@@ -194,7 +198,7 @@ impl Conns {
     pub(super) fn alloc(
         &mut self,
         now: Instant,
-        peer: Option<IpAddr>,
+        peer: super::Peer,
         max_frame_len: usize,
         bucket: Option<Bucket>,
     ) -> ConnId {
@@ -204,7 +208,9 @@ impl Conns {
             decoder: Decoder::new(max_frame_len),
             liveness: Liveness::new(now),
             accepted: now,
-            peer,
+            peer: peer.addr,
+            secure: peer.secure,
+            counted: false,
             timer_at: None,
             name: None,
             rooms: Vec::new(),
@@ -331,6 +337,8 @@ impl Conns {
             liveness: Liveness::new(accepted),
             accepted,
             peer: None,
+            secure: false,
+            counted: false,
             timer_at: None,
             name: None,
             rooms: Vec::new(),
@@ -358,20 +366,20 @@ mod tests {
     fn a_slot_is_reused_only_after_it_is_freed_and_stale_ids_miss() {
         let now = Instant::now();
         let mut conns = Conns::default();
-        let a = conns.alloc(now, None, 4096, None);
-        let b = conns.alloc(now, None, 4096, None);
+        let a = conns.alloc(now, crate::Peer::default(), 4096, None);
+        let b = conns.alloc(now, crate::Peer::default(), 4096, None);
         assert_eq!((a.index(), b.index()), (0, 1));
         assert_eq!((conns.active(), conns.in_use()), (2, 2));
         // Ended by the hub: no longer active, but the slot is still held.
         conns.set_closing(a.index, now + Duration::from_secs(2));
         assert_eq!((conns.active(), conns.in_use()), (1, 2));
         assert!(conns.get(a).is_some());
-        let c = conns.alloc(now, None, 4096, None);
+        let c = conns.alloc(now, crate::Peer::default(), 4096, None);
         assert_eq!(c.index(), 2, "a closing slot is not reused");
         // The socket is gone: now the slot may serve another connection.
         conns.free(a.index);
         assert!(conns.get(a).is_none());
-        let d = conns.alloc(now, None, 4096, None);
+        let d = conns.alloc(now, crate::Peer::default(), 4096, None);
         assert_eq!(d.index(), 0);
         assert_eq!(d.generation(), 1);
         assert!(conns.get(a).is_none());

@@ -115,6 +115,9 @@ pub enum HubCloseReason {
     SlowConsumer,
     /// Accepted beyond the connection limit (`err:server-full`).
     ServerFull,
+    /// Accepted beyond its address's limits (`err:too-many-connections`,
+    /// `err:connection-rate`).
+    AddressLimit,
     /// The application ended it with [`Hub::kick`](crate::Hub::kick)
     /// (`err:kicked`).
     Kicked,
@@ -124,7 +127,7 @@ pub enum HubCloseReason {
 
 impl HubCloseReason {
     /// Every reason, in declaration order.
-    pub const ALL: [HubCloseReason; 9] = [
+    pub const ALL: [HubCloseReason; 10] = [
         HubCloseReason::Bye,
         HubCloseReason::PeerClosed,
         HubCloseReason::Disconnected,
@@ -132,6 +135,7 @@ impl HubCloseReason {
         HubCloseReason::KeepaliveTimeout,
         HubCloseReason::SlowConsumer,
         HubCloseReason::ServerFull,
+        HubCloseReason::AddressLimit,
         HubCloseReason::Kicked,
         HubCloseReason::Shutdown,
     ];
@@ -146,6 +150,7 @@ impl HubCloseReason {
             HubCloseReason::KeepaliveTimeout => "keepalive-timeout",
             HubCloseReason::SlowConsumer => "slow-consumer",
             HubCloseReason::ServerFull => "server-full",
+            HubCloseReason::AddressLimit => "address-limit",
             HubCloseReason::Kicked => "kicked",
             HubCloseReason::Shutdown => "shutdown",
         }
@@ -180,6 +185,13 @@ pub struct HubStats {
     pub input_pauses: u64,
     /// Private messages relayed.
     pub private_messages: u64,
+    /// Logins the application refused.
+    pub logins_refused: u64,
+    /// Login attempts held back for a while (failed logins before them, or
+    /// the address's login allowance).
+    pub logins_held: u64,
+    /// Login attempts answered `err:retry-later`.
+    pub logins_deferred: u64,
     closes: [u64; HubCloseReason::ALL.len()],
 }
 

@@ -10,9 +10,10 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
+use super::addresses::Gate;
 use super::conns::{Phase, caps, pause};
 use super::rooms::{RoomId, listing};
-use super::{Hub, HubEvent};
+use super::{Hub, HubEvent, Peer};
 use crate::config::LoginMode;
 use crate::decode::Decoder;
 use crate::error::{ErrorCode, PeerError};
@@ -61,7 +62,10 @@ impl Hub {
     /// is not consumed.
     fn on_frame(&mut self, index: u32, now: Instant, frame: ClientFrame<'_>) -> ControlFlow<()> {
         match frame {
-            ClientFrame::Iam(name) => self.login(index, now, name),
+            ClientFrame::Iam(name) => return self.login(index, now, name, None),
+            ClientFrame::IamSecret { name, secret } => {
+                return self.login(index, now, name, Some(secret));
+            }
             ClientFrame::Ping(token) => {
                 let pong = self.encode(&ServerFrame::Pong(token));
                 self.send(index, now, pong);
@@ -145,6 +149,7 @@ impl Hub {
             },
             // Handled before.
             ClientFrame::Iam(_)
+            | ClientFrame::IamSecret { .. }
             | ClientFrame::Ping(_)
             | ClientFrame::Pong(_)
             | ClientFrame::Bye(_)
@@ -262,23 +267,74 @@ impl Hub {
         self.send(index, now, span);
     }
 
-    fn login(&mut self, index: u32, now: Instant, name: Name<'_>) {
+    /// `iam:NAME` or `iam:NAME:SECRET`; `Break` when the attempt is held
+    /// back for a while (failed logins before it) and waits, unconsumed.
+    fn login(
+        &mut self,
+        index: u32,
+        now: Instant,
+        name: Name<'_>,
+        secret: Option<Text<'_>>,
+    ) -> ControlFlow<()> {
         let c = self.conns.slot(index);
         if c.phase == Phase::Member {
             let text = format!(
                 "already logged in as {}",
                 c.name.as_deref().unwrap_or_default()
             );
-            return self.reply(index, now, ErrorCode::AlreadyLoggedIn, &text);
+            self.reply(index, now, ErrorCode::AlreadyLoggedIn, &text);
+            return ControlFlow::Continue(());
+        }
+        let peer = Peer {
+            addr: c.peer,
+            secure: c.secure,
+        };
+        if secret.is_some() {
+            if self.config.login == LoginMode::Open {
+                let text = "this server has no accounts: log in with iam:NAME";
+                self.reply(index, now, ErrorCode::LoginRefused, text);
+                return ControlFlow::Continue(());
+            }
+            if !peer.may_send_secrets() && !self.config.secrets_in_clear {
+                let text = "a secret needs an encrypted connection (TLS); it was not looked at";
+                self.reply(index, now, ErrorCode::Insecure, text);
+                return ControlFlow::Continue(());
+            }
         }
         if is_mixed_script(&name) {
             let text = "name mixes scripts that look alike (see PROTOCOL.md, names)";
-            return self.reply(index, now, ErrorCode::BadName, text);
+            self.reply(index, now, ErrorCode::BadName, text);
+            return ControlFlow::Continue(());
         }
         let key = NameKey::of(&name);
+        let gate = self.guard.login(
+            &self.config.addresses,
+            &self.config.failed_logins,
+            peer.addr,
+            &key,
+            now,
+        );
+        match gate {
+            Gate::Go => {}
+            Gate::Hold(wait) => {
+                self.stats.logins_held += 1;
+                self.conns.slot(index).rate_until = Some(crate::keepalive::after(now, wait));
+                self.pause(index, pause::RATE);
+                self.arm_timer(index);
+                return ControlFlow::Break(());
+            }
+            Gate::Later(wait) => {
+                self.stats.logins_deferred += 1;
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let text = format!("{secs}:too many login attempts; retry in {secs} s");
+                self.reply(index, now, ErrorCode::RetryLater, &text);
+                return ControlFlow::Continue(());
+            }
+        }
         if self.users.holder(&key).is_some() {
             let text = format!("{name} is taken");
-            return self.reply(index, now, ErrorCode::NameTaken, &text);
+            self.reply(index, now, ErrorCode::NameTaken, &text);
+            return ControlFlow::Continue(());
         }
         let id = self.conns.id(index);
         self.users.claim(key, id);
@@ -292,10 +348,11 @@ impl Hub {
                 self.events.push_back(HubEvent::LoginRequested {
                     conn: id,
                     name: name.into_string(),
-                    secret: None,
+                    secret: secret.map(Text::into_string),
                 });
             }
         }
+        ControlFlow::Continue(())
     }
 
     /// Logs `index` in under the name it holds: `ok:`, then the default
@@ -311,7 +368,10 @@ impl Hub {
             // Its `ok:` made it a slow consumer: closed, it never joined.
             return;
         }
-        self.conns.slot(index).phase = Phase::Member;
+        let c = self.conns.slot(index);
+        c.phase = Phase::Member;
+        let peer = c.peer;
+        self.guard.succeeded(peer, &NameKey::of(&name));
         self.logged_in += 1;
         self.stats.logins += 1;
         let id = self.conns.id(index);

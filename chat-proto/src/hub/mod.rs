@@ -12,6 +12,7 @@
 //! [`Hub::kick`], [`Hub::notice`] and the other actions.
 
 mod actions;
+mod addresses;
 mod conns;
 mod events;
 mod flow;
@@ -31,6 +32,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use self::addresses::{Admission, Guard};
 pub use self::conns::ConnId;
 use self::conns::{Conns, Phase, pause};
 pub use self::events::{HubCloseReason, HubEvent, HubStats};
@@ -78,6 +80,52 @@ pub enum Output {
     ResumeInput(ConnId),
     /// Something the application may want to know or act on.
     Event(HubEvent),
+}
+
+/// What the adapter knows about a new connection's other end, for
+/// [`Hub::accept_from`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Peer {
+    /// Its address, if known: per-address limits count by it (see
+    /// [`AddressLimits`](crate::AddressLimits)), and a loopback address may
+    /// send a secret in clear.
+    pub addr: Option<IpAddr>,
+    /// Whether the connection is encrypted (TLS, or `wss:`), so that a
+    /// secret (`iam:NAME:SECRET`) may be sent over it.
+    pub secure: bool,
+}
+
+impl Peer {
+    /// A plain-text connection from `addr`.
+    pub const fn plain(addr: Option<IpAddr>) -> Peer {
+        Peer {
+            addr,
+            secure: false,
+        }
+    }
+
+    /// An encrypted connection from `addr`.
+    pub const fn secure(addr: Option<IpAddr>) -> Peer {
+        Peer { addr, secure: true }
+    }
+
+    /// Whether a secret may come over this connection: it is encrypted, or
+    /// from loopback.
+    pub fn may_send_secrets(&self) -> bool {
+        self.secure || self.addr.is_some_and(is_loopback)
+    }
+}
+
+/// Whether `ip` is a loopback address (an IPv4 one mapped into IPv6
+/// included).
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        IpAddr::V4(v4) => v4.is_loopback(),
+    }
 }
 
 /// The shutdown, once started.
@@ -159,6 +207,8 @@ pub struct Hub {
     rooms: Rooms,
     default_room: RoomId,
     timers: Timers,
+    /// Per-address limits and failed logins.
+    guard: Guard,
     /// Every private frame sent since the last drain, encoded once.
     log: Log,
     /// Connections with output to hand out.
@@ -194,6 +244,7 @@ impl Hub {
                 generation: 0,
             },
             timers: Timers::default(),
+            guard: Guard::default(),
             log: Log::default(),
             ready: Ready::default(),
             closes: VecDeque::new(),
@@ -340,6 +391,12 @@ impl Hub {
         &self.stats
     }
 
+    /// Source addresses and names the per-address limits and the
+    /// failed-login delays remember now (bounded by their `tracked`).
+    pub fn tracked(&self) -> (usize, usize) {
+        (self.guard.addresses(), self.guard.names())
+    }
+
     /// Entries in the timer queue, stale ones included (for tests and
     /// metrics: it stays near one or two per connection).
     pub fn timer_entries(&self) -> usize {
@@ -348,11 +405,18 @@ impl Hub {
 
     // ---- inputs ----------------------------------------------------------
 
-    /// A new connection, accepted by the adapter at `now` from `peer` (if
-    /// the adapter knows it). Beyond the connection limit, or after
-    /// shutdown, it is answered with `err:server-full` or `bye:` and closed
-    /// at once.
+    /// A new plain-text connection, accepted by the adapter at `now` from
+    /// `peer` (if the adapter knows it): [`accept_from`](Hub::accept_from)
+    /// with [`Peer::plain`].
     pub fn accept(&mut self, now: Instant, peer: Option<IpAddr>) -> ConnId {
+        self.accept_from(now, Peer::plain(peer))
+    }
+
+    /// A new connection, accepted by the adapter at `now`. Beyond the
+    /// connection limit it is answered `err:server-full`, beyond its
+    /// address's limits `err:too-many-connections` or
+    /// `err:connection-rate`, after shutdown `bye:`, and closed at once.
+    pub fn accept_from(&mut self, now: Instant, peer: Peer) -> ConnId {
         self.settle(now);
         let full = self.conns.active() >= self.config.max_connections;
         let bucket = self.config.rate_limit.map(|r| Bucket::new(&r, now));
@@ -363,12 +427,42 @@ impl Hub {
         if self.shutdown.is_some() {
             let bye = self.encode(&ServerFrame::Bye(Text::trusted(SHUTDOWN_REASON)));
             self.close(id.index, now, HubCloseReason::Shutdown, Some(bye));
-        } else if full {
+            return id;
+        }
+        if full {
             let text = format!("at most {} connections", self.config.max_connections);
             let err = self.error_frame(ErrorCode::ServerFull, &text);
             self.close(id.index, now, HubCloseReason::ServerFull, Some(err));
-        } else {
-            self.arm_timer(id.index);
+            return id;
+        }
+        let refusal = match self.guard.admit(&self.config.addresses, peer.addr, now) {
+            Admission::Counted => {
+                self.conns.slot(id.index).counted = true;
+                None
+            }
+            Admission::Uncounted => None,
+            Admission::TooMany => Some((
+                ErrorCode::TooManyConnections,
+                format!(
+                    "at most {} connections from one address",
+                    self.config.addresses.max_connections
+                ),
+            )),
+            Admission::TooFast => Some((
+                ErrorCode::ConnectionRate,
+                format!(
+                    "at most {} new connections from one address every {} s",
+                    self.config.addresses.connects.count,
+                    self.config.addresses.connects.per.as_secs()
+                ),
+            )),
+        };
+        match refusal {
+            Some((code, text)) => {
+                let err = self.error_frame(code, &text);
+                self.close(id.index, now, HubCloseReason::AddressLimit, Some(err));
+            }
+            None => self.arm_timer(id.index),
         }
         id
     }
@@ -451,6 +545,12 @@ impl Hub {
             self.close(conn.index, now, HubCloseReason::Disconnected, None);
         }
         self.release_pauses(conn.index);
+        let c = self.conns.slot(conn.index);
+        if c.counted
+            && let Some(ip) = c.peer
+        {
+            self.guard.release(ip, now);
+        }
         self.conns.free(conn.index);
     }
 

@@ -10,7 +10,33 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::RateLimit;
+use crate::config::{Allowance, RateLimit};
+
+/// What a bucket holds and how fast it refills.
+pub(super) trait Rate {
+    /// Tokens a full bucket holds.
+    fn capacity(&self) -> f64;
+    /// Tokens gained a second.
+    fn per_second(&self) -> f64;
+}
+
+impl Rate for RateLimit {
+    fn capacity(&self) -> f64 {
+        f64::from(self.burst)
+    }
+    fn per_second(&self) -> f64 {
+        f64::from(self.per_second)
+    }
+}
+
+impl Rate for Allowance {
+    fn capacity(&self) -> f64 {
+        f64::from(self.count)
+    }
+    fn per_second(&self) -> f64 {
+        f64::from(self.count) / self.per.as_secs_f64()
+    }
+}
 
 /// The state of one connection's bucket: 24 bytes.
 #[derive(Debug, Clone, Copy)]
@@ -21,15 +47,15 @@ pub(super) struct Bucket {
 
 impl Bucket {
     /// A full bucket.
-    pub(super) fn new(limit: &RateLimit, now: Instant) -> Self {
+    pub(super) fn new(limit: &impl Rate, now: Instant) -> Self {
         Bucket {
-            tokens: f64::from(limit.burst),
+            tokens: limit.capacity(),
             refilled: now,
         }
     }
 
     /// Takes a token if there is one.
-    pub(super) fn take(&mut self, limit: &RateLimit, now: Instant) -> bool {
+    pub(super) fn take(&mut self, limit: &impl Rate, now: Instant) -> bool {
         self.refill(limit, now);
         // A hair below one counts: float steps must not lose a token that
         // `wait` promised.
@@ -41,20 +67,19 @@ impl Bucket {
         }
     }
 
-    fn refill(&mut self, limit: &RateLimit, now: Instant) {
+    fn refill(&mut self, limit: &impl Rate, now: Instant) {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.refilled = self.refilled.max(now);
-        let burst = f64::from(limit.burst);
-        self.tokens = (self.tokens + elapsed * f64::from(limit.per_second)).min(burst);
+        self.tokens = (self.tokens + elapsed * limit.per_second()).min(limit.capacity());
     }
 
     /// How long from `now` until a token is there (zero if one is).
-    pub(super) fn wait(&mut self, limit: &RateLimit, now: Instant) -> Duration {
+    pub(super) fn wait(&mut self, limit: &impl Rate, now: Instant) -> Duration {
         self.refill(limit, now);
         let missing = (1.0 - self.tokens).max(0.0);
         // Rounded up to the next millisecond, so that the token is surely
         // there when the timer fires.
-        let ms = (missing * 1000.0 / f64::from(limit.per_second)).ceil();
+        let ms = (missing * 1000.0 / limit.per_second()).ceil();
         Duration::from_millis(ms as u64)
     }
 }
