@@ -29,7 +29,9 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chat_proto::{ConfigError, ConnId, Hub, HubEvent, MAX_DURATION, Output, ServerConfig, after};
+use chat_proto::{
+    ConfigError, ConnId, Hub, HubEvent, MAX_DURATION, Output, Peer, ServerConfig, after,
+};
 
 use crate::outbox::Outbox;
 use crate::server_handle::{Command, ServerHandle};
@@ -182,7 +184,20 @@ impl HubDriver {
     /// the limit is already told `err:server-full` and closed through its
     /// outbox; its writer flushes that and exits.
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> (ConnId, Arc<Outbox>) {
-        let id = self.hub.accept(now, Some(peer.ip()));
+        self.accept_from(now, peer, Peer::plain(Some(peer.ip())))
+    }
+
+    /// [`accept`](Self::accept) for an encrypted (TLS) connection: the hub
+    /// takes a secret (`iam:NAME:SECRET`) over it. It is accepted before
+    /// its handshake is done, so that the login timeout covers the
+    /// handshake; what the hub queues for it waits until the handshake
+    /// ends.
+    pub fn accept_tls(&mut self, now: Instant, peer: SocketAddr) -> (ConnId, Arc<Outbox>) {
+        self.accept_from(now, peer, Peer::secure(Some(peer.ip())))
+    }
+
+    fn accept_from(&mut self, now: Instant, addr: SocketAddr, peer: Peer) -> (ConnId, Arc<Outbox>) {
+        let id = self.hub.accept_from(now, peer);
         let outbox = Arc::new(Outbox::new());
         let index = id.index();
         if self.open.len() <= index {
@@ -193,7 +208,7 @@ impl HubDriver {
             id,
             outbox: outbox.clone(),
         });
-        tracing::info!(conn = %id, %peer, "accepted");
+        tracing::info!(conn = %id, peer = %addr, tls = peer.secure, "accepted");
         self.drain();
         (id, outbox)
     }
@@ -384,6 +399,36 @@ mod tests {
         driver.handle(HubMsg::Closed(a), now);
         assert_eq!(driver.sockets(), 1);
         assert_eq!(driver.hub().members(), 0);
+    }
+
+    #[test]
+    fn a_secret_is_taken_over_tls_and_refused_in_clear_off_loopback() {
+        let now = Instant::now();
+        let mut config = ServerConfig::default();
+        config.login = chat_proto::LoginMode::Application;
+        let mut driver = HubDriver::new(config, Duration::ZERO).unwrap();
+        let events = driver.server_handle().events();
+        // A documentation address (RFC 5737): not loopback.
+        let remote: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let (plain, out_plain) = driver.accept(now, remote);
+        let (tls, out_tls) = driver.accept_tls(now, remote);
+        driver.handle(HubMsg::Input(plain, Bytes::from_static(b"iam:a:pw\n")), now);
+        assert!(
+            take(&out_plain).data.concat().starts_with(b"err:insecure:"),
+            "a secret in clear from afar is refused"
+        );
+        driver.handle(HubMsg::Input(tls, Bytes::from_static(b"iam:b:pw\n")), now);
+        let mut requested = None;
+        while let Some(event) = events.try_next() {
+            if let HubEvent::LoginRequested { conn, name, secret } = event {
+                requested = Some((conn, name, secret));
+            }
+        }
+        assert_eq!(
+            requested,
+            Some((tls, "b".to_owned(), Some("pw".to_owned())))
+        );
+        assert_eq!(take(&out_tls).data.concat(), b"");
     }
 
     #[test]

@@ -21,6 +21,10 @@
 //!   reconnects) between the application and the I/O, with bounded queues,
 //!   for async tasks and blocking threads alike;
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
+//! * [`HandshakeGate`]: a bound on TLS handshakes in progress;
+//! * `tls` (feature `tls`): TLS settings for every transport, from PEM
+//!   files: [`tls::ServerTls`], [`tls::ClientTls`], [`tls::TlsError`],
+//!   and why rustls with ring and the system's roots;
 //! * [`ServerOptions`], [`ClientOptions`], [`Address`], [`ConnectError`]:
 //!   what every transport is configured with, and how connecting fails.
 //!
@@ -30,16 +34,20 @@
 mod accept;
 mod client_shared;
 mod events;
+mod handshakes;
 mod hub_driver;
 mod listen;
 mod options;
 mod outbox;
 mod server_handle;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod write_queue;
 
 pub use accept::{AcceptBackoff, is_resource_exhaustion};
 pub use client_shared::{ClientShared, SocketOrder, TimedOut, login_outcome};
 pub use events::Events;
+pub use handshakes::{HandshakeGate, HandshakeSlot};
 pub use hub_driver::{HubDriver, HubMsg, Next};
 pub use listen::bind_listener;
 pub use options::{

@@ -31,6 +31,11 @@ pub struct ServerOptions {
     /// still decides what is due; pings and timeouts just happen up to this
     /// much later. Default 50 ms.
     pub timer_slack: Duration,
+    /// TLS handshakes in progress at once, on all TLS listeners together;
+    /// beyond it TLS listeners stop accepting until one ends (see
+    /// [`HandshakeGate`](crate::HandshakeGate)). How long one may take is
+    /// the hub's login timeout. Default 256.
+    pub max_handshakes: usize,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +44,7 @@ impl Default for ServerOptions {
             accept_pause: Duration::from_millis(100),
             channel_capacity: 256,
             timer_slack: Duration::from_millis(50),
+            max_handshakes: 256,
         }
     }
 }
