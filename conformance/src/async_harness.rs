@@ -3,7 +3,8 @@
 //!
 //! The server runs on its own thread under the executor and stops through a
 //! oneshot signal; the client is the shared async client, waited on with
-//! the executor, with the transport's own timer for timeouts.
+//! the executor, with the transport's own timer for timeouts. Over TLS
+//! ([`start_tls`], and the client with [`Tls`]) both use the test CA.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,14 +25,28 @@ pub trait Executor: Send + 'static {
 
 /// Starts a server on runtime `rt`, run by executor `E` on a thread.
 pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
+    start_serving::<E, _>(rt, config, false)
+}
+
+/// [`start`], serving TLS with the test CA's certificate.
+pub fn start_tls<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
+    start_serving::<E, _>(rt, config, true)
+}
+
+fn start_serving<E: Executor, R: Runtime>(rt: R, config: ServerConfig, tls: bool) -> TestServer {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = futures_channel::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let executor = E::new();
         executor.block_on(async move {
-            let server = Server::bind_on(rt, "127.0.0.1:0", config)
-                .await
-                .expect("bind");
+            let server = match tls {
+                false => Server::bind_on(rt, "127.0.0.1:0", config).await,
+                true => {
+                    let certificate = crate::tls::test_ca().server();
+                    Server::bind_tls_on(rt, "127.0.0.1:0", config, certificate).await
+                }
+            }
+            .expect("bind");
             addr_tx
                 .send((server.local_addr().expect("addr"), server.handle()))
                 .expect("send addr");
@@ -42,21 +57,50 @@ pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer 
         });
     });
     let (addr, handle) = addr_rx.recv().expect("server started");
-    TestServer::new(addr, handle, move || {
+    let stop = move || {
         let _ = stop_tx.send(());
         thread.join().expect("server thread");
-    })
+    };
+    match tls {
+        false => TestServer::new(addr, handle, stop),
+        true => TestServer::new_tls(addr, handle, stop),
+    }
 }
 
-/// The shared async client on runtime `R`, blocked on with `E`.
+/// How a test client connects: [`Plain`] or [`Tls`].
+pub trait Wire: 'static {
+    /// With TLS, trusting the test CA.
+    const TLS: bool;
+}
+
+/// Plain TCP.
+#[derive(Debug)]
+pub struct Plain;
+
+impl Wire for Plain {
+    const TLS: bool = false;
+}
+
+/// TLS, trusting the test CA only.
+#[derive(Debug)]
+pub struct Tls;
+
+impl Wire for Tls {
+    const TLS: bool = true;
+}
+
+/// The shared async client on runtime `R`, blocked on with `E`, over
+/// wire `W`.
 #[allow(missing_debug_implementations)]
-pub struct AsyncTestClient<R, E> {
+pub struct AsyncTestClient<R, E, W = Plain> {
     client: Client,
     executor: E,
-    _runtime: std::marker::PhantomData<fn() -> R>,
+    _runtime: std::marker::PhantomData<fn() -> (R, W)>,
 }
 
-impl<R: Runtime + Default, E: Executor> TestClient for AsyncTestClient<R, E> {
+impl<R: Runtime + Default, E: Executor, W: Wire> TestClient for AsyncTestClient<R, E, W> {
+    const TLS: bool = W::TLS;
+
     fn connect(
         addrs: &[SocketAddr],
         name: &str,
@@ -64,14 +108,18 @@ impl<R: Runtime + Default, E: Executor> TestClient for AsyncTestClient<R, E> {
         options: ClientOptions,
     ) -> Result<Self, String> {
         let executor = E::new();
+        let addrs = Address::from(addrs);
         let client = executor
-            .block_on(Client::connect_on(
-                R::default(),
-                Address::from(addrs),
-                name,
-                config,
-                options,
-            ))
+            .block_on(async {
+                match W::TLS {
+                    false => Client::connect_on(R::default(), addrs, name, config, options).await,
+                    true => {
+                        let tls = crate::tls::test_ca().client();
+                        Client::connect_tls_on(R::default(), addrs, name, config, options, tls)
+                            .await
+                    }
+                }
+            })
             .map_err(|e| e.to_string())?;
         Ok(AsyncTestClient {
             client,

@@ -1,8 +1,10 @@
 //! What every transport's client must do, against a real server of the same
 //! transport, or against a scripted fake server written here with
-//! `std::net` (for servers that misbehave: go silent, ping, drop).
+//! `std::net` (for servers that misbehave: go silent, ping, drop). For a
+//! TLS client the scripted servers speak TLS, with the test CA's
+//! certificate.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,27 +33,48 @@ fn wait_for<C: TestClient>(client: &C, what: &str, pred: impl Fn(&Event) -> bool
     }
 }
 
-/// What a fake server does with one connection: read through the reader,
-/// write to the stream.
-type Script = Box<dyn FnOnce(BufReader<TcpStream>, TcpStream) + Send>;
+/// A fake server's connection: plain, or TLS.
+trait Duplex: Read + Write + Send {}
+
+impl<T: Read + Write + Send> Duplex for T {}
+
+/// What a fake server reads lines from, and writes to (`get_mut`).
+type FakeConn = BufReader<Box<dyn Duplex>>;
+
+/// What a fake server does with one connection.
+type Script = Box<dyn FnOnce(&mut FakeConn) + Send>;
 
 /// A scripted server: accepts connections and runs one script on each, in
-/// turn, in a thread.
-fn fake_server(scripts: Vec<Script>) -> (SocketAddr, JoinHandle<()>) {
+/// turn, in a thread; over TLS for a client that speaks TLS.
+fn fake_server<C: TestClient>(scripts: Vec<Script>) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let handle = std::thread::spawn(move || {
         for script in scripts {
             let (stream, _) = listener.accept().expect("accept");
             stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-            let reader = BufReader::new(stream.try_clone().expect("clone"));
-            script(reader, stream);
+            let duplex: Box<dyn Duplex> = match C::TLS {
+                false => Box::new(stream),
+                true => {
+                    let config = crate::tls::test_ca().server().config().clone();
+                    let conn = rustls::ServerConnection::new(config).expect("a TLS server");
+                    Box::new(rustls::StreamOwned::new(conn, stream))
+                }
+            };
+            script(&mut BufReader::new(duplex));
         }
     });
     (addr, handle)
 }
 
-fn read_line(reader: &mut BufReader<TcpStream>) -> String {
+/// Writes `bytes` to a fake server's client.
+fn write(conn: &mut FakeConn, bytes: &[u8]) {
+    let stream = conn.get_mut();
+    stream.write_all(bytes).expect("write to the client");
+    stream.flush().expect("flush to the client");
+}
+
+fn read_line(reader: &mut FakeConn) -> String {
     let mut line = String::new();
     reader.read_line(&mut line).expect("read from client");
     line.trim_end_matches('\n').to_owned()
@@ -151,16 +174,14 @@ pub fn client_keepalive_keeps_idle_session<C: TestClient>(start: Start<'_>) {
 /// The client answers the server's pings even when the application is not
 /// reading events.
 pub fn client_answers_pings_while_idle<C: TestClient>(_start: Start<'_>) {
-    let (addr, server) = fake_server(vec![Box::new(|mut reader, mut stream| {
-        assert_eq!(read_line(&mut reader), "iam:pingme");
-        stream.write_all(b"ok:pingme\n").unwrap();
+    let (addr, server) = fake_server::<C>(vec![Box::new(|conn| {
+        assert_eq!(read_line(conn), "iam:pingme");
+        write(conn, b"ok:pingme\n");
         for token in ["a1", "b2", "c3"] {
-            stream
-                .write_all(format!("ping:{token}\n").as_bytes())
-                .unwrap();
-            assert_eq!(read_line(&mut reader), format!("pong:{token}"));
+            write(conn, format!("ping:{token}\n").as_bytes());
+            assert_eq!(read_line(conn), format!("pong:{token}"));
         }
-        stream.write_all(b"bye:done\n").unwrap();
+        write(conn, b"bye:done\n");
     })]);
     let client = C::connect(
         &[addr],
@@ -175,12 +196,12 @@ pub fn client_answers_pings_while_idle<C: TestClient>(_start: Start<'_>) {
 
 /// A server that stops answering is detected by the client's keepalive.
 pub fn client_detects_silent_server<C: TestClient>(_start: Start<'_>) {
-    let (addr, server) = fake_server(vec![Box::new(|mut reader, mut stream| {
-        assert_eq!(read_line(&mut reader), "iam:lonely");
-        stream.write_all(b"ok:lonely\n").unwrap();
+    let (addr, server) = fake_server::<C>(vec![Box::new(|conn| {
+        assert_eq!(read_line(conn), "iam:lonely");
+        write(conn, b"ok:lonely\n");
         // Read (pings) but never answer, until the client gives up.
         let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+        while conn.read_line(&mut line).is_ok_and(|n| n > 0) {
             line.clear();
         }
     })]);
@@ -202,18 +223,16 @@ pub fn client_detects_silent_server<C: TestClient>(_start: Start<'_>) {
 /// With a reconnect policy, a lost connection is reopened and the client
 /// logs in again under the same name.
 pub fn client_reconnects<C: TestClient>(_start: Start<'_>) {
-    let (addr, server) = fake_server(vec![
-        Box::new(|mut reader, mut stream| {
-            assert_eq!(read_line(&mut reader), "iam:phoenix");
-            stream.write_all(b"ok:phoenix\n").unwrap();
+    let (addr, server) = fake_server::<C>(vec![
+        Box::new(|conn| {
+            assert_eq!(read_line(conn), "iam:phoenix");
+            write(conn, b"ok:phoenix\n");
             // Then the connection drops.
         }),
-        Box::new(|mut reader, mut stream| {
-            assert_eq!(read_line(&mut reader), "iam:phoenix");
-            stream
-                .write_all(b"ok:phoenix\nmsg:server:welcome back\n")
-                .unwrap();
-            let _ = read_line(&mut reader);
+        Box::new(|conn| {
+            assert_eq!(read_line(conn), "iam:phoenix");
+            write(conn, b"ok:phoenix\nmsg:server:welcome back\n");
+            let _ = read_line(conn);
         }),
     ]);
     let policy = ReconnectPolicy {

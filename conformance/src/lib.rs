@@ -18,12 +18,29 @@
 //! An async transport needs not even that: [`async_harness`] starts a
 //! `transport_async::Server` and wraps a `transport_async::Client` on any
 //! runtime, given an [`Executor`](async_harness::Executor) to block on.
+//!
+//! The same cases run over TLS: a `start` function that serves TLS with the
+//! test CA's certificate ([`tls::test_ca`]) makes a [`TestServer`] with
+//! [`TestServer::new_tls`], which the raw connections of the server cases
+//! then speak TLS to; a [`TestClient`] whose `TLS` is true connects with
+//! TLS, and the client cases' scripted servers speak TLS to it. So a
+//! transport runs the suite over TLS with the same two macros, once more,
+//! in a module of its own:
+//!
+//! ```ignore
+//! mod over_tls {
+//!     fn start(config: ServerConfig) -> chat_conformance::TestServer { /* bind_tls */ }
+//!     chat_conformance::server_suite!(start);
+//!     chat_conformance::client_suite!(start, MyTlsTestClient);
+//! }
+//! ```
 
 #![allow(clippy::missing_panics_doc)]
 
 pub mod async_harness;
 pub mod client_cases;
 pub mod server_cases;
+pub mod tls;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -32,12 +49,16 @@ use std::time::Duration;
 use chat_proto::{ClientConfig, Event, ServerConfig};
 use transport_common::{ClientOptions, ServerHandle};
 
+use crate::wire::Target;
+
 /// How a transport starts a server for one test.
 pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
 
 /// A running server under test. Dropping it shuts the server down.
 pub struct TestServer {
     addr: SocketAddr,
+    /// It serves TLS with the test CA's certificate.
+    tls: bool,
     handle: ServerHandle,
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
@@ -61,14 +82,36 @@ impl TestServer {
     ) -> Self {
         TestServer {
             addr,
+            tls: false,
             handle,
             stop: Some(Box::new(stop)),
         }
     }
 
+    /// [`new`](Self::new) for a server that serves TLS on `addr` with the
+    /// certificate of [`tls::test_ca`].
+    pub fn new_tls(
+        addr: SocketAddr,
+        handle: ServerHandle,
+        stop: impl FnOnce() + Send + 'static,
+    ) -> Self {
+        let mut server = Self::new(addr, handle, stop);
+        server.tls = true;
+        server
+    }
+
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the server listens, and whether it speaks TLS there: what
+    /// [`RawConn`](wire::RawConn) connects to.
+    pub fn target(&self) -> Target {
+        Target {
+            addr: self.addr,
+            tls: self.tls,
+        }
     }
 
     /// The server's handle, as an embedding application holds it.
@@ -94,6 +137,9 @@ impl Drop for TestServer {
 
 /// A transport's client, seen through a blocking facade.
 pub trait TestClient: Sized {
+    /// It connects with TLS, trusting the test CA ([`tls::test_ca`]) only;
+    /// the scripted servers of the client cases then speak TLS too.
+    const TLS: bool = false;
     /// Connects to the first of `addrs` that accepts (trying each in
     /// order) and logs in; `Err` carries the error's text (a refused login
     /// must mention the error code).

@@ -27,16 +27,16 @@ fn unlimited() -> ServerConfig {
 /// `iam:` is answered `ok:`; others see `join:`.
 pub fn login_ok(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "zhangsan");
-    let _b = RawConn::login(server.addr(), "lisi");
+    let mut a = RawConn::login(server.target(), "zhangsan");
+    let _b = RawConn::login(server.target(), "lisi");
     a.expect("join:lisi");
 }
 
 /// A taken name is refused without closing; another name then works.
 pub fn login_name_taken(start: Start<'_>) {
     let server = default(start);
-    let _a = RawConn::login(server.addr(), "zhangsan");
-    let mut b = RawConn::connect(server.addr());
+    let _a = RawConn::login(server.target(), "zhangsan");
+    let mut b = RawConn::connect(server.target());
     b.send(b"iam:zhangsan\n");
     b.expect_prefix("err:name-taken:");
     b.send(b"iam:lisi\n");
@@ -46,7 +46,7 @@ pub fn login_name_taken(start: Start<'_>) {
 /// Invalid names are refused with `bad-name`; the connection goes on.
 pub fn login_invalid_names(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     let long = "x".repeat(33);
     for bad in ["zhang san", "", "a,b", ":secret", long.as_str()] {
         a.send(format!("iam:{bad}\n").as_bytes());
@@ -63,8 +63,8 @@ pub fn login_invalid_names(start: Start<'_>) {
 /// Unicode names log in and are announced byte for byte.
 pub fn login_unicode_name(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "zhangsan");
-    let mut b = RawConn::login(server.addr(), "张三");
+    let mut a = RawConn::login(server.target(), "zhangsan");
+    let mut b = RawConn::login(server.target(), "张三");
     a.expect("join:张三");
     b.send("msg:你好\n".as_bytes());
     b.expect("msg:张三:你好");
@@ -76,7 +76,7 @@ pub fn messages_echo_in_one_order(start: Start<'_>) {
     let server = default(start);
     let mut conns: Vec<RawConn> = ["a", "b", "c"]
         .iter()
-        .map(|n| RawConn::login(server.addr(), n))
+        .map(|n| RawConn::login(server.target(), n))
         .collect();
     conns[0].skip_to("join:c");
     conns[1].skip_to("join:c");
@@ -104,7 +104,7 @@ pub fn busy_room_loses_nothing(start: Start<'_>) {
     const PER_WRITE: usize = 10;
     let server = default(start);
     let mut conns: Vec<RawConn> = (0..CLIENTS)
-        .map(|i| RawConn::login(server.addr(), &format!("c{i}")))
+        .map(|i| RawConn::login(server.target(), &format!("c{i}")))
         .collect();
     let last = format!("join:c{}", CLIENTS - 1);
     for conn in &mut conns[..CLIENTS - 1] {
@@ -136,7 +136,7 @@ pub fn busy_room_loses_nothing(start: Start<'_>) {
 /// A frame sent one byte at a time, a character split across reads.
 pub fn frame_byte_by_byte(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     a.send_bytewise("iam:张三\nmsg:你好 world\n".as_bytes());
     a.expect("ok:张三");
     a.expect("msg:张三:你好 world");
@@ -145,7 +145,7 @@ pub fn frame_byte_by_byte(start: Start<'_>) {
 /// Many frames in one write.
 pub fn many_frames_in_one_write(start: Start<'_>) {
     let server = start(unlimited());
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     let mut bytes = b"iam:batch\n".to_vec();
     for i in 0..500 {
         bytes.extend_from_slice(format!("msg:{i}\n").as_bytes());
@@ -160,7 +160,7 @@ pub fn many_frames_in_one_write(start: Start<'_>) {
 /// CR LF endings are accepted; the server answers with LF only.
 pub fn crlf_is_accepted(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     a.send(b"iam:telnet\r\n\r\nmsg:hi\r\n");
     a.expect("ok:telnet");
     a.expect("msg:telnet:hi");
@@ -169,7 +169,7 @@ pub fn crlf_is_accepted(start: Start<'_>) {
 /// An overlong frame is refused and skipped; the next one works.
 pub fn overlong_frame_then_normal(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "long");
+    let mut a = RawConn::login(server.target(), "long");
     let mut bytes = b"msg:".to_vec();
     bytes.extend(std::iter::repeat_n(b'x', 10_000));
     bytes.extend_from_slice(b"\nmsg:after\n");
@@ -181,7 +181,7 @@ pub fn overlong_frame_then_normal(start: Start<'_>) {
 /// Invalid UTF-8 is refused; the connection goes on.
 pub fn invalid_utf8(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "u");
+    let mut a = RawConn::login(server.target(), "u");
     a.send(b"msg:\xff\xfe\nmsg:\xe4\xbd\nmsg:ok\n");
     a.expect_prefix("err:bad-utf8:");
     a.expect_prefix("err:bad-utf8:");
@@ -191,7 +191,7 @@ pub fn invalid_utf8(start: Start<'_>) {
 /// Control characters (C0, DEL, C1, a bare CR) are refused.
 pub fn control_characters(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "c");
+    let mut a = RawConn::login(server.target(), "c");
     a.send(b"msg:a\x1b[2Jb\nmsg:a\rb\nmsg:a\x7fb\nmsg:a\xc2\x85b\nmsg:tab\tok\n");
     for _ in 0..4 {
         a.expect("err:bad-frame:control character in frame");
@@ -202,7 +202,7 @@ pub fn control_characters(start: Start<'_>) {
 /// An unknown tag is a non-fatal error; so is a frame without a tag.
 pub fn unknown_tag(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "t");
+    let mut a = RawConn::login(server.target(), "t");
     a.send(b"nick:x\nhello there\nmsg:still\n");
     a.expect("err:unknown-tag:unknown tag \"nick\"");
     a.expect("err:bad-frame:frame does not start with tag:");
@@ -212,7 +212,7 @@ pub fn unknown_tag(start: Start<'_>) {
 /// `ping:` is answered with `pong:` and the same token, before login too.
 pub fn ping_pong(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     a.send(b"ping:abc-123\nping:\n");
     a.expect("pong:abc-123");
     a.expect("pong:");
@@ -221,9 +221,9 @@ pub fn ping_pong(start: Start<'_>) {
 /// `who:` lists everyone, then an empty `users:`.
 pub fn who_lists_users(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "a");
-    let _b = RawConn::login(server.addr(), "b");
-    let _c = RawConn::login(server.addr(), "c");
+    let mut a = RawConn::login(server.target(), "a");
+    let _b = RawConn::login(server.target(), "b");
+    let _c = RawConn::login(server.target(), "c");
     a.skip_to("join:c");
     a.send(b"who:\n");
     let mut names = Vec::new();
@@ -242,8 +242,8 @@ pub fn who_lists_users(start: Start<'_>) {
 /// `left:`.
 pub fn bye_closes_and_others_see_left(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("join:b");
     b.send(b"bye:gotta go\n");
     b.expect("bye:gotta go");
@@ -255,7 +255,7 @@ pub fn bye_closes_and_others_see_left(start: Start<'_>) {
 /// gets `already-logged-in`; the connection goes on through all of them.
 pub fn login_state_errors(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     a.send(b"msg:too early\nwho:\n");
     a.expect_prefix("err:not-logged-in:");
     a.expect_prefix("err:not-logged-in:");
@@ -268,7 +268,7 @@ pub fn login_state_errors(start: Start<'_>) {
 /// A known tag whose payload breaks its rule is `bad-frame`.
 pub fn bad_payloads(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "p");
+    let mut a = RawConn::login(server.target(), "p");
     a.send(b"who:x y\nping:a b\nmsg:fine\n");
     a.expect_prefix("err:bad-frame:");
     a.expect_prefix("err:bad-frame:");
@@ -278,7 +278,7 @@ pub fn bad_payloads(start: Start<'_>) {
 /// A `msg:` that fits but whose relayed form would not is `too-long`.
 pub fn relayed_message_too_long(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "abcdefghij");
+    let mut a = RawConn::login(server.target(), "abcdefghij");
     // 4,095 bytes sent, within the default 4,096; relayed as
     // `msg:abcdefghij:` + text + LF, 4,106 bytes.
     let text = "t".repeat(4090);
@@ -292,11 +292,11 @@ pub fn presence_limit(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.presence_limit = 2;
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("join:b");
     // The room would hold 3: no `join:c`.
-    let mut c = RawConn::login(server.addr(), "c");
+    let mut c = RawConn::login(server.target(), "c");
     // It held 3 before c left: no `left:c`.
     c.send(b"bye:\n");
     c.expect("bye:");
@@ -319,7 +319,7 @@ pub fn rate_limit_counts_who(start: Start<'_>) {
         burst: 1,
     });
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "w");
+    let mut a = RawConn::login(server.target(), "w");
     let sent = Instant::now();
     a.send(b"who:\nwho:\n");
     a.expect("users:w");
@@ -332,7 +332,7 @@ pub fn rate_limit_counts_who(start: Start<'_>) {
 /// Frames sent before `bye:` are answered before the server's `bye:`.
 pub fn frames_before_bye_are_answered(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "x");
+    let mut a = RawConn::login(server.target(), "x");
     a.send(b"msg:last words\nping:p\nbye:done\n");
     assert_eq!(a.expect_eof(), ["msg:x:last words", "pong:p", "bye:done"]);
 }
@@ -340,8 +340,8 @@ pub fn frames_before_bye_are_answered(start: Start<'_>) {
 /// A dropped connection leaves the room.
 pub fn disconnect_sends_left(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "a");
-    let b = RawConn::login(server.addr(), "b");
+    let mut a = RawConn::login(server.target(), "a");
+    let b = RawConn::login(server.target(), "b");
     a.expect("join:b");
     b.close();
     a.expect("left:b");
@@ -352,8 +352,8 @@ pub fn keepalive_ping_and_drop(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.keepalive = Keepalive::new(Duration::from_millis(300), Duration::from_millis(1000));
     let server = start(config);
-    let mut alive = RawConn::login(server.addr(), "alive");
-    let mut silent = RawConn::login(server.addr(), "silent");
+    let mut alive = RawConn::login(server.target(), "alive");
+    let mut silent = RawConn::login(server.target(), "silent");
     alive.expect("join:silent");
     // `alive` answers every ping until the silent one is dropped.
     let mut pings = 0;
@@ -383,13 +383,13 @@ pub fn login_timeout(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.login_timeout = Duration::from_millis(300);
     let server = start(config);
-    let mut lurker = RawConn::connect(server.addr());
+    let mut lurker = RawConn::connect(server.target());
     let started = Instant::now();
     let lines = lurker.expect_eof_within(Duration::from_secs(3));
     assert_eq!(lines, ["err:timeout:no login in time"]);
     assert!(started.elapsed() >= Duration::from_millis(250));
     // A prompt login is unaffected.
-    let mut prompt = RawConn::login(server.addr(), "prompt");
+    let mut prompt = RawConn::login(server.target(), "prompt");
     prompt.expect_silence(Duration::from_millis(500));
 }
 
@@ -400,9 +400,9 @@ pub fn slow_consumer_is_dropped(start: Start<'_>) {
     config.room_backlog = 1 << 20;
     config.write_timeout = Duration::from_secs(1);
     let server = start(config);
-    let mut sloth = RawConn::login(server.addr(), "sloth");
-    let mut talker = RawConn::login(server.addr(), "talker");
-    let mut listener = RawConn::login(server.addr(), "listener");
+    let mut sloth = RawConn::login(server.target(), "sloth");
+    let mut talker = RawConn::login(server.target(), "talker");
+    let mut listener = RawConn::login(server.target(), "listener");
     talker.expect("join:listener");
     let text = "z".repeat(4000);
     let frame = format!("msg:{text}\n");
@@ -446,14 +446,14 @@ pub fn server_full(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.max_connections = 2;
     let server = start(config);
-    let _a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
-    let mut c = RawConn::connect(server.addr());
+    let _a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
+    let mut c = RawConn::connect(server.target());
     assert_eq!(c.expect_eof(), ["err:server-full:at most 2 connections"]);
     b.send(b"bye:\n");
     b.expect_eof();
     // Room again.
-    let _d = RawConn::login(server.addr(), "d");
+    let _d = RawConn::login(server.target(), "d");
 }
 
 /// Messages beyond the rate limit wait for their turn (the sender is
@@ -465,7 +465,7 @@ pub fn rate_limit(start: Start<'_>) {
         burst: 3,
     });
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "r");
+    let mut a = RawConn::login(server.target(), "r");
     let sent = Instant::now();
     a.send(b"msg:1\nmsg:2\nmsg:3\nmsg:4\nmsg:5\nping:x\n");
     let lines: Vec<String> = (0..6).map(|_| a.line()).collect();
@@ -491,7 +491,7 @@ pub fn late_arrival_during_shutdown_gets_bye(start: Start<'_>) {
     config.send_window = 32 << 20;
     config.outbound_limit = 64 << 20;
     let server = start(config);
-    let addr = server.addr();
+    let addr = server.target();
     let mut stalled = RawConn::login(addr, "stalled");
     let mut sender = RawConn::login(addr, "sender");
     stalled.expect("join:sender");
@@ -523,8 +523,8 @@ pub fn late_arrival_during_shutdown_gets_bye(start: Start<'_>) {
 /// Shutdown sends `bye:` to every client and closes.
 pub fn graceful_shutdown(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::connect(server.addr());
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::connect(server.target());
     b.send(b"ping:1\n");
     b.expect("pong:1");
     server.shutdown();
@@ -559,8 +559,8 @@ fn wait_event(events: &Events, what: &str, pred: impl Fn(&HubEvent) -> bool) -> 
 /// A kick sends `err:kicked:REASON`, closes, and the others see `left:`.
 pub fn handle_kick(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("join:b");
     let handle = server.handle();
     assert!(handle.kick(conn_of(&server, "b"), "a\nforged").is_err());
@@ -573,9 +573,9 @@ pub fn handle_kick(start: Start<'_>) {
 /// `notice:TEXT` to one connection, then to everyone logged in.
 pub fn handle_notices(start: Start<'_>) {
     let server = default(start);
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
-    let mut anonymous = RawConn::connect(server.addr());
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
+    let mut anonymous = RawConn::connect(server.target());
     a.expect("join:b");
     let handle = server.handle();
     handle.notice(conn_of(&server, "a"), "just for a").unwrap();
@@ -595,7 +595,7 @@ pub fn handle_login_approved(start: Start<'_>) {
     config.login = LoginMode::Application;
     let server = start(config);
     let events = server.handle().events();
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     a.send(b"iam:zhangsan\n");
     let HubEvent::LoginRequested { conn, name, .. } = wait_event(&events, "login request", |e| {
         matches!(e, HubEvent::LoginRequested { .. })
@@ -619,7 +619,7 @@ pub fn handle_login_refused_frees_the_name(start: Start<'_>) {
     let handle = server.handle();
     let events = handle.events();
     let requested = |e: &HubEvent| matches!(e, HubEvent::LoginRequested { .. });
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     a.send(b"iam:zhangsan\n");
     let HubEvent::LoginRequested { conn, .. } = wait_event(&events, "request", requested) else {
         unreachable!()
@@ -629,7 +629,7 @@ pub fn handle_login_refused_frees_the_name(start: Start<'_>) {
         .unwrap();
     a.expect("err:login-refused:wrong password");
     assert!(handle.logged_in().is_empty());
-    let mut b = RawConn::connect(server.addr());
+    let mut b = RawConn::connect(server.target());
     b.send(b"iam:zhangsan\n");
     let HubEvent::LoginRequested { conn, .. } = wait_event(&events, "request", requested) else {
         unreachable!()
@@ -643,8 +643,8 @@ pub fn handle_logged_in_and_stats(start: Start<'_>) {
     let server = default(start);
     let handle = server.handle();
     assert!(handle.logged_in().is_empty());
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("join:b");
     let mut names: Vec<String> = handle.logged_in().into_iter().map(|(_, n)| n).collect();
     names.sort();
@@ -665,7 +665,7 @@ pub fn handle_logged_in_and_stats(start: Start<'_>) {
 pub fn handle_shutdown(start: Start<'_>) {
     let server = default(start);
     let events = server.handle().events();
-    let mut a = RawConn::login(server.addr(), "a");
+    let mut a = RawConn::login(server.target(), "a");
     server.handle().shutdown();
     assert_eq!(a.expect_eof(), ["bye:server shutting down"]);
     let deadline = Instant::now() + PATIENCE;

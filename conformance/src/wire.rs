@@ -4,29 +4,87 @@
 //! PROTOCOL.md describes and reads what comes back, line by line, with a
 //! timeout on every read so that a broken server fails a test instead of
 //! hanging it.
+//!
+//! Against a TLS server ([`Target::tls`]) the same bytes go through a TLS
+//! session (rustls's own stream type), trusting the suite's test CA
+//! ([`test_ca`](crate::tls::test_ca)); the handshake is done in
+//! [`RawConn::connect`], so every case reads the same over both.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use chat_proto::{MAX_DURATION, after};
+use rustls::pki_types::ServerName;
 
 /// How long any single expectation may wait.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
+/// Where a server under test listens, and whether it speaks TLS there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The address.
+    pub addr: SocketAddr,
+    /// TLS with the test CA's certificate.
+    pub tls: bool,
+}
+
+impl From<SocketAddr> for Target {
+    fn from(addr: SocketAddr) -> Self {
+        Target { addr, tls: false }
+    }
+}
+
+/// The bytes of a raw connection: as they are, or through TLS.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref(),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.write_all(bytes),
+            Stream::Tls(tls) => tls.write_all(bytes).and_then(|()| tls.flush()),
+        }
+    }
+}
+
 /// One raw connection to a server.
 #[derive(Debug)]
 pub struct RawConn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     eof: bool,
 }
 
 impl RawConn {
-    /// Connects to `addr`.
-    pub fn connect(addr: SocketAddr) -> RawConn {
-        let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect to the server");
-        stream.set_nodelay(true).expect("set TCP_NODELAY");
+    /// Connects to `target` (a `SocketAddr` is a plain one), with the TLS
+    /// handshake done if it speaks TLS.
+    pub fn connect(target: impl Into<Target>) -> RawConn {
+        let target = target.into();
+        let tcp =
+            TcpStream::connect_timeout(&target.addr, PATIENCE).expect("connect to the server");
+        tcp.set_nodelay(true).expect("set TCP_NODELAY");
+        let stream = match target.tls {
+            false => Stream::Plain(tcp),
+            true => Stream::Tls(Box::new(tls_handshake(tcp))),
+        };
         RawConn {
             stream,
             buf: Vec::new(),
@@ -35,8 +93,8 @@ impl RawConn {
     }
 
     /// Connects and logs in as `name`, expecting `ok:NAME`.
-    pub fn login(addr: SocketAddr, name: &str) -> RawConn {
-        let mut conn = RawConn::connect(addr);
+    pub fn login(target: impl Into<Target>, name: &str) -> RawConn {
+        let mut conn = RawConn::connect(target);
         conn.send(format!("iam:{name}\n").as_bytes());
         conn.expect(&format!("ok:{name}"));
         conn
@@ -74,6 +132,7 @@ impl RawConn {
                 return None;
             }
             self.stream
+                .tcp()
                 .set_read_timeout(Some(left))
                 .expect("set timeout");
             let mut chunk = [0u8; 64 * 1024];
@@ -158,6 +217,19 @@ impl RawConn {
 
     /// Closes our side completely.
     pub fn close(self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.tcp().shutdown(Shutdown::Both);
     }
+}
+
+/// A TLS session over `tcp` trusting the test CA, its handshake done.
+fn tls_handshake(tcp: TcpStream) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let config = crate::tls::test_ca().client_config();
+    let name = ServerName::try_from("localhost").expect("a server name");
+    let mut conn = rustls::ClientConnection::new(config, name).expect("a TLS client");
+    tcp.set_read_timeout(Some(PATIENCE)).expect("set timeout");
+    let mut tcp = tcp;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).expect("the TLS handshake");
+    }
+    rustls::StreamOwned::new(conn, tcp)
 }

@@ -1,7 +1,7 @@
 //! The shared conformance suite, run against this crate's server and client
 //! twice: spawning on async-std's executor (chosen explicitly, under
 //! async-std's `block_on`), and on smol's (the default, under
-//! `smol::block_on`).
+//! `smol::block_on`); each in plain text and over TLS.
 
 use std::future::Future;
 
@@ -45,6 +45,18 @@ mod on_async_std {
 
     chat_conformance::server_suite!(start);
     chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd>);
+
+    mod over_tls {
+        use super::*;
+        use chat_conformance::async_harness::Tls;
+
+        fn start(config: ServerConfig) -> TestServer {
+            chat_conformance::async_harness::start_tls::<AsyncStd>(AsyncStdRuntime, config)
+        }
+
+        chat_conformance::server_suite!(start);
+        chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd, Tls>);
+    }
 }
 
 mod on_smol {
@@ -56,4 +68,16 @@ mod on_smol {
 
     chat_conformance::server_suite!(start);
     chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol>);
+
+    mod over_tls {
+        use super::*;
+        use chat_conformance::async_harness::Tls;
+
+        fn start(config: ServerConfig) -> TestServer {
+            chat_conformance::async_harness::start_tls::<Smol>(SmolRuntime, config)
+        }
+
+        chat_conformance::server_suite!(start);
+        chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol, Tls>);
+    }
 }

@@ -25,6 +25,11 @@
 /// `name` is how the docs call the runtime. The generated types also have
 /// `bind_on` and `connect_on`, which take any runtime, and `into_inner`,
 /// which gives the runtime-neutral value for code shared across runtimes.
+///
+/// With this crate's feature `tls` they also have `bind_tls`,
+/// `add_tls_listener` and `connect_tls` (and their `_on` forms): the
+/// methods follow this crate's features, so a runtime crate's own `tls`
+/// feature only needs to turn this crate's on.
 #[macro_export]
 macro_rules! runtime_api {
     (runtime: $rt:expr, name: $name:literal $(,)?) => {
@@ -58,14 +63,32 @@ macro_rules! runtime_api {
             }
 
             /// Replaces the transport options (accept pause, channel
-            /// capacity, timer slack).
+            /// capacity, timer slack, bound on TLS handshakes).
             pub fn with_options(self, options: $crate::ServerOptions) -> Server {
                 Server(self.0.with_options(options))
             }
 
-            /// The address the server listens on.
+            /// Listens on `addr` too (plain text), for the same hub;
+            /// returns the address bound.
+            pub async fn add_listener(
+                &mut self,
+                addr: impl ::std::convert::Into<$crate::Address>,
+            ) -> ::std::io::Result<::std::net::SocketAddr> {
+                self.0.add_listener(addr).await
+            }
+
+            $crate::__runtime_api_tls_server!(runtime: $rt, name: $name);
+
+            /// The address the server listens on (the first one, bound by
+            /// `bind`).
             pub fn local_addr(&self) -> ::std::io::Result<::std::net::SocketAddr> {
                 self.0.local_addr()
+            }
+
+            /// Every address the server listens on, in the order they were
+            /// bound.
+            pub fn local_addrs(&self) -> ::std::io::Result<::std::vec::Vec<::std::net::SocketAddr>> {
+                self.0.local_addrs()
             }
 
             /// The application's handle on this server: decide logins, see
@@ -149,6 +172,8 @@ macro_rules! runtime_api {
                     .await
                     .map(Client)
             }
+
+            $crate::__runtime_api_tls_client!(runtime: $rt, name: $name);
 
             /// Says `text` in the default room, waiting while the outgoing
             /// buffer is full.
@@ -261,4 +286,106 @@ macro_rules! runtime_api {
             }
         }
     };
+}
+
+/// The TLS methods of [`runtime_api!`](crate::runtime_api)'s `Server`
+/// (feature `tls` of this crate). Not for direct use.
+#[cfg(feature = "tls")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __runtime_api_tls_server {
+    (runtime: $rt:expr, name: $name:literal) => {
+        #[doc = concat!("Binds `addr` on ", $name, " like [`bind`](Self::bind), serving TLS")]
+        /// with `tls`'s certificate. A connection is handed to the hub as
+        /// soon as it is accepted; its handshake must end within the login
+        /// timeout, and at most `ServerOptions::max_handshakes` are in
+        /// progress at once.
+        pub async fn bind_tls(
+            addr: impl ::std::convert::Into<$crate::Address>,
+            config: $crate::proto::ServerConfig,
+            tls: &$crate::ServerTls,
+        ) -> ::std::io::Result<Server> {
+            $crate::Server::bind_tls_on($rt, addr, config, tls)
+                .await
+                .map(Server)
+        }
+
+        /// [`bind_tls`](Self::bind_tls), on the given runtime.
+        pub async fn bind_tls_on(
+            rt: impl $crate::Runtime,
+            addr: impl ::std::convert::Into<$crate::Address>,
+            config: $crate::proto::ServerConfig,
+            tls: &$crate::ServerTls,
+        ) -> ::std::io::Result<Server> {
+            $crate::Server::bind_tls_on(rt, addr, config, tls)
+                .await
+                .map(Server)
+        }
+
+        /// Listens on `addr` too, serving TLS with `tls`'s certificate, for
+        /// the same hub; returns the address bound.
+        pub async fn add_tls_listener(
+            &mut self,
+            addr: impl ::std::convert::Into<$crate::Address>,
+            tls: &$crate::ServerTls,
+        ) -> ::std::io::Result<::std::net::SocketAddr> {
+            self.0.add_tls_listener(addr, tls).await
+        }
+    };
+}
+
+/// Without feature `tls`: nothing.
+#[cfg(not(feature = "tls"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __runtime_api_tls_server {
+    (runtime: $rt:expr, name: $name:literal) => {};
+}
+
+/// The TLS methods of [`runtime_api!`](crate::runtime_api)'s `Client`
+/// (feature `tls` of this crate). Not for direct use.
+#[cfg(feature = "tls")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __runtime_api_tls_client {
+    (runtime: $rt:expr, name: $name:literal) => {
+        /// [`connect_with`](Self::connect_with) over TLS: verifies the
+        /// server's certificate against `tls`'s roots, as the host of
+        /// `addr` (or the name `tls` sets), which is also sent as SNI. The
+        /// handshake counts in `ClientOptions::connect_timeout`; every
+        /// reconnect is over TLS too.
+        pub async fn connect_tls(
+            addr: impl ::std::convert::Into<$crate::Address>,
+            name: &str,
+            config: $crate::proto::ClientConfig,
+            options: $crate::ClientOptions,
+            tls: &$crate::ClientTls,
+        ) -> ::std::result::Result<Client, $crate::ConnectError> {
+            $crate::Client::connect_tls_on($rt, addr, name, config, options, tls)
+                .await
+                .map(Client)
+        }
+
+        /// [`connect_tls`](Self::connect_tls), on the given runtime.
+        pub async fn connect_tls_on(
+            rt: impl $crate::Runtime,
+            addr: impl ::std::convert::Into<$crate::Address>,
+            name: &str,
+            config: $crate::proto::ClientConfig,
+            options: $crate::ClientOptions,
+            tls: &$crate::ClientTls,
+        ) -> ::std::result::Result<Client, $crate::ConnectError> {
+            $crate::Client::connect_tls_on(rt, addr, name, config, options, tls)
+                .await
+                .map(Client)
+        }
+    };
+}
+
+/// Without feature `tls`: nothing.
+#[cfg(not(feature = "tls"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __runtime_api_tls_client {
+    (runtime: $rt:expr, name: $name:literal) => {};
 }

@@ -11,6 +11,12 @@
 //! logging in again, are the core's decisions
 //! ([`ClientConfig::reconnect`]); the application sees `Closed`, then
 //! `Reconnecting`, then `LoggedIn` again.
+//!
+//! With TLS ([`Client::connect_tls_on`], feature `tls`) every connection,
+//! the first and each reconnect, does its handshake within the same
+//! `connect_timeout` as the TCP connect, and verifies the server's
+//! certificate as the host name connected to (or the name the settings
+//! give); a failed verification fails `connect` with the reason.
 
 use std::future::Future;
 use std::io;
@@ -29,6 +35,7 @@ use transport_common::{
 
 use crate::read::poll_read_bytes;
 use crate::runtime::{BoxFuture, Runtime, Stream};
+use crate::tls_io::Connecting;
 
 /// A connected, logged-in chat session, on the runtime it was connected
 /// with.
@@ -50,23 +57,55 @@ impl Client {
         rt: impl Runtime,
         addr: impl Into<Address>,
         name: &str,
+        config: ClientConfig,
+        options: ClientOptions,
+    ) -> Result<Client, ConnectError> {
+        let rt: Arc<dyn Runtime> = Arc::new(rt);
+        Self::connect_over(rt, addr.into(), name, config, options, Connecting::Plain).await
+    }
+
+    /// [`connect_on`](Self::connect_on) over TLS: verifies the server's
+    /// certificate against `tls`'s roots, as the host of `addr` (or the
+    /// name `tls` sets).
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls_on(
+        rt: impl Runtime,
+        addr: impl Into<Address>,
+        name: &str,
+        config: ClientConfig,
+        options: ClientOptions,
+        tls: &transport_common::tls::ClientTls,
+    ) -> Result<Client, ConnectError> {
+        let rt: Arc<dyn Runtime> = Arc::new(rt);
+        let addr = addr.into();
+        let connecting = Connecting::tls(tls, &addr)?;
+        Self::connect_over(rt, addr, name, config, options, connecting).await
+    }
+
+    async fn connect_over(
+        rt: Arc<dyn Runtime>,
+        addr: Address,
+        name: &str,
         mut config: ClientConfig,
         options: ClientOptions,
+        connecting: Connecting,
     ) -> Result<Client, ConnectError> {
         config.validate()?;
         if config.jitter_seed == 0 {
             config.jitter_seed = jitter_seed();
         }
-        let rt: Arc<dyn Runtime> = Arc::new(rt);
-        let addrs: Arc<[SocketAddr]> = rt.resolve(addr.into()).await?.into();
-        let (stream, _) = connect_any(rt.clone(), addrs.clone(), options.connect_timeout).await?;
+        let target = Target {
+            addrs: rt.resolve(addr).await?.into(),
+            connecting,
+            timeout: options.connect_timeout,
+        };
+        let (stream, _) = connect_any(rt.clone(), target.clone()).await?;
         let core = chat_proto::Client::new(config, rt.now())?;
         let shared = Arc::new(ClientShared::new(core, &options));
         shared.command(|c| c.login(name))?;
         let io = ClientIo {
             rt: rt.clone(),
-            addrs,
-            connect_timeout: options.connect_timeout,
+            target,
             shared: shared.clone(),
             socket: Socket::Open {
                 stream,
@@ -185,16 +224,31 @@ impl Drop for Client {
     }
 }
 
-/// Connects to the first of `addrs` that accepts, giving each `timeout`.
+/// Where a session connects, and how.
+#[derive(Clone)]
+struct Target {
+    /// Every address the server's name resolved to, tried in order.
+    addrs: Arc<[SocketAddr]>,
+    /// Plain, or TLS.
+    connecting: Connecting,
+    /// How long each address may take, TLS handshake included.
+    timeout: Duration,
+}
+
+/// Connects to the first of the target's addresses that accepts (and
+/// completes the TLS handshake, with TLS), giving each the timeout.
 /// Returns the stream and the address it reached, or the last error.
 async fn connect_any(
     rt: Arc<dyn Runtime>,
-    addrs: Arc<[SocketAddr]>,
-    timeout: Duration,
+    target: Target,
 ) -> io::Result<(Box<dyn Stream>, SocketAddr)> {
     let mut last_error = None;
-    for &addr in addrs.iter() {
-        match with_timeout(&*rt, timeout, rt.connect(addr)).await {
+    for &addr in target.addrs.iter() {
+        let opening = {
+            let (rt, connecting) = (rt.clone(), target.connecting.clone());
+            Box::pin(async move { connecting.open(rt.connect(addr).await?).await })
+        };
+        match with_timeout(&*rt, target.timeout, opening).await {
             Ok(stream) => return Ok((stream, addr)),
             Err(e) => {
                 tracing::debug!(%addr, error = %e, "connect failed");
@@ -246,9 +300,7 @@ enum Socket {
 /// socket orders and moves bytes and time.
 struct ClientIo {
     rt: Arc<dyn Runtime>,
-    /// Every address the server's name resolved to, tried in order.
-    addrs: Arc<[SocketAddr]>,
-    connect_timeout: Duration,
+    target: Target,
     shared: Arc<ClientShared>,
     socket: Socket,
     timer: Option<(Instant, BoxFuture<()>)>,
@@ -268,11 +320,10 @@ impl ClientIo {
             any = true;
             match order {
                 SocketOrder::Connect => {
-                    tracing::info!(addrs = ?self.addrs, "reconnecting");
+                    tracing::info!(addrs = ?self.target.addrs, "reconnecting");
                     self.socket = Socket::Connecting(Box::pin(connect_any(
                         self.rt.clone(),
-                        self.addrs.clone(),
-                        self.connect_timeout,
+                        self.target.clone(),
                     )));
                 }
                 SocketOrder::Disconnect => {

@@ -51,6 +51,7 @@ mod conn_io;
 pub mod read;
 mod runtime;
 mod server;
+mod tls_io;
 
 pub use chat_proto as proto;
 pub use chat_proto::{
@@ -61,6 +62,8 @@ pub use client_io::Client;
 pub use codec::{FrameCodec, Inbound, Outbound};
 pub use runtime::{BoxFuture, Listener, Runtime, Stream};
 pub use server::Server;
+#[cfg(feature = "tls")]
+pub use transport_common::tls::{self, ClientTls, ServerTls, TlsError};
 pub use transport_common::{
     Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, ServerHandle, ServerOptions,
     TimedOut, check_config,

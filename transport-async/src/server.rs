@@ -8,7 +8,15 @@
 //! shutdown signal (or [`ServerHandle::shutdown`]) the hub says `bye:` to
 //! everyone and the loop returns once every socket is closed or the grace
 //! period is over. What is this loop's own is the waiting: on the
-//! connections' channel, the listener, the signal and one timer.
+//! connections' channel, the listeners, the signal and one timer.
+//!
+//! A server may listen on several addresses, each plain or (feature `tls`)
+//! TLS, all feeding the same hub: `chat serve` serves TLS on its public
+//! address and plain text on a loopback one. A TLS connection is accepted
+//! into the hub at once and does its handshake in its own task (see
+//! [`tls_io`](crate::tls_io)); a [`HandshakeGate`] bounds how many do at once
+//! ([`ServerOptions::max_handshakes`]): with every slot taken, TLS
+//! listeners wait, and everything else goes on.
 
 use std::future::Future;
 use std::io;
@@ -23,11 +31,13 @@ use futures_channel::mpsc;
 use futures_core::Stream as _;
 use tracing::Instrument as _;
 use transport_common::{
-    AcceptBackoff, Address, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, check_config,
+    AcceptBackoff, Address, HandshakeGate, HubDriver, HubMsg, Next, ServerHandle, ServerOptions,
+    check_config,
 };
 
 use crate::conn_io::ConnIo;
-use crate::runtime::{BoxFuture, Listener, Runtime};
+use crate::runtime::{BoxFuture, Listener, Runtime, Stream};
+use crate::tls_io::Accepting;
 
 /// Most messages handled before the loop yields to other tasks.
 const BUDGET: usize = 512;
@@ -39,10 +49,18 @@ const BUDGET: usize = 512;
 /// running server through its [`handle`](Server::handle).
 #[derive(Debug)]
 pub struct Server {
-    listener: Box<dyn Listener>,
+    /// At least one.
+    listeners: Vec<Listening>,
     driver: HubDriver,
     options: ServerOptions,
     rt: Arc<dyn Runtime>,
+}
+
+/// A listening socket and what to do with its connections.
+#[derive(Debug)]
+struct Listening {
+    listener: Box<dyn Listener>,
+    accepting: Accepting,
 }
 
 impl Server {
@@ -54,40 +72,89 @@ impl Server {
         addr: impl Into<Address>,
         config: ServerConfig,
     ) -> io::Result<Server> {
+        Self::bind_accepting(Arc::new(rt), addr.into(), config, Accepting::Plain).await
+    }
+
+    /// [`bind_on`](Self::bind_on), serving TLS with `tls`'s certificate.
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls_on(
+        rt: impl Runtime,
+        addr: impl Into<Address>,
+        config: ServerConfig,
+        tls: &transport_common::tls::ServerTls,
+    ) -> io::Result<Server> {
+        Self::bind_accepting(Arc::new(rt), addr.into(), config, Accepting::tls(tls)).await
+    }
+
+    async fn bind_accepting(
+        rt: Arc<dyn Runtime>,
+        addr: Address,
+        config: ServerConfig,
+        accepting: Accepting,
+    ) -> io::Result<Server> {
         check_config(&config)?;
         let options = ServerOptions::default();
         let driver = HubDriver::new(config, options.timer_slack)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let rt: Arc<dyn Runtime> = Arc::new(rt);
-        let mut last_error = None;
-        for addr in rt.resolve(addr.into()).await? {
-            match rt.listen(addr) {
-                Ok(listener) => {
-                    return Ok(Server {
-                        listener,
-                        driver,
-                        options,
-                        rt,
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+        let listener = listen(&*rt, addr).await?;
+        Ok(Server {
+            listeners: vec![Listening {
+                listener,
+                accepting,
+            }],
+            driver,
+            options,
+            rt,
+        })
+    }
+
+    /// Listens on `addr` too (plain text), for the same hub; returns the
+    /// address bound.
+    pub async fn add_listener(&mut self, addr: impl Into<Address>) -> io::Result<SocketAddr> {
+        self.add(addr.into(), Accepting::Plain).await
+    }
+
+    /// Listens on `addr` too, serving TLS with `tls`'s certificate, for
+    /// the same hub; returns the address bound.
+    #[cfg(feature = "tls")]
+    pub async fn add_tls_listener(
+        &mut self,
+        addr: impl Into<Address>,
+        tls: &transport_common::tls::ServerTls,
+    ) -> io::Result<SocketAddr> {
+        self.add(addr.into(), Accepting::tls(tls)).await
+    }
+
+    async fn add(&mut self, addr: Address, accepting: Accepting) -> io::Result<SocketAddr> {
+        let listener = listen(&*self.rt, addr).await?;
+        let local = listener.local_addr()?;
+        self.listeners.push(Listening {
+            listener,
+            accepting,
+        });
+        Ok(local)
     }
 
     /// Replaces the transport options (accept pause, channel capacity,
-    /// timer slack).
+    /// timer slack, bound on TLS handshakes).
     pub fn with_options(mut self, options: ServerOptions) -> Self {
         self.driver.set_timer_slack(options.timer_slack);
         self.options = options;
         self
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (the first one, bound by
+    /// `bind`).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners[0].listener.local_addr()
+    }
+
+    /// Every address the server listens on, in the order they were bound.
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.listeners
+            .iter()
+            .map(|l| l.listener.local_addr())
+            .collect()
     }
 
     /// The application's handle on this server: decide logins, see
@@ -117,8 +184,9 @@ impl Server {
         let (tx, rx) = mpsc::channel(self.options.channel_capacity);
         let mut state = ServerLoop {
             accept_backoff: AcceptBackoff::new(self.options.accept_pause),
+            handshakes: HandshakeGate::new(self.options.max_handshakes),
             rt: self.rt,
-            listener: self.listener,
+            listeners: self.listeners,
             driver: self.driver,
             tx,
             rx,
@@ -136,9 +204,24 @@ impl Server {
     }
 }
 
+/// Binds the first address `addr` resolves to that works.
+async fn listen(rt: &dyn Runtime, addr: Address) -> io::Result<Box<dyn Listener>> {
+    let mut last_error = None;
+    for addr in rt.resolve(addr).await? {
+        match rt.listen(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
 struct ServerLoop {
     rt: Arc<dyn Runtime>,
-    listener: Box<dyn Listener>,
+    listeners: Vec<Listening>,
+    /// Bounds the TLS handshakes in progress.
+    handshakes: HandshakeGate,
     driver: HubDriver,
     tx: mpsc::Sender<HubMsg>,
     rx: mpsc::Receiver<HubMsg>,
@@ -198,8 +281,8 @@ impl ServerLoop {
         }
     }
 
-    /// Accepts one connection if one is waiting; returns whether anything
-    /// happened.
+    /// Accepts at most one connection per listener; returns whether
+    /// anything happened.
     fn poll_accept(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         // Accepting goes on during shutdown: the hub answers a late arrival
         // with `bye:` and closes it, as PROTOCOL.md says.
@@ -209,10 +292,44 @@ impl ServerLoop {
             }
             self.accept_paused = None;
         }
-        match self.listener.poll_accept(cx) {
+        let mut progress = false;
+        for index in 0..self.listeners.len() {
+            progress |= self.poll_listener(index, cx, now);
+            if self.accept_paused.is_some() {
+                break;
+            }
+        }
+        progress
+    }
+
+    /// Accepts one connection on listener `index` if one is waiting.
+    fn poll_listener(&mut self, index: usize, cx: &mut Context<'_>, now: Instant) -> bool {
+        let listening = &mut self.listeners[index];
+        // A TLS connection is accepted only with a handshake slot; without
+        // one, the gate wakes this task when one comes back.
+        let slot = match listening.accepting.is_tls() {
+            true => match self.handshakes.poll_enter(cx) {
+                Poll::Ready(slot) => Some(slot),
+                Poll::Pending => return false,
+            },
+            false => None,
+        };
+        match listening.listener.poll_accept(cx) {
             Poll::Ready(Ok((stream, peer))) => {
                 self.accept_backoff.succeeded();
-                let (id, outbox) = self.driver.accept(now, peer);
+                let (id, outbox, stream): (_, _, Box<dyn Stream>) =
+                    match (&listening.accepting, slot) {
+                        #[cfg(feature = "tls")]
+                        (Accepting::Tls(acceptor), Some(slot)) => {
+                            let (id, outbox) = self.driver.accept_tls(now, peer);
+                            let stream = crate::tls_io::LazyTls::new(acceptor, stream, slot);
+                            (id, outbox, Box::new(stream))
+                        }
+                        _ => {
+                            let (id, outbox) = self.driver.accept(now, peer);
+                            (id, outbox, stream)
+                        }
+                    };
                 // Debug level: at the default `info` no span exists, so an
                 // idle connection pays nothing for it.
                 let span = tracing::debug_span!("conn", %id, %peer);
@@ -258,5 +375,6 @@ impl Drop for ServerLoop {
         // Dropped before a graceful end (or after it): make sure no
         // connection task outlives the server.
         self.driver.abort_all();
+        self.handshakes.close();
     }
 }

@@ -116,6 +116,10 @@ pub enum ConnectError {
     /// The connection closed before the login completed.
     #[error("connection closed during login: {0:?}")]
     Closed(CloseReason),
+    /// The TLS settings cannot work for this address (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Where to bind or connect: a socket address, a list of them to try in

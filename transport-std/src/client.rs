@@ -14,6 +14,8 @@
 //!
 //! `connect` tries every address the name resolves to, in order, each
 //! within [`ClientOptions::connect_timeout`]; so does every reconnect.
+//! `connect_tls` (feature `tls`) also completes a TLS handshake within that
+//! time, verifying the server's certificate as the host connected to.
 //!
 //! ```no_run
 //! use transport_std::{Client, ClientConfig, Event};
@@ -28,8 +30,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -39,8 +41,23 @@ use transport_common::{
     login_outcome,
 };
 
+use crate::socket::{Socket, timed_out};
+
 /// The socket commands write to; `None` between connections.
-type Writer = Arc<Mutex<Option<TcpStream>>>;
+type Writer = Arc<Mutex<Option<Arc<Socket>>>>;
+
+/// How each connection of a session is opened.
+#[derive(Clone)]
+enum Opening {
+    /// Plain TCP.
+    Plain,
+    /// TLS over TCP, verifying the server as `name`.
+    #[cfg(feature = "tls")]
+    Tls {
+        config: Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    },
+}
 
 /// How long the I/O thread waits at most between looks at the session,
 /// when nothing else wakes it.
@@ -72,29 +89,64 @@ impl Client {
     pub fn connect_with(
         addr: impl ToSocketAddrs,
         name: &str,
+        config: ClientConfig,
+        options: ClientOptions,
+    ) -> Result<Client, ConnectError> {
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        Self::connect_over(addrs, name, config, options, Opening::Plain)
+    }
+
+    /// [`connect_with`](Self::connect_with) over TLS: verifies the server's
+    /// certificate against `tls`'s roots, as the host of `addr` (or the
+    /// name `tls` sets), which is also sent as SNI. The handshake counts in
+    /// `ClientOptions::connect_timeout`; every reconnect is over TLS too.
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        addr: impl Into<transport_common::Address>,
+        name: &str,
+        config: ClientConfig,
+        options: ClientOptions,
+        tls: &transport_common::tls::ClientTls,
+    ) -> Result<Client, ConnectError> {
+        let addr = addr.into();
+        let opening = Opening::Tls {
+            config: tls.config().clone(),
+            name: tls.server_name_for(&addr)?,
+        };
+        Self::connect_over(addr.resolve_blocking()?, name, config, options, opening)
+    }
+
+    fn connect_over(
+        addrs: Vec<SocketAddr>,
+        name: &str,
         mut config: ClientConfig,
         options: ClientOptions,
+        opening: Opening,
     ) -> Result<Client, ConnectError> {
         config.validate()?;
         if config.jitter_seed == 0 {
             config.jitter_seed = jitter_seed();
         }
-        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-        let (stream, _) = open_any(&addrs, &config, options.connect_timeout)?;
-        let core = chat_proto::Client::new(config.clone(), Instant::now())?;
+        let target = Target {
+            addrs,
+            opening,
+            timeout: options.connect_timeout,
+            config: config.clone(),
+        };
+        let (socket, _) = target.open_any()?;
+        let core = chat_proto::Client::new(config, Instant::now())?;
         let shared = Arc::new(ClientShared::new(core, &options));
         shared.command(|c| c.login(name))?;
-        let writer: Writer = Arc::new(Mutex::new(Some(stream.try_clone()?)));
+        let socket = Arc::new(socket);
+        let writer: Writer = Arc::new(Mutex::new(Some(socket.clone())));
         let io = Io {
             shared: shared.clone(),
             writer: writer.clone(),
-            addrs,
-            connect_timeout: options.connect_timeout,
-            config,
+            target,
         };
         std::thread::Builder::new()
             .name("chat-client-io".into())
-            .spawn(move || io.run(stream))?;
+            .spawn(move || io.run(socket))?;
         // From here on, dropping `client` on an error closes the session.
         let client = Client { shared, writer };
         client.flush();
@@ -223,53 +275,81 @@ impl Drop for Client {
     }
 }
 
-/// Opens a socket to the first of `addrs` that accepts within `timeout`;
-/// returns it and the address it reached, or the last error.
-fn open_any(
-    addrs: &[SocketAddr],
-    config: &ClientConfig,
+/// Where a session connects, and how.
+struct Target {
+    /// Every address the server's name resolved to, tried in order.
+    addrs: Vec<SocketAddr>,
+    opening: Opening,
+    /// How long each address may take, TLS handshake included.
     timeout: Duration,
-) -> std::io::Result<(TcpStream, SocketAddr)> {
-    let mut last_error = None;
-    for &addr in addrs {
-        match open(addr, config, timeout) {
-            Ok(stream) => return Ok((stream, addr)),
-            Err(e) => {
-                tracing::debug!(%addr, error = %e, "connect failed");
-                last_error = Some(e);
-            }
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        std::io::Error::new(ErrorKind::InvalidInput, "no address to connect to")
-    }))
+    config: ClientConfig,
 }
 
-/// Opens a socket to `addr` for a client with `config`, waiting at most
-/// `timeout` for the connection.
-fn open(addr: SocketAddr, config: &ClientConfig, timeout: Duration) -> std::io::Result<TcpStream> {
-    // `connect_timeout` refuses a zero duration.
-    let timeout = timeout.max(Duration::from_millis(1));
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_nodelay(true)?;
-    // A server that stops reading must not block a writer forever: give up
-    // after as long as keepalive would take to declare it dead.
-    let patience = config.keepalive.idle + config.keepalive.timeout;
-    stream.set_write_timeout(Some(patience))?;
-    Ok(stream)
+impl Target {
+    /// Opens a connection to the first address that accepts (and completes
+    /// the TLS handshake, with TLS) within the timeout; returns it and the
+    /// address it reached, or the last error.
+    fn open_any(&self) -> std::io::Result<(Socket, SocketAddr)> {
+        let mut last_error = None;
+        for &addr in &self.addrs {
+            match self.open(addr) {
+                Ok(socket) => return Ok((socket, addr)),
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "connect failed");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            std::io::Error::new(ErrorKind::InvalidInput, "no address to connect to")
+        }))
+    }
+
+    /// Opens a connection to `addr`.
+    fn open(&self, addr: SocketAddr) -> std::io::Result<Socket> {
+        // `connect_timeout` refuses a zero duration.
+        let timeout = self.timeout.max(Duration::from_millis(1));
+        let started = Instant::now();
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        let socket = match &self.opening {
+            Opening::Plain => Socket::Plain(stream),
+            #[cfg(feature = "tls")]
+            Opening::Tls { config, name } => {
+                let left = timeout.saturating_sub(started.elapsed());
+                let tls =
+                    crate::tls::TlsSocket::connect(stream, config.clone(), name.clone(), left)?;
+                Socket::Tls(tls)
+            }
+        };
+        // A server that stops reading must not block a writer forever: give
+        // up after as long as keepalive would take to declare it dead.
+        let patience = self.config.keepalive.idle + self.config.keepalive.timeout;
+        socket.tcp().set_write_timeout(Some(patience))?;
+        let _ = started;
+        Ok(socket)
+    }
 }
 
 /// Writes what the core queued. The queue is taken under the writer's lock
 /// so that concurrent flushes keep the bytes in order.
-fn flush(shared: &ClientShared, writer: &Mutex<Option<TcpStream>>) {
+fn flush(shared: &ClientShared, writer: &Mutex<Option<Arc<Socket>>>) {
     let guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
     let mut queue = WriteQueue::new();
     queue.extend(shared.take_transmit());
-    let Some(mut stream) = guard.as_ref() else {
+    let Some(socket) = guard.as_ref() else {
         return;
     };
-    while !queue.is_empty() {
-        match stream.write_vectored(&queue.io_slices()) {
+    loop {
+        let result = match queue.is_empty() {
+            // What TLS still holds goes out too.
+            true => match socket.flush() {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
+            false => socket.write_vectored(&queue.io_slices()),
+        };
+        match result {
             Ok(n) if n > 0 => {
                 queue.advance(n);
                 shared.written(n);
@@ -277,7 +357,7 @@ fn flush(shared: &ClientShared, writer: &Mutex<Option<TcpStream>>) {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             // The reader will see the connection fail.
             _ => {
-                let _ = stream.shutdown(Shutdown::Both);
+                socket.close();
                 return;
             }
         }
@@ -288,47 +368,43 @@ fn flush(shared: &ClientShared, writer: &Mutex<Option<TcpStream>>) {
 struct Io {
     shared: Arc<ClientShared>,
     writer: Writer,
-    /// Every address the server's name resolved to, tried in order.
-    addrs: Vec<SocketAddr>,
-    connect_timeout: Duration,
-    config: ClientConfig,
+    target: Target,
 }
 
 impl Io {
-    fn set_writer(&self, stream: Option<TcpStream>) {
-        *self.writer.lock().unwrap_or_else(PoisonError::into_inner) = stream;
+    fn set_writer(&self, socket: Option<Arc<Socket>>) {
+        *self.writer.lock().unwrap_or_else(PoisonError::into_inner) = socket;
     }
 
     /// The socket is gone (lost, closed or dropped as ordered).
-    fn gone(&self, stream: &mut Option<TcpStream>) {
+    fn gone(&self, stream: &mut Option<Arc<Socket>>) {
         if let Some(s) = stream.take() {
-            let _ = s.shutdown(Shutdown::Both);
+            s.close();
         }
         self.set_writer(None);
         self.shared.disconnected(Instant::now());
     }
 
-    fn run(self, first: TcpStream) {
+    fn run(self, first: Arc<Socket>) {
         let mut stream = Some(first);
         let mut buf = [0u8; 16 * 1024];
         loop {
             // The core's orders.
             while let Some(order) = self.shared.take_order() {
                 match order {
-                    SocketOrder::Connect => {
-                        match open_any(&self.addrs, &self.config, self.connect_timeout) {
-                            Ok((s, addr)) => {
-                                tracing::info!(%addr, "reconnected; logging in again");
-                                self.set_writer(s.try_clone().ok());
-                                stream = Some(s);
-                                self.shared.connected(Instant::now());
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, "reconnect failed");
-                                self.shared.connect_failed(Instant::now());
-                            }
+                    SocketOrder::Connect => match self.target.open_any() {
+                        Ok((s, addr)) => {
+                            tracing::info!(%addr, "reconnected; logging in again");
+                            let s = Arc::new(s);
+                            self.set_writer(Some(s.clone()));
+                            stream = Some(s);
+                            self.shared.connected(Instant::now());
                         }
-                    }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "reconnect failed");
+                            self.shared.connect_failed(Instant::now());
+                        }
+                    },
                     // Writes are flushed before the order is looked at: the
                     // socket can go.
                     SocketOrder::Disconnect | SocketOrder::Abort => {
@@ -359,15 +435,14 @@ impl Io {
                 self.due(deadline);
                 continue;
             }
-            let mut reader: &TcpStream = s;
-            if reader.set_read_timeout(Some(wait)).is_err() {
+            if s.tcp().set_read_timeout(Some(wait)).is_err() {
                 self.gone(&mut stream);
                 continue;
             }
-            match reader.read(&mut buf) {
+            match s.read(&mut buf) {
                 Ok(0) => self.gone(&mut stream),
                 Ok(n) => self.shared.input(Instant::now(), &buf[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(e) if timed_out(&e) => {
                     self.due(deadline);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -15,9 +15,13 @@
 //! hub the socket is gone: the writer finishes once the hub asked for the
 //! close and the last bytes are flushed (shutting the socket down, which
 //! ends the reader's `read`), or when the hub aborts it.
+//!
+//! The socket is plain TCP or TLS ([`Socket`]); for TLS the reader's first
+//! reads do the handshake and the writer waits for it (see
+//! [`tls`](crate::tls)), so the threads below are the same for both.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Sender, SyncSender};
@@ -28,10 +32,14 @@ use chat_proto::ConnId;
 use transport_common::{HubMsg, Outbox, WriteQueue};
 
 use crate::server::Event;
+use crate::socket::{Socket, timed_out};
 
 /// Stack size of connection threads: enough for a 16 KiB read buffer and
 /// the calls below, far less than the default 2 MiB.
 const STACK_SIZE: usize = 64 * 1024;
+/// Stack size of a TLS connection's threads, which also run rustls and its
+/// cryptography (only the pages touched take memory).
+const TLS_STACK_SIZE: usize = 256 * 1024;
 const READ_SIZE: usize = 16 * 1024;
 /// How long a blocked write waits before checking for an abort.
 const ABORT_CHECK: Duration = Duration::from_millis(200);
@@ -40,7 +48,7 @@ const ABORT_CHECK: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub(crate) struct Conn {
     id: ConnId,
-    stream: TcpStream,
+    socket: Socket,
     outbox: Arc<Outbox>,
     to_hub: SyncSender<Event>,
     /// Write reports take their own channel, which the hub thread empties
@@ -56,17 +64,22 @@ impl Conn {
     pub(crate) fn spawn(
         id: ConnId,
         peer: SocketAddr,
-        stream: TcpStream,
+        socket: Socket,
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
         written: Sender<(ConnId, usize)>,
     ) -> std::io::Result<()> {
         // A blocked write returns now and then to see whether the hub
         // aborted the connection.
-        stream.set_write_timeout(Some(ABORT_CHECK))?;
+        socket.tcp().set_write_timeout(Some(ABORT_CHECK))?;
+        let stack_size = match socket {
+            Socket::Plain(_) => STACK_SIZE,
+            #[allow(unreachable_patterns)]
+            _ => TLS_STACK_SIZE,
+        };
         let conn = Arc::new(Conn {
             id,
-            stream,
+            socket,
             outbox,
             to_hub,
             written,
@@ -79,17 +92,17 @@ impl Conn {
         let reader_span = span.clone();
         std::thread::Builder::new()
             .name(format!("chat-read-{}", id.index()))
-            .stack_size(STACK_SIZE)
+            .stack_size(stack_size)
             .spawn(move || reader_span.in_scope(|| reader.read_loop()))?;
         let writer = conn.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("chat-write-{}", id.index()))
-            .stack_size(STACK_SIZE)
+            .stack_size(stack_size)
             .spawn(move || span.in_scope(|| writer.write_loop()));
         if let Err(e) = spawned {
             // The reader is running: stop it, and let it report the close.
             conn.finish();
-            let _ = conn.stream.shutdown(Shutdown::Both);
+            conn.socket.close();
             return Err(e);
         }
         Ok(())
@@ -111,7 +124,7 @@ impl Conn {
             if !self.outbox.wait_for_input() {
                 break;
             }
-            match (&self.stream).read(&mut buf) {
+            match self.socket.read(&mut buf) {
                 Ok(0) => {
                     // Half-closed: the writer still owes the peer its
                     // answers; the hub closes the connection after them.
@@ -149,17 +162,25 @@ impl Conn {
                 break;
             }
         }
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.socket.close();
         self.finish();
     }
 
-    /// Writes the whole queue; false if the socket failed or the hub
-    /// aborted the connection meanwhile (a peer that stops reading blocks a
-    /// write, so writes time out now and then to look).
+    /// Writes the whole queue, and what TLS still holds of it; false if
+    /// the socket failed or the hub aborted the connection meanwhile (a
+    /// peer that stops reading blocks a write, so writes time out now and
+    /// then to look).
     fn write_all(&self, queue: &mut WriteQueue) -> bool {
-        while !queue.is_empty() {
-            match (&self.stream).write_vectored(&queue.io_slices()) {
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+        loop {
+            let result = match queue.is_empty() {
+                true => match self.socket.flush() {
+                    Ok(()) => return true,
+                    Err(e) => Err(e),
+                },
+                false => self.socket.write_vectored(&queue.io_slices()),
+            };
+            match result {
+                Err(e) if timed_out(&e) => {
                     if self.outbox.is_aborted() {
                         return false;
                     }
@@ -178,6 +199,5 @@ impl Conn {
                 }
             }
         }
-        true
     }
 }

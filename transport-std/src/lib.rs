@@ -15,10 +15,18 @@
 //! on a futures crate. What is this crate's own is the threading:
 //! the hub on one thread, a reader and a writer thread per connection, and
 //! read timeouts at the core's deadlines.
+//!
+//! With feature `tls`, `Server::bind_tls`, `Server::add_tls_listener` and
+//! `Client::connect_tls` speak TLS with rustls's own connection types,
+//! shared by a connection's two threads; the settings (certificates,
+//! roots) are `transport-common`'s, the same as the async transports'.
 
 mod client;
 mod conn;
 mod server;
+mod socket;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use chat_proto as proto;
 pub use chat_proto::{
@@ -27,6 +35,8 @@ pub use chat_proto::{
 };
 pub use client::Client;
 pub use server::Server;
+#[cfg(feature = "tls")]
+pub use transport_common::tls::{ClientTls, ServerTls, TlsError};
 pub use transport_common::{
-    ClientOptions, ConnectError, Events, ServerHandle, ServerOptions, TimedOut,
+    Address, ClientOptions, ConnectError, Events, ServerHandle, ServerOptions, TimedOut,
 };

@@ -17,6 +17,14 @@
 //! `vm.max_map_count` of 65530 that is about 7,600 connections. The async
 //! transports have no such bound.
 //!
+//! A server may listen on several addresses, each plain or (feature `tls`)
+//! TLS, with an acceptor thread each, all feeding the same hub. A TLS
+//! connection is handed to the hub at once and does its handshake on its
+//! own reader thread (see [`tls`](crate::tls)); the acceptor of a TLS
+//! listener first waits for a handshake slot
+//! ([`ServerOptions::max_handshakes`]), so that no more than that many are
+//! in progress.
+//!
 //! ```no_run
 //! use transport_std::{Server, ServerConfig};
 //!
@@ -42,11 +50,12 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{ConnId, ServerConfig};
 use transport_common::{
-    AcceptBackoff, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, bind_listener,
-    check_config,
+    AcceptBackoff, HandshakeGate, HandshakeSlot, HubDriver, HubMsg, Next, ServerHandle,
+    ServerOptions, bind_listener, check_config,
 };
 
 use crate::conn::Conn;
+use crate::socket::Socket;
 
 /// Events handled before the batch ends and the writers are woken.
 const EVENT_BATCH: usize = 64;
@@ -56,8 +65,8 @@ const EVENT_BATCH: usize = 64;
 pub(crate) enum Event {
     /// From a connection's threads.
     Hub(HubMsg),
-    /// From the acceptor.
-    Accepted(TcpStream, SocketAddr),
+    /// From an acceptor, with a handshake slot for a TLS connection.
+    Accepted(TcpStream, SocketAddr, Listening, Option<HandshakeSlot>),
     /// The application queued an action through a [`ServerHandle`].
     Wake,
 }
@@ -73,10 +82,21 @@ impl Wake for LoopWaker {
     }
 }
 
+/// What a listener does with its connections.
+#[derive(Debug, Clone)]
+pub(crate) enum Listening {
+    /// Serves them as they are.
+    Plain,
+    /// Serves them over TLS.
+    #[cfg(feature = "tls")]
+    Tls(Arc<rustls::ServerConfig>),
+}
+
 /// A bound chat server, ready to serve on the calling thread.
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    /// At least one.
+    listeners: Vec<(TcpListener, Listening)>,
     driver: HubDriver,
     options: ServerOptions,
     to_hub: SyncSender<Event>,
@@ -87,6 +107,51 @@ impl Server {
     /// Binds `addr` (port 0 picks a free port) with a listen backlog of
     /// 1024. Fails with `InvalidInput` if `config` cannot work.
     pub fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Server> {
+        Self::bind_listening(addr, config, Listening::Plain)
+    }
+
+    /// [`bind`](Self::bind), serving TLS with `tls`'s certificate. A
+    /// connection is handed to the hub as soon as it is accepted; its
+    /// handshake must end within the login timeout, and at most
+    /// [`ServerOptions::max_handshakes`] are in progress at once.
+    #[cfg(feature = "tls")]
+    pub fn bind_tls(
+        addr: impl ToSocketAddrs,
+        config: ServerConfig,
+        tls: &transport_common::tls::ServerTls,
+    ) -> io::Result<Server> {
+        Self::bind_listening(addr, config, Listening::Tls(tls.config().clone()))
+    }
+
+    /// Listens on `addr` too (plain text), for the same hub; returns the
+    /// address bound.
+    pub fn add_listener(&mut self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+        self.add(addr, Listening::Plain)
+    }
+
+    /// Listens on `addr` too, serving TLS with `tls`'s certificate, for
+    /// the same hub; returns the address bound.
+    #[cfg(feature = "tls")]
+    pub fn add_tls_listener(
+        &mut self,
+        addr: impl ToSocketAddrs,
+        tls: &transport_common::tls::ServerTls,
+    ) -> io::Result<SocketAddr> {
+        self.add(addr, Listening::Tls(tls.config().clone()))
+    }
+
+    fn add(&mut self, addr: impl ToSocketAddrs, listening: Listening) -> io::Result<SocketAddr> {
+        let listener = bind_listener(addr)?;
+        let bound = listener.local_addr()?;
+        self.listeners.push((listener, listening));
+        Ok(bound)
+    }
+
+    fn bind_listening(
+        addr: impl ToSocketAddrs,
+        config: ServerConfig,
+        listening: Listening,
+    ) -> io::Result<Server> {
         check_config(&config)?;
         let mut config = config;
         if let Some(budget) = connection_budget()
@@ -106,7 +171,7 @@ impl Server {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (to_hub, inbox) = mpsc::sync_channel(options.channel_capacity);
         Ok(Server {
-            listener: bind_listener(addr)?,
+            listeners: vec![(bind_listener(addr)?, listening)],
             driver,
             options,
             to_hub,
@@ -114,7 +179,8 @@ impl Server {
         })
     }
 
-    /// Replaces the transport options (accept pause, timer slack). The
+    /// Replaces the transport options (accept pause, timer slack, bound on
+    /// TLS handshakes). The
     /// channel to the hub thread was made by `bind`, with the default
     /// `channel_capacity`.
     pub fn with_options(mut self, options: ServerOptions) -> Self {
@@ -123,9 +189,15 @@ impl Server {
         self
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (the first one, bound by
+    /// `bind`).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners[0].0.local_addr()
+    }
+
+    /// Every address the server listens on, in the order they were bound.
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.listeners.iter().map(|(l, _)| l.local_addr()).collect()
     }
 
     /// The application's handle on this server: decide logins, see
@@ -141,7 +213,7 @@ impl Server {
     /// Connections arriving meanwhile are accepted and answered `bye:` too.
     pub fn serve(self) -> io::Result<()> {
         let Server {
-            listener,
+            listeners,
             mut driver,
             options,
             to_hub,
@@ -150,17 +222,30 @@ impl Server {
         // Write reports take a channel of their own, emptied before every
         // event: behind queued input they would arrive late.
         let (written_tx, written) = mpsc::channel::<(ConnId, usize)>();
-        let local = listener.local_addr()?;
+        let locals = listeners
+            .iter()
+            .map(|(l, _)| l.local_addr())
+            .collect::<io::Result<Vec<_>>>()?;
+        let local = locals[0];
         driver.register_waker(&Waker::from(Arc::new(LoopWaker(to_hub.clone()))));
         let stopping = Arc::new(AtomicBool::new(false));
-        let acceptor = {
-            let to_hub = to_hub.clone();
-            let stopping = stopping.clone();
-            let pause = options.accept_pause;
-            std::thread::Builder::new()
-                .name("chat-accept".into())
-                .spawn(move || accept_loop(&listener, &to_hub, &stopping, pause))?
-        };
+        let gate = HandshakeGate::new(options.max_handshakes);
+        let mut acceptors = Vec::new();
+        for (listener, listening) in listeners {
+            let acceptor = Acceptor {
+                listener,
+                listening,
+                gate: gate.clone(),
+                to_hub: to_hub.clone(),
+                stopping: stopping.clone(),
+                pause: options.accept_pause,
+            };
+            acceptors.push(
+                std::thread::Builder::new()
+                    .name("chat-accept".into())
+                    .spawn(move || acceptor.run())?,
+            );
+        }
         let _span = tracing::info_span!("chat_server", %local).entered();
         tracing::info!("serving");
         loop {
@@ -191,10 +276,24 @@ impl Server {
                     Event::Hub(msg) => driver.handle(msg, now),
                     // During shutdown too: the hub answers a late arrival
                     // with `bye:` and closes it.
-                    Event::Accepted(stream, peer) => {
-                        let (id, outbox) = driver.accept(now, peer);
+                    Event::Accepted(stream, peer, listening, slot) => {
+                        let (id, outbox, socket) = match (listening, slot) {
+                            #[cfg(feature = "tls")]
+                            (Listening::Tls(config), Some(slot)) => {
+                                let (id, outbox) = driver.accept_tls(now, peer);
+                                let socket = crate::tls::TlsSocket::accept(stream, config, slot);
+                                (id, outbox, socket.map(Socket::Tls))
+                            }
+                            _ => {
+                                let (id, outbox) = driver.accept(now, peer);
+                                (id, outbox, Ok(Socket::Plain(stream)))
+                            }
+                        };
                         let (to_hub, written) = (to_hub.clone(), written_tx.clone());
-                        if let Err(e) = Conn::spawn(id, peer, stream, outbox, to_hub, written) {
+                        let spawned = socket.and_then(|socket| {
+                            Conn::spawn(id, peer, socket, outbox, to_hub, written)
+                        });
+                        if let Err(e) = spawned {
                             tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
                             driver.handle(HubMsg::Closed(id), now);
                         }
@@ -205,8 +304,13 @@ impl Server {
             }
         }
         stopping.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
-        let _ = acceptor.join();
+        gate.close();
+        for local in locals {
+            let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
+        }
+        for acceptor in acceptors {
+            let _ = acceptor.join();
+        }
         Ok(())
     }
 }
@@ -244,29 +348,46 @@ fn connection_budget() -> Option<usize> {
     Some(threads / 2)
 }
 
-fn accept_loop(
-    listener: &TcpListener,
-    to_hub: &SyncSender<Event>,
-    stopping: &AtomicBool,
+/// One listener's acceptor thread.
+struct Acceptor {
+    listener: TcpListener,
+    listening: Listening,
+    gate: HandshakeGate,
+    to_hub: SyncSender<Event>,
+    stopping: Arc<AtomicBool>,
     pause: Duration,
-) {
-    let mut backoff = AcceptBackoff::new(pause);
-    while !stopping.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                backoff.succeeded();
-                if stopping.load(Ordering::SeqCst) {
-                    return;
+}
+
+impl Acceptor {
+    fn run(self) {
+        let mut backoff = AcceptBackoff::new(self.pause);
+        while !self.stopping.load(Ordering::SeqCst) {
+            // A TLS connection is accepted only with a handshake slot.
+            let slot = match self.listening {
+                Listening::Plain => None,
+                #[allow(unreachable_patterns)]
+                _ => match self.gate.enter_blocking() {
+                    Some(slot) => Some(slot),
+                    None => return,
+                },
+            };
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    backoff.succeeded();
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    // Chat frames are small and must not wait for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    let accepted = Event::Accepted(stream, peer, self.listening.clone(), slot);
+                    if self.to_hub.send(accepted).is_err() {
+                        return;
+                    }
                 }
-                // Chat frames are small and must not wait for Nagle.
-                let _ = stream.set_nodelay(true);
-                if to_hub.send(Event::Accepted(stream, peer)).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                if let Some(pause) = backoff.failed(&e) {
-                    std::thread::sleep(pause);
+                Err(e) => {
+                    if let Some(pause) = backoff.failed(&e) {
+                        std::thread::sleep(pause);
+                    }
                 }
             }
         }

@@ -1,31 +1,48 @@
-//! The shared conformance suite, run against the blocking server and client.
+//! The shared conformance suite, run against the blocking server and
+//! client, in plain text and (feature `tls`) over TLS.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use chat_conformance::async_harness::{Plain, Wire};
 use chat_conformance::{TestClient, TestServer};
 use transport_std::{Client, ClientConfig, ClientOptions, Event, Server, ServerConfig};
 
 fn start(config: ServerConfig) -> TestServer {
-    let server = Server::bind("127.0.0.1:0", config).expect("bind");
+    serve(Server::bind("127.0.0.1:0", config).expect("bind"), false)
+}
+
+/// Serves `server` on a thread; `tls` if it serves the test CA's
+/// certificate.
+fn serve(server: Server, tls: bool) -> TestServer {
     let addr = server.local_addr().expect("addr");
     let stop = server.handle();
     let thread = std::thread::spawn(move || server.serve().expect("serve"));
-    TestServer::new(addr, stop.clone(), move || {
+    let handle = stop.clone();
+    let stop = move || {
         stop.shutdown();
         thread.join().expect("server thread");
-    })
+    };
+    match tls {
+        false => TestServer::new(addr, handle, stop),
+        true => TestServer::new_tls(addr, handle, stop),
+    }
 }
 
-impl TestClient for StdClient {
+/// The blocking client, over wire `W`.
+struct StdClient<W = Plain>(Client, std::marker::PhantomData<W>);
+
+impl<W: Wire> TestClient for StdClient<W> {
+    const TLS: bool = W::TLS;
+
     fn connect(
         addrs: &[SocketAddr],
         name: &str,
         config: ClientConfig,
         options: ClientOptions,
     ) -> Result<Self, String> {
-        Client::connect_with(addrs, name, config, options)
-            .map(StdClient)
+        connect::<W>(addrs, name, config, options)
+            .map(|client| StdClient(client, std::marker::PhantomData))
             .map_err(|e| e.to_string())
     }
 
@@ -46,7 +63,46 @@ impl TestClient for StdClient {
     }
 }
 
-struct StdClient(Client);
+#[cfg(not(feature = "tls"))]
+fn connect<W: Wire>(
+    addrs: &[SocketAddr],
+    name: &str,
+    config: ClientConfig,
+    options: ClientOptions,
+) -> Result<Client, transport_std::ConnectError> {
+    Client::connect_with(addrs, name, config, options)
+}
+
+#[cfg(feature = "tls")]
+fn connect<W: Wire>(
+    addrs: &[SocketAddr],
+    name: &str,
+    config: ClientConfig,
+    options: ClientOptions,
+) -> Result<Client, transport_std::ConnectError> {
+    match W::TLS {
+        false => Client::connect_with(addrs, name, config, options),
+        true => {
+            let tls = chat_conformance::tls::test_ca().client();
+            Client::connect_tls(addrs, name, config, options, tls)
+        }
+    }
+}
 
 chat_conformance::server_suite!(start);
 chat_conformance::client_suite!(start, StdClient);
+
+#[cfg(feature = "tls")]
+mod over_tls {
+    use super::*;
+    use chat_conformance::async_harness::Tls;
+
+    fn start(config: ServerConfig) -> TestServer {
+        let certificate = chat_conformance::tls::test_ca().server();
+        let server = Server::bind_tls("127.0.0.1:0", config, certificate).expect("bind");
+        serve(server, true)
+    }
+
+    chat_conformance::server_suite!(start);
+    chat_conformance::client_suite!(start, StdClient<Tls>);
+}

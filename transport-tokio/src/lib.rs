@@ -77,3 +77,5 @@ pub use transport_async::{
     Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, LoginMode, RateLimit,
     ReconnectPolicy, ServerConfig, ServerHandle, ServerOptions, TimedOut, UsageError,
 };
+#[cfg(feature = "tls")]
+pub use transport_async::{ClientTls, ServerTls, TlsError, tls};

@@ -1,4 +1,5 @@
-//! The shared conformance suite, run against the tokio server and client.
+//! The shared conformance suite, run against the tokio server and client,
+//! in plain text and over TLS.
 
 use std::future::Future;
 
@@ -31,3 +32,15 @@ fn start(config: ServerConfig) -> TestServer {
 
 chat_conformance::server_suite!(start);
 chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio>);
+
+mod over_tls {
+    use super::*;
+    use chat_conformance::async_harness::Tls;
+
+    fn start(config: ServerConfig) -> TestServer {
+        chat_conformance::async_harness::start_tls::<Tokio>(TokioRuntime, config)
+    }
+
+    chat_conformance::server_suite!(start);
+    chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio, Tls>);
+}
