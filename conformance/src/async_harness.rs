@@ -4,15 +4,17 @@
 //! The server runs on its own thread under the executor and stops through a
 //! oneshot signal; the client is the shared async client, waited on with
 //! the executor, with the transport's own timer for timeouts. Over TLS
-//! ([`start_tls`], and the client with [`Tls`]) both use the test CA.
+//! ([`start_tls`], and the client with [`Tls`](crate::tls::Tls)) both use
+//! the test CA.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, Event, MAX_DURATION, ServerConfig, after};
-use transport_async::{Address, Client, ClientOptions, Runtime, Server};
+use transport_async::{Address, Client, ClientOptions, Runtime, Server, ServerOptions};
 
+use crate::tls::{Plain, Wire};
 use crate::{TestClient, TestServer};
 
 /// Runs futures to completion on one runtime.
@@ -25,15 +27,29 @@ pub trait Executor: Send + 'static {
 
 /// Starts a server on runtime `rt`, run by executor `E` on a thread.
 pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
-    start_serving::<E, _>(rt, config, false)
+    start_serving::<E, _>(rt, config, ServerOptions::default(), false)
 }
 
 /// [`start`], serving TLS with the test CA's certificate.
 pub fn start_tls<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
-    start_serving::<E, _>(rt, config, true)
+    start_serving::<E, _>(rt, config, ServerOptions::default(), true)
 }
 
-fn start_serving<E: Executor, R: Runtime>(rt: R, config: ServerConfig, tls: bool) -> TestServer {
+/// [`start_tls`] with transport options.
+pub fn start_tls_with<E: Executor>(
+    rt: impl Runtime,
+    config: ServerConfig,
+    options: ServerOptions,
+) -> TestServer {
+    start_serving::<E, _>(rt, config, options, true)
+}
+
+fn start_serving<E: Executor, R: Runtime>(
+    rt: R,
+    config: ServerConfig,
+    options: ServerOptions,
+    tls: bool,
+) -> TestServer {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = futures_channel::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -46,7 +62,8 @@ fn start_serving<E: Executor, R: Runtime>(rt: R, config: ServerConfig, tls: bool
                     Server::bind_tls_on(rt, "127.0.0.1:0", config, certificate).await
                 }
             }
-            .expect("bind");
+            .expect("bind")
+            .with_options(options);
             addr_tx
                 .send((server.local_addr().expect("addr"), server.handle()))
                 .expect("send addr");
@@ -65,28 +82,6 @@ fn start_serving<E: Executor, R: Runtime>(rt: R, config: ServerConfig, tls: bool
         false => TestServer::new(addr, handle, stop),
         true => TestServer::new_tls(addr, handle, stop),
     }
-}
-
-/// How a test client connects: [`Plain`] or [`Tls`].
-pub trait Wire: 'static {
-    /// With TLS, trusting the test CA.
-    const TLS: bool;
-}
-
-/// Plain TCP.
-#[derive(Debug)]
-pub struct Plain;
-
-impl Wire for Plain {
-    const TLS: bool = false;
-}
-
-/// TLS, trusting the test CA only.
-#[derive(Debug)]
-pub struct Tls;
-
-impl Wire for Tls {
-    const TLS: bool = true;
 }
 
 /// The shared async client on runtime `R`, blocked on with `E`, over
@@ -114,7 +109,7 @@ impl<R: Runtime + Default, E: Executor, W: Wire> TestClient for AsyncTestClient<
                 match W::TLS {
                     false => Client::connect_on(R::default(), addrs, name, config, options).await,
                     true => {
-                        let tls = crate::tls::test_ca().client();
+                        let tls = W::ca().client();
                         Client::connect_tls_on(R::default(), addrs, name, config, options, tls)
                             .await
                     }

@@ -41,6 +41,7 @@ pub mod async_harness;
 pub mod client_cases;
 pub mod server_cases;
 pub mod tls;
+pub mod tls_cases;
 pub mod wire;
 
 use std::net::SocketAddr;

@@ -105,3 +105,43 @@ pub fn other_ca() -> &'static TestCa {
     static CA: OnceLock<TestCa> = OnceLock::new();
     CA.get_or_init(|| TestCa::new("some other CA"))
 }
+
+/// How a test client connects: [`Plain`], [`Tls`], or [`Untrusted`].
+pub trait Wire: 'static {
+    /// With TLS.
+    const TLS: bool;
+
+    /// The CA a TLS client trusts.
+    fn ca() -> &'static TestCa {
+        test_ca()
+    }
+}
+
+/// Plain TCP.
+#[derive(Debug)]
+pub struct Plain;
+
+impl Wire for Plain {
+    const TLS: bool = false;
+}
+
+/// TLS, trusting the test CA only.
+#[derive(Debug)]
+pub struct Tls;
+
+impl Wire for Tls {
+    const TLS: bool = true;
+}
+
+/// TLS, trusting [`other_ca`] only: it must refuse every server under
+/// test.
+#[derive(Debug)]
+pub struct Untrusted;
+
+impl Wire for Untrusted {
+    const TLS: bool = true;
+
+    fn ca() -> &'static TestCa {
+        other_ca()
+    }
+}

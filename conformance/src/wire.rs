@@ -83,7 +83,9 @@ impl RawConn {
         tcp.set_nodelay(true).expect("set TCP_NODELAY");
         let stream = match target.tls {
             false => Stream::Plain(tcp),
-            true => Stream::Tls(Box::new(tls_handshake(tcp))),
+            true => Stream::Tls(Box::new(
+                tls_handshake(tcp, PATIENCE).expect("the TLS handshake"),
+            )),
         };
         RawConn {
             stream,
@@ -221,15 +223,31 @@ impl RawConn {
     }
 }
 
-/// A TLS session over `tcp` trusting the test CA, its handshake done.
-fn tls_handshake(tcp: TcpStream) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+/// A TLS session over `tcp` trusting the test CA, its handshake done
+/// within `patience`.
+fn tls_handshake(
+    mut tcp: TcpStream,
+    patience: Duration,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     let config = crate::tls::test_ca().client_config();
     let name = ServerName::try_from("localhost").expect("a server name");
-    let mut conn = rustls::ClientConnection::new(config, name).expect("a TLS client");
-    tcp.set_read_timeout(Some(PATIENCE)).expect("set timeout");
-    let mut tcp = tcp;
+    let mut conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+    let deadline = after(Instant::now(), patience.min(MAX_DURATION));
     while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).expect("the TLS handshake");
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        tcp.set_read_timeout(Some(left))?;
+        conn.complete_io(&mut tcp)?;
     }
-    rustls::StreamOwned::new(conn, tcp)
+    tcp.set_read_timeout(None)?;
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// Connects to `addr` and tries a TLS handshake trusting the test CA,
+/// giving up after `patience`; says whether it was done.
+pub fn try_tls_handshake(addr: SocketAddr, patience: Duration) -> std::io::Result<()> {
+    let tcp = TcpStream::connect_timeout(&addr, patience)?;
+    tls_handshake(tcp, patience).map(drop)
 }

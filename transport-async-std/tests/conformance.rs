@@ -48,14 +48,24 @@ mod on_async_std {
 
     mod over_tls {
         use super::*;
-        use chat_conformance::async_harness::Tls;
+        use chat_conformance::tls::{Tls, Untrusted};
+        use transport_async_std::ServerOptions;
 
         fn start(config: ServerConfig) -> TestServer {
             chat_conformance::async_harness::start_tls::<AsyncStd>(AsyncStdRuntime, config)
         }
 
+        fn start_with(config: ServerConfig, options: ServerOptions) -> TestServer {
+            chat_conformance::async_harness::start_tls_with::<AsyncStd>(
+                AsyncStdRuntime,
+                config,
+                options,
+            )
+        }
+
         chat_conformance::server_suite!(start);
         chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd, Tls>);
+        chat_conformance::tls_suite!(start_with, AsyncTestClient<AsyncStdRuntime, AsyncStd, Untrusted>);
     }
 }
 
@@ -71,13 +81,19 @@ mod on_smol {
 
     mod over_tls {
         use super::*;
-        use chat_conformance::async_harness::Tls;
+        use chat_conformance::tls::{Tls, Untrusted};
+        use transport_async_std::ServerOptions;
 
         fn start(config: ServerConfig) -> TestServer {
             chat_conformance::async_harness::start_tls::<Smol>(SmolRuntime, config)
         }
 
+        fn start_with(config: ServerConfig, options: ServerOptions) -> TestServer {
+            chat_conformance::async_harness::start_tls_with::<Smol>(SmolRuntime, config, options)
+        }
+
         chat_conformance::server_suite!(start);
         chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol, Tls>);
+        chat_conformance::tls_suite!(start_with, AsyncTestClient<SmolRuntime, Smol, Untrusted>);
     }
 }

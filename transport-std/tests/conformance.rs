@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chat_conformance::async_harness::{Plain, Wire};
+use chat_conformance::tls::{Plain, Wire};
 use chat_conformance::{TestClient, TestServer};
 use transport_std::{Client, ClientConfig, ClientOptions, Event, Server, ServerConfig};
 
@@ -83,7 +83,7 @@ fn connect<W: Wire>(
     match W::TLS {
         false => Client::connect_with(addrs, name, config, options),
         true => {
-            let tls = chat_conformance::tls::test_ca().client();
+            let tls = W::ca().client();
             Client::connect_tls(addrs, name, config, options, tls)
         }
     }
@@ -95,14 +95,20 @@ chat_conformance::client_suite!(start, StdClient);
 #[cfg(feature = "tls")]
 mod over_tls {
     use super::*;
-    use chat_conformance::async_harness::Tls;
+    use chat_conformance::tls::{Tls, Untrusted};
+    use transport_std::ServerOptions;
 
     fn start(config: ServerConfig) -> TestServer {
+        start_with(config, ServerOptions::default())
+    }
+
+    fn start_with(config: ServerConfig, options: ServerOptions) -> TestServer {
         let certificate = chat_conformance::tls::test_ca().server();
         let server = Server::bind_tls("127.0.0.1:0", config, certificate).expect("bind");
-        serve(server, true)
+        serve(server.with_options(options), true)
     }
 
     chat_conformance::server_suite!(start);
     chat_conformance::client_suite!(start, StdClient<Tls>);
+    chat_conformance::tls_suite!(start_with, StdClient<Untrusted>);
 }

@@ -35,12 +35,18 @@ chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio>);
 
 mod over_tls {
     use super::*;
-    use chat_conformance::async_harness::Tls;
+    use chat_conformance::tls::{Tls, Untrusted};
+    use transport_tokio::ServerOptions;
 
     fn start(config: ServerConfig) -> TestServer {
         chat_conformance::async_harness::start_tls::<Tokio>(TokioRuntime, config)
     }
 
+    fn start_with(config: ServerConfig, options: ServerOptions) -> TestServer {
+        chat_conformance::async_harness::start_tls_with::<Tokio>(TokioRuntime, config, options)
+    }
+
     chat_conformance::server_suite!(start);
     chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio, Tls>);
+    chat_conformance::tls_suite!(start_with, AsyncTestClient<TokioRuntime, Tokio, Untrusted>);
 }
