@@ -8,14 +8,20 @@
 //! named when it is not the current one. A lost connection is reopened with
 //! backoff (the core session decides when); lines typed meanwhile are kept
 //! and sent once logged in again.
+//!
+//! With `--tls` (or `--ca`) it speaks TLS and verifies the server's
+//! certificate, against the system's roots or the CA given with `--ca`,
+//! as the host name of `--addr` (sent as SNI too). There is no way to skip
+//! the verification.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chat_proto::{ClientConfig, Event, Keepalive, ReconnectPolicy, UsageError};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use transport_tokio::{Client, ClientOptions};
+use transport_tokio::{Client, ClientOptions, ClientTls};
 
 use crate::commands::{HELP, Input, View};
 
@@ -38,9 +44,28 @@ pub(crate) struct ConnectArgs {
     /// Do not reconnect when the connection is lost.
     #[arg(long)]
     pub(crate) no_reconnect: bool,
+    /// Speak TLS, verifying the server's certificate against the system's
+    /// root certificates (or --ca) as the host name of --addr.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Verify the server against this CA certificate (PEM) instead of the
+    /// system's roots: a private CA, or a self-signed server certificate.
+    /// Implies --tls.
+    #[arg(long, value_name = "CA.pem")]
+    pub(crate) ca: Option<PathBuf>,
 }
 
 impl ConnectArgs {
+    /// The TLS settings, if --tls or --ca asks for TLS.
+    fn tls(&self) -> Result<Option<ClientTls>, String> {
+        match (&self.ca, self.tls) {
+            (Some(ca), _) => ClientTls::from_ca_file(ca).map(Some),
+            (None, true) => ClientTls::system_roots().map(Some),
+            (None, false) => Ok(None),
+        }
+        .map_err(|e| e.to_string())
+    }
+
     /// The session's configuration from the flags.
     pub(crate) fn config(&self) -> Result<ClientConfig, String> {
         let seconds = |flag: &str, secs: f64| {
@@ -79,9 +104,13 @@ enum Outcome {
 
 async fn session(args: ConnectArgs) -> Result<(), String> {
     let config = args.config()?;
-    let client = Client::connect_with(&args.addr, &args.name, config, ClientOptions::default())
-        .await
-        .map_err(|e| format!("{}: {e}", args.addr))?;
+    let options = ClientOptions::default();
+    let (name, addr) = (&args.name, &args.addr);
+    let client = match args.tls()? {
+        Some(tls) => Client::connect_tls(addr, name, config, options, &tls).await,
+        None => Client::connect_with(addr, name, config, options).await,
+    }
+    .map_err(|e| format!("{addr}: {e}"))?;
     println!(
         "* logged in as {} at {} (/help lists the commands, /quit leaves)",
         args.name, args.addr

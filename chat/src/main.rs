@@ -1,8 +1,9 @@
 //! `chat`: the chat server and an interactive client.
 //!
 //! ```text
-//! chat serve   [--addr 127.0.0.1:7878] [--max-frame BYTES] [--keepalive-idle SECS] ...
-//! chat connect --name NAME [--addr 127.0.0.1:7878]
+//! chat serve   [--addr 127.0.0.1:7878] [--tls-cert CERT.pem --tls-key KEY.pem]
+//!              [--plain-addr ADDR] [--max-frame BYTES] [--keepalive-idle SECS] ...
+//! chat connect --name NAME [--addr 127.0.0.1:7878] [--tls] [--ca CA.pem]
 //! ```
 //!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`).

@@ -1,12 +1,17 @@
 //! `chat serve`: the server, configured from flags, stopped by Ctrl-C or
 //! SIGTERM with a graceful shutdown, on the transport of your choice
 //! (`--runtime tokio`, the default; `async-std`; `std`).
+//!
+//! With `--tls-cert` and `--tls-key` it serves TLS on `--addr`;
+//! `--plain-addr` adds a plain-text listener (for tools on loopback) to the
+//! same server.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chat_proto::{Keepalive, RateLimit, ServerConfig};
 use clap::{Args, ValueEnum};
-use transport_tokio::ServerOptions;
+use transport_tokio::{ServerOptions, ServerTls};
 
 /// Which transport serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -22,9 +27,24 @@ pub(crate) enum Runtime {
 /// Flags of `chat serve`; each limit defaults to the protocol's default.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (with TLS if --tls-cert is given).
     #[arg(long, default_value = "127.0.0.1:7878")]
     addr: String,
+    /// Serve TLS on --addr with this certificate chain (PEM: the server's
+    /// certificate first, then intermediates); needs --tls-key.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Also listen here in plain text, for the same server (say
+    /// 127.0.0.1:7879, for tools on loopback next to TLS on --addr).
+    #[arg(long, value_name = "ADDR")]
+    plain_addr: Option<String>,
+    /// Most TLS handshakes in progress at once; beyond it TLS connections
+    /// wait to be accepted. Each must finish within --login-timeout.
+    #[arg(long, value_name = "N", default_value_t = ServerOptions::default().max_handshakes)]
+    max_handshakes: usize,
     /// Maximum frame length in bytes, LF included.
     #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().max_frame_len)]
     max_frame: usize,
@@ -85,21 +105,42 @@ impl ServeArgs {
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
+
+    /// The TLS settings, if --tls-cert and --tls-key are given.
+    fn tls(&self) -> Result<Option<ServerTls>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key)
+                .map(Some)
+                .map_err(|e| format!("--tls-cert/--tls-key: {e}")),
+            _ => Ok(None),
+        }
+    }
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
-    let options = ServerOptions::default();
+    let tls = args.tls()?;
+    let mut options = ServerOptions::default();
+    options.max_handshakes = args.max_handshakes;
     match args.runtime {
-        Runtime::Tokio => serve_tokio(&args, config, options),
-        Runtime::AsyncStd => serve_async_std(&args, config, options),
-        Runtime::Std => serve_std(&args, config, options),
+        Runtime::Tokio => serve_tokio(&args, config, options, tls),
+        Runtime::AsyncStd => serve_async_std(&args, config, options, tls),
+        Runtime::Std => serve_std(&args, config, options, tls),
     }
 }
 
-fn listening(addr: std::io::Result<std::net::SocketAddr>, runtime: Runtime) -> Result<(), String> {
-    let addr = addr.map_err(|e| e.to_string())?;
-    tracing::info!(%addr, ?runtime, "listening on {addr}; Ctrl-C to stop");
+/// Logs where the server listens: `addrs` are --addr, then --plain-addr.
+fn listening(
+    addrs: std::io::Result<Vec<std::net::SocketAddr>>,
+    runtime: Runtime,
+    tls: bool,
+) -> Result<(), String> {
+    let addrs = addrs.map_err(|e| e.to_string())?;
+    let how = if tls { "TLS" } else { "plain text" };
+    tracing::info!(addr = %addrs[0], ?runtime, tls, "listening on {} ({how}); Ctrl-C to stop", addrs[0]);
+    if let Some(plain) = addrs.get(1) {
+        tracing::info!(addr = %plain, "also listening on {plain} (plain text)");
+    }
     Ok(())
 }
 
@@ -111,6 +152,7 @@ fn serve_tokio(
     args: &ServeArgs,
     config: ServerConfig,
     options: ServerOptions,
+    tls: Option<ServerTls>,
 ) -> Result<(), String> {
     let runtime = match args.threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()
@@ -123,10 +165,18 @@ fn serve_tokio(
     }
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let server = transport_tokio::Server::bind(&args.addr, config)
-            .await
-            .map_err(cannot_listen(&args.addr))?;
-        listening(server.local_addr(), Runtime::Tokio)?;
+        let mut server = match &tls {
+            Some(tls) => transport_tokio::Server::bind_tls(&args.addr, config, tls).await,
+            None => transport_tokio::Server::bind(&args.addr, config).await,
+        }
+        .map_err(cannot_listen(&args.addr))?;
+        if let Some(plain) = &args.plain_addr {
+            server
+                .add_listener(plain)
+                .await
+                .map_err(cannot_listen(plain))?;
+        }
+        listening(server.local_addrs(), Runtime::Tokio, tls.is_some())?;
         server
             .with_options(options)
             .serve_with_shutdown(stop_signal())
@@ -139,6 +189,7 @@ fn serve_async_std(
     args: &ServeArgs,
     config: ServerConfig,
     options: ServerOptions,
+    tls: Option<ServerTls>,
 ) -> Result<(), String> {
     // The stop signal comes from tokio's signal handling, on a thread of its
     // own; the server itself runs on async-std.
@@ -151,10 +202,19 @@ fn serve_async_std(
     })?;
     async_std::task::block_on(async {
         let rt = transport_async_std::runtime::AsyncStdRuntime;
-        let server = transport_async_std::Server::bind_on(rt, &*args.addr, config)
-            .await
-            .map_err(cannot_listen(&args.addr))?;
-        listening(server.local_addr(), Runtime::AsyncStd)?;
+        let addr = &*args.addr;
+        let mut server = match &tls {
+            Some(tls) => transport_async_std::Server::bind_tls_on(rt, addr, config, tls).await,
+            None => transport_async_std::Server::bind_on(rt, addr, config).await,
+        }
+        .map_err(cannot_listen(&args.addr))?;
+        if let Some(plain) = &args.plain_addr {
+            server
+                .add_listener(plain)
+                .await
+                .map_err(cannot_listen(plain))?;
+        }
+        listening(server.local_addrs(), Runtime::AsyncStd, tls.is_some())?;
         server
             .with_options(options)
             .serve_with_shutdown(stopped)
@@ -163,11 +223,24 @@ fn serve_async_std(
     })
 }
 
-fn serve_std(args: &ServeArgs, config: ServerConfig, options: ServerOptions) -> Result<(), String> {
-    let server = transport_std::Server::bind(&*args.addr, config)
-        .map_err(cannot_listen(&args.addr))?
-        .with_options(options);
-    listening(server.local_addr(), Runtime::Std)?;
+fn serve_std(
+    args: &ServeArgs,
+    config: ServerConfig,
+    options: ServerOptions,
+    tls: Option<ServerTls>,
+) -> Result<(), String> {
+    let mut server = match &tls {
+        Some(tls) => transport_std::Server::bind_tls(&*args.addr, config, tls),
+        None => transport_std::Server::bind(&*args.addr, config),
+    }
+    .map_err(cannot_listen(&args.addr))?
+    .with_options(options);
+    if let Some(plain) = &args.plain_addr {
+        server
+            .add_listener(&**plain)
+            .map_err(cannot_listen(plain))?;
+    }
+    listening(server.local_addrs(), Runtime::Std, tls.is_some())?;
     let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
     server.serve().map_err(|e| e.to_string())
