@@ -275,7 +275,8 @@ async fn reader(mut rd: OwnedReadHalf, mut decoder: Decoder, mut ctx: ReaderCtx)
                 Incoming::Err(code, text) => error(format!("err:{code}:{text}")),
                 Incoming::Bye(reason) => *ended = Some(format!("{name}: server said bye:{reason}")),
                 Incoming::Bad(e) => error(format!("undecodable frame: {e}")),
-                Incoming::Ok(_) | Incoming::Ignored => {}
+                Incoming::Ok(_) | Incoming::Said { .. } | Incoming::Room(_) | Incoming::Ignored => {
+                }
             })
         });
         if let Some(seq) = own {

@@ -11,7 +11,8 @@
 //!   server's CPU time and memory. Throughput and latency both use it.
 //! * [`scale::run`]: N connections log in and stay idle, answering the
 //!   server's keepalive pings, for T seconds; it reports the login time, the
-//!   server's memory per connection and its CPU while idle.
+//!   server's memory per connection and its CPU while idle. With rooms, each
+//!   connection also joins one of R rooms as part of its login.
 //!
 //! Both refuse any address outside 127.0.0.0/8 ([`net::check_loopback`]) and
 //! every phase has a deadline: a run that misses one ends with
@@ -31,6 +32,7 @@ pub mod net;
 pub mod procfs;
 pub mod report;
 pub mod scale;
+pub mod topology;
 
 use std::fmt;
 use std::time::Duration;

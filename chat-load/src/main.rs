@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! chat-load fanout --addr 127.0.0.1:7878 --clients 50 --messages 1000 --size 64 [--rate 100] --server-pid PID
-//! chat-load scale  --addr 127.0.0.1:7878 --connections 19500 --hold 20 --server-pid PID
+//! chat-load scale  --addr 127.0.0.1:7878 --connections 19500 --hold 20 [--rooms 100] --server-pid PID
 //! ```
 //!
 //! Prints a summary, then one `RESULT key=value ...` line. Exit code: 0 ok,
@@ -109,6 +109,10 @@ struct ScaleArgs {
     /// Most connections connecting or logging in at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// R: each connection also joins one of R rooms (bench<i mod R>) as
+    /// part of its login, with the rooms capability.
+    #[arg(long, value_name = "R")]
+    rooms: Option<usize>,
 }
 
 fn seconds(flag: &str, s: f64) -> Result<Duration, LoadError> {
@@ -143,6 +147,7 @@ fn scale_config(a: &ScaleArgs, threads: usize) -> Result<ScaleConfig, LoadError>
     let mut c = ScaleConfig::new(target, a.connections, seconds("hold", a.hold)?);
     c.sources = a.sources;
     c.concurrency = a.concurrency;
+    c.rooms = a.rooms;
     c.server_pid = a.common.server_pid;
     c.gen_threads = threads;
     if let Some(p) = &a.common.name_prefix {

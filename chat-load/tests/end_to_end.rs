@@ -130,3 +130,17 @@ fn a_missing_server_fails_fast() {
     let err = client_runtime().block_on(fanout::run(&cfg)).unwrap_err();
     assert!(err.to_string().contains("connect"), "{err}");
 }
+
+#[test]
+fn idle_connections_log_in_and_join_their_rooms() {
+    let addr = start_server(ServerConfig::default());
+    let mut cfg = ScaleConfig::new(addr, 20, Duration::from_millis(300));
+    cfg.rooms = Some(3);
+    cfg.login_timeout = Duration::from_secs(2);
+    let report = client_runtime()
+        .block_on(scale::run(&cfg))
+        .expect("scale run");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert!(report.result_line().contains(" rooms=3 connections=20 "));
+    assert!(report.summary().contains("joins one of 3 rooms"));
+}
