@@ -130,6 +130,9 @@ impl FanoutReport {
         let c = &self.config;
         let t = c.topology();
         let rooms = match c.rooms {
+            Some(r) if t.members(r - 1) == t.members(0) => {
+                format!("{r} rooms of {} members", t.members(0))
+            }
             Some(r) => format!(
                 "{r} rooms of {} to {} members",
                 t.members(r - 1),
