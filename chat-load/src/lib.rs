@@ -21,6 +21,11 @@
 //! every phase has a deadline: a run that misses one ends with
 //! [`LoadError::Timeout`] rather than hanging.
 //!
+//! `chat-load/bench.sh` runs the benchmark scenarios against one of our
+//! servers (`SCENARIOS="fanout-rooms scale-rooms"` for the rooms), and
+//! `chat-load/bench-irc.sh` runs them against ours and ngircd in one go,
+//! with their ratios; BENCHMARKS.md has the commands and figures.
+//!
 //! The building blocks are public for tests and reuse: [`message`] (the
 //! payload format), [`accounting`] (loss and reorder bookkeeping),
 //! [`histogram`] (latency percentiles), [`procfs`] (server CPU and memory)
