@@ -415,7 +415,26 @@ async fn writer(
     while let Some(token) = pongs.rx.recv().await {
         pong(&mut wr, Some(token)).await?;
     }
+    if pongs.reader_complete.load(Ordering::Acquire) {
+        // Over IRC a client never hears its own messages, so its reader may
+        // be done before the server has read them all, and a server may
+        // drop what it has not read when the client shuts its side (ngircd
+        // does): keep the socket until the witness has every message. Over
+        // chat the reader, done, has them all already.
+        delivered(&ctx.echo, ctx.messages).await;
+    }
     Ok(())
+}
+
+/// Waits until the witness of a sender has seen its `messages` messages.
+async fn delivered(echo: &Echo, messages: u32) {
+    loop {
+        let notified = echo.notify.notified();
+        if echo.next.load(Ordering::Acquire) >= messages {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Sends the client's messages; `Ok(false)` if its reader stopped short
