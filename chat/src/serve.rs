@@ -46,8 +46,9 @@ pub(crate) struct ServeArgs {
     /// Room size up to which join: and left: are broadcast.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().presence_limit)]
     presence_limit: usize,
-    /// Per-connection limit on msg: and who: frames per second (burst: the
-    /// same number), or `off`. Off when not given.
+    /// Per-connection limit on frames per second once logged in (burst:
+    /// the same number), or `off`. When not given, the core's default: 20 a
+    /// second with bursts of 200. Over it, input is paused, not refused.
     #[arg(long, value_name = "MSGS_PER_SEC|off", value_parser = rate_limit_arg)]
     rate_limit: Option<RateArg>,
     /// Seconds to flush bye: to everyone on shutdown.
@@ -98,7 +99,8 @@ impl ServeArgs {
         config.outbound_limit = self.outbound_limit;
         config.presence_limit = self.presence_limit;
         config.rate_limit = match self.rate_limit {
-            None | Some(RateArg::Off) => None,
+            None => config.rate_limit,
+            Some(RateArg::Off) => None,
             Some(RateArg::PerSecond(n)) => Some(RateLimit::per_second(n)),
         };
         config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
