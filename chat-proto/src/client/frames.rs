@@ -69,6 +69,7 @@ impl Inner {
                 from: from.into_string(),
                 text: text.into_string(),
                 offset: None,
+                history: false,
             }),
             ServerFrame::Said {
                 room,
@@ -76,12 +77,13 @@ impl Inner {
                 from,
                 text,
             } => {
-                if self.is_new(&room, offset) {
+                if let Some(history) = self.is_new(&room, offset) {
                     self.events.push_back(Event::Message {
                         room: room.into_string(),
                         from: from.into_string(),
                         text: text.into_string(),
                         offset: Some(offset),
+                        history,
                     });
                 }
             }

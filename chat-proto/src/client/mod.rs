@@ -105,6 +105,7 @@ enum Socket {
 ///             from: "lisi".into(),
 ///             text: "did you have dinner".into(),
 ///             offset: Some(7),
+///             history: false,
 ///         },
 ///     ]
 /// );

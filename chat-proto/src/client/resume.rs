@@ -35,10 +35,11 @@ impl Position {
 
 impl Inner {
     /// `room:ROOM:EPOCH:NEXT`: a new log starts the position over; the
-    /// same log keeps it (a resume continues where the session was).
+    /// same log keeps it (a resume continues where the session was). Live
+    /// traffic starts at `live` either way: what comes before is history.
     pub(super) fn on_room_state(&mut self, room: &str, epoch: u64, live: u64) {
         match self.positions.iter_mut().find(|p| p.room == room) {
-            Some(p) if p.epoch == epoch => {}
+            Some(p) if p.epoch == epoch => p.live = live,
             Some(p) => {
                 p.epoch = epoch;
                 p.live = live;
@@ -53,17 +54,19 @@ impl Inner {
         }
     }
 
-    /// Whether a message at `offset` of `room` is new to the session; if
-    /// so, the session's place moves past it.
-    pub(super) fn is_new(&mut self, room: &str, offset: u64) -> bool {
+    /// Whether a message at `offset` of `room` is new to the session
+    /// (`None` if not) and if so whether it is history (said before live
+    /// traffic started on the last join); the session's place moves past
+    /// it.
+    pub(super) fn is_new(&mut self, room: &str, offset: u64) -> Option<bool> {
         let Some(p) = self.positions.iter_mut().find(|p| p.room == room) else {
-            return true;
+            return Some(false);
         };
         if p.seen.is_some_and(|seen| offset < seen) {
-            return false;
+            return None;
         }
         p.seen = Some(offset + 1);
-        true
+        Some(offset < p.live)
     }
 
     /// The session left `room`: nothing to resume there.

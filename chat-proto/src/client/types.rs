@@ -30,6 +30,10 @@ pub enum Event {
         /// The message's offset in the room's log, when the server says it
         /// (the room form; not for the seed's `msg:` frames).
         offset: Option<u64>,
+        /// Replayed from the room's history: said before this client joined
+        /// (history on join) or while it was away (a resume), not live. A bot
+        /// answers only live messages.
+        history: bool,
     },
     /// Someone joined a room (only while the room is under its presence
     /// limit), or this client did (always).
