@@ -146,11 +146,7 @@ impl View {
         Some(match event {
             Event::Message {
                 room, from, text, ..
-            } => vec![
-                Text(self.tag(room)),
-                name(from),
-                Text(format!(": {text}")),
-            ],
+            } => vec![Text(self.tag(room)), name(from), Text(format!(": {text}"))],
             Event::Joined { room, name: who } => vec![
                 Text(format!("* {}", self.tag(room))),
                 name(who),
