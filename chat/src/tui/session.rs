@@ -155,11 +155,11 @@ async fn run_loop(
                     }
                 }
             },
-            done = async { sending.as_mut().expect("guarded").1.as_mut().await }, if sending.is_some() => {
+            done = async { sending.as_mut().expect("polled only while Some").1.as_mut().await }, if sending.is_some() => {
                 *sending = None;
                 app.done(done.0, done.1, &Now::read());
             },
-            outcome = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
+            outcome = async { connecting.as_mut().expect("polled only while Some").await }, if connecting.is_some() => {
                 connecting = None;
                 let now = Now::read();
                 match outcome {
