@@ -28,8 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Plays the session; returns the network, the transcript as printed, and
 /// the clients with their names.
-pub(crate) fn play() -> Result<(Network, String, Vec<(PeerId, &'static str)>), Box<dyn std::error::Error>>
-{
+pub(crate) fn play()
+-> Result<(Network, String, Vec<(PeerId, &'static str)>), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut net = Network::new(ServerConfig::default(), start)?;
     net.record();
@@ -55,7 +55,8 @@ pub(crate) fn play() -> Result<(Network, String, Vec<(PeerId, &'static str)>), B
     net.advance(Duration::from_secs(1));
     net.client(zhangsan).join("rust")?;
     net.run();
-    net.client(zhangsan).say_in("rust", "who writes rust here?")?;
+    net.client(zhangsan)
+        .say_in("rust", "who writes rust here?")?;
     net.client(zhangsan).say("hi lisi")?;
     net.client(zhangsan).pm("lisi", "psst")?;
     net.run();

@@ -30,8 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Plays the session; returns the network, the transcript as printed, and
 /// the clients with their names.
-pub(crate) fn play() -> Result<(Network, String, Vec<(PeerId, &'static str)>), Box<dyn std::error::Error>>
-{
+pub(crate) fn play()
+-> Result<(Network, String, Vec<(PeerId, &'static str)>), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut net = Network::new(ServerConfig::default(), start)?;
     net.record();
