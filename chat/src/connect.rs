@@ -1,5 +1,6 @@
-//! `chat connect`: a line-oriented client for people, on a terminal or with
-//! stdin piped.
+//! `chat connect`: a line-oriented client for people and scripts, used
+//! when stdin or stdout is not a terminal (on a terminal, `chat connect`
+//! runs full-screen: [`tui`](crate::tui)).
 //!
 //! A typed line is a message for the current room; slash commands join and
 //! leave rooms, list them, ask who is there and send private messages (see
@@ -85,6 +86,9 @@ impl ConnectArgs {
 }
 
 pub(crate) fn run(args: ConnectArgs) -> Result<(), String> {
+    if crate::tui::available() {
+        return crate::tui::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,6 +6,9 @@
 //! chat connect --name NAME [--addr 127.0.0.1:7878] [--tls] [--ca CA.pem]
 //! ```
 //!
+//! `chat connect` runs full-screen (see [`tui`]) when stdin and stdout are
+//! terminals, and line by line otherwise.
+//!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -13,6 +16,7 @@
 mod commands;
 mod connect;
 mod serve;
+mod tui;
 
 use clap::{Parser, Subcommand};
 
@@ -29,19 +33,22 @@ enum Command {
     /// Run the chat server.
     Serve(serve::ServeArgs),
     /// Chat interactively: typed lines are messages, `/who` lists users,
-    /// `/quit` leaves. Works with stdin piped, too.
+    /// `/quit` leaves. Full-screen on a terminal; line by line with stdin
+    /// or stdout piped.
     Connect(connect::ConnectArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log())),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log()));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if matches!(cli.command, Command::Connect(_)) && tui::available() {
+        // Full-screen: logs go to the scrollback, never under the screen.
+        logs.with_writer(tui::LogWriter).with_ansi(false).init();
+    } else {
+        logs.with_writer(std::io::stderr).init();
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
