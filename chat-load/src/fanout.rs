@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::stream::{ReadHalf, Stream, TlsClient, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -103,6 +103,8 @@ pub struct FanoutConfig {
     pub stall_timeout: Duration,
     /// Generator runtime threads, for the report only.
     pub gen_threads: usize,
+    /// Speak TLS to the server. Default: plain TCP.
+    pub tls: Option<TlsClient>,
 }
 
 impl FanoutConfig {
@@ -125,6 +127,7 @@ impl FanoutConfig {
             run_timeout: Duration::from_secs(120),
             stall_timeout: Duration::from_secs(5),
             gen_threads: 1,
+            tls: None,
         }
     }
 
@@ -251,11 +254,7 @@ struct ReaderCtx {
     stop: watch::Receiver<bool>,
 }
 
-async fn reader(
-    mut rd: OwnedReadHalf,
-    mut listener: Listener,
-    mut ctx: ReaderCtx,
-) -> ReaderOutcome {
+async fn reader(mut rd: ReadHalf, mut listener: Listener, mut ctx: ReaderCtx) -> ReaderOutcome {
     let expected = u64::from(ctx.messages) * ctx.topology.audience(ctx.me) as u64;
     let mut buf = vec![0u8; READ_BUF];
     let mut pongs = BytesMut::new();
@@ -392,18 +391,17 @@ impl PongQueue {
 
 /// Sends pongs the reader encoded; `Ok(false)` if the reader is gone
 /// (channel closed).
-async fn pong(wr: &mut OwnedWriteHalf, pongs: Option<Bytes>) -> std::io::Result<bool> {
+async fn pong(wr: &mut WriteHalf, pongs: Option<Bytes>) -> std::io::Result<bool> {
     match pongs {
-        Some(p) => wr.write_all(&p).await.map(|()| true),
+        Some(p) => {
+            wr.write_all(&p).await?;
+            wr.flush().await.map(|()| true)
+        }
         None => Ok(false),
     }
 }
 
-async fn writer(
-    mut wr: OwnedWriteHalf,
-    ctx: WriterCtx,
-    mut pongs: PongQueue,
-) -> std::io::Result<()> {
+async fn writer(mut wr: WriteHalf, ctx: WriterCtx, mut pongs: PongQueue) -> std::io::Result<()> {
     let sent = send_all(&mut wr, &ctx, &mut pongs).await;
     ctx.progress.senders_done.fetch_add(1, Ordering::Release);
     if !sent? {
@@ -440,7 +438,7 @@ async fn delivered(echo: &Echo, messages: u32) {
 /// Sends the client's messages; `Ok(false)` if its reader stopped short
 /// first.
 async fn send_all(
-    wr: &mut OwnedWriteHalf,
+    wr: &mut WriteHalf,
     ctx: &WriterCtx,
     pongs: &mut PongQueue,
 ) -> std::io::Result<bool> {
@@ -498,6 +496,9 @@ async fn send_all(
             ctx.speech.encode(&mut buf, stamp(s));
         }
         wr.write_all(&buf).await?;
+        // Over TLS, records the socket did not take at once wait for a
+        // flush (a no-op over plain TCP).
+        wr.flush().await?;
         seq = end;
         while let Ok(token) = pongs.rx.try_recv() {
             pong(wr, Some(token)).await?;
@@ -508,29 +509,27 @@ async fn send_all(
 
 /// Logs every client in, each into its room; returns their sockets and
 /// listeners in index order.
-async fn login_all(
-    cfg: &FanoutConfig,
-) -> Result<Vec<(tokio::net::TcpStream, Listener)>, LoadError> {
+async fn login_all(cfg: &FanoutConfig) -> Result<Vec<(Stream, Listener)>, LoadError> {
     let done = Arc::new(AtomicUsize::new(0));
     let topology = cfg.topology();
     let mut set = JoinSet::new();
     for i in 0..cfg.clients {
-        let (target, source, name, protocol, done) = (
+        let (target, source, name, protocol, done, tls) = (
             cfg.target,
             net::source_addr(i, cfg.sources),
             cfg.name(i),
             cfg.protocol,
             done.clone(),
+            cfg.tls.clone(),
         );
         set.spawn(async move {
-            let mut stream = net::connect(target, source, false).await?;
+            let mut stream = net::open(target, source, false, tls.as_ref()).await?;
             let listener = wire::log_in(&mut stream, protocol, &topology, i, &name).await?;
             done.fetch_add(1, Ordering::Relaxed);
             Ok::<_, LoadError>((i, stream, listener))
         });
     }
-    let mut clients: Vec<Option<(tokio::net::TcpStream, Listener)>> =
-        (0..cfg.clients).map(|_| None).collect();
+    let mut clients: Vec<Option<(Stream, Listener)>> = (0..cfg.clients).map(|_| None).collect();
     let collect = async {
         while let Some(joined) = set.join_next().await {
             let (i, stream, listener) =

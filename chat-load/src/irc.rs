@@ -17,9 +17,9 @@
 
 use std::io;
 
+use crate::stream::Stream;
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::LoadError;
 
@@ -209,7 +209,7 @@ fn refusal(numeric: u16) -> bool {
 /// stream; returns once the server has sent the end of the channel's names
 /// (`366`). Lines after it in the same read are dropped (pings answered).
 pub async fn register(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     lines: &mut Lines,
     buf: &mut [u8],
     nick: &str,
@@ -218,6 +218,7 @@ pub async fn register(
     let io_err = |e: io::Error| LoadError::Io(format!("{nick}: {e}"));
     let hello = format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n");
     stream.write_all(hello.as_bytes()).await.map_err(io_err)?;
+    stream.flush().await.map_err(io_err)?;
     let (mut welcomed, mut join_sent, mut joined) = (false, false, false);
     while !joined {
         let n = stream.read(buf).await.map_err(io_err)?;
@@ -267,6 +268,7 @@ pub async fn register(
             out.put_slice(format!("JOIN {channel}\r\n").as_bytes());
         }
         stream.write_all(&out).await.map_err(io_err)?;
+        stream.flush().await.map_err(io_err)?;
     }
     Ok(())
 }

@@ -41,6 +41,7 @@ pub mod net;
 pub mod procfs;
 pub mod report;
 pub mod scale;
+pub mod stream;
 pub mod topology;
 pub mod wire;
 

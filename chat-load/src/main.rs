@@ -5,6 +5,7 @@
 //! chat-load fanout --rooms 10 ...                  # K clients over 10 rooms, say:/said:
 //! chat-load fanout --protocol irc --addr 127.0.0.1:6667 ...   # an IRC server (ngircd)
 //! chat-load scale  --addr 127.0.0.1:7878 --connections 19500 --hold 20 [--rooms 100] --server-pid PID
+//! chat-load fanout --tls-ca ca.pem --addr 127.0.0.1:7443 ...   # over TLS
 //! ```
 //!
 //! Prints a summary, then one `RESULT key=value ...` line. Exit code: 0 ok,
@@ -19,6 +20,7 @@ use std::time::Duration;
 use chat_load::fanout::{self, FanoutConfig, Pacing};
 use chat_load::report::ResultLine;
 use chat_load::scale::{self, ScaleConfig};
+use chat_load::stream::TlsClient;
 use chat_load::wire::Protocol;
 use chat_load::{LoadError, net};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -59,6 +61,24 @@ struct Common {
     /// Seconds allowed for all logins.
     #[arg(long, value_name = "SECS")]
     login_timeout: Option<f64>,
+    /// Speak TLS, trusting the CA certificate(s) in this PEM file (the
+    /// server's own certificate, if self-signed).
+    #[arg(long, value_name = "CA.pem")]
+    tls_ca: Option<String>,
+    /// With --tls-ca: the name the server's certificate must carry
+    /// [default: the IP address of --addr].
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    tls_name: Option<String>,
+}
+
+impl Common {
+    /// The TLS settings, with --tls-ca.
+    fn tls(&self, target: std::net::SocketAddr) -> Result<Option<TlsClient>, LoadError> {
+        self.tls_ca
+            .as_deref()
+            .map(|ca| TlsClient::new(ca, self.tls_name.as_deref(), target))
+            .transpose()
+    }
 }
 
 /// `--protocol`.
@@ -157,6 +177,7 @@ fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadErr
     c.sources = a.sources;
     c.server_pid = a.common.server_pid;
     c.gen_threads = threads;
+    c.tls = a.common.tls(target)?;
     if let Some(p) = &a.common.name_prefix {
         c.name_prefix = p.clone();
     }
@@ -177,6 +198,7 @@ fn scale_config(a: &ScaleArgs, threads: usize) -> Result<ScaleConfig, LoadError>
     c.rooms = a.rooms;
     c.server_pid = a.common.server_pid;
     c.gen_threads = threads;
+    c.tls = a.common.tls(target)?;
     if let Some(p) = &a.common.name_prefix {
         c.name_prefix = p.clone();
     }

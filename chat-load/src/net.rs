@@ -22,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::LoadError;
+use crate::stream::{Stream, TlsClient};
 
 /// Refuses any address outside 127.0.0.0/8 (IPv6 included: the scenarios
 /// are defined on IPv4 loopback).
@@ -85,6 +86,24 @@ pub async fn connect(
         .map_err(|e| fail("connect", e))?;
     stream.set_nodelay(true).map_err(|e| fail("nodelay", e))?;
     Ok(stream)
+}
+
+/// Connects like [`connect`], then does the TLS handshake if `tls` says
+/// so.
+pub async fn open(
+    target: SocketAddr,
+    source: Ipv4Addr,
+    abortive_close: bool,
+    tls: Option<&TlsClient>,
+) -> Result<Stream, LoadError> {
+    let tcp = connect(target, source, abortive_close).await?;
+    match tls {
+        None => Ok(Stream::Plain(tcp)),
+        Some(tls) => tls
+            .handshake(tcp)
+            .await
+            .map_err(|e| LoadError::Io(format!("TLS handshake with {target}: {e}"))),
+    }
 }
 
 /// A server frame, reduced to what the generator acts on; borrows from the
@@ -161,7 +180,9 @@ pub async fn write_pongs<W: AsyncWriteExt + Unpin>(
     for token in tokens {
         ClientFrame::Pong(token.clone()).encode(&mut out);
     }
-    w.write_all(&out).await
+    w.write_all(&out).await?;
+    // Over TLS, records the socket did not take at once wait for a flush.
+    w.flush().await
 }
 
 /// Logs in as `name`: sends `iam:NAME` and reads until `ok:NAME`,
@@ -170,7 +191,7 @@ pub async fn write_pongs<W: AsyncWriteExt + Unpin>(
 /// these scenarios and are dropped. Returns an error on `err:`, `bye:` or a
 /// closed connection.
 pub async fn login(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     decoder: &mut Decoder,
     buf: &mut [u8],
     name: &str,
@@ -196,7 +217,7 @@ pub async fn login(
 /// client is then in the server's default room and in `room`. Errors as
 /// for [`login`]; a refused join (`err:` after the `ok:`) is one too.
 pub async fn login_in_room(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     decoder: &mut Decoder,
     buf: &mut [u8],
     name: &str,
@@ -237,7 +258,7 @@ pub async fn login_in_room(
 /// answering pings; `err:` or `bye:` before it, or a closed connection, is
 /// an error. `awaited` names the frame for the error message.
 async fn exchange(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     decoder: &mut Decoder,
     buf: &mut [u8],
     name: &str,
@@ -247,6 +268,7 @@ async fn exchange(
 ) -> Result<(), LoadError> {
     let io_err = |e: io::Error| LoadError::Io(format!("{name}: {e}"));
     stream.write_all(out).await.map_err(io_err)?;
+    stream.flush().await.map_err(io_err)?;
     let mut finished = false;
     while !finished {
         let n = stream.read(buf).await.map_err(io_err)?;

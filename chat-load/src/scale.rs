@@ -24,8 +24,8 @@
 //!
 //! An idle connection costs the generator its socket, a decoder (which
 //! holds no buffer between frames) and a small task: reads go through one
-//! scratch buffer per thread after the socket reports readable, so no
-//! buffer is held per connection.
+//! scratch buffer per thread, decoded within the poll that read them, so no
+//! buffer is held per connection (over TLS, the session's own).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -36,8 +36,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use chat_proto::{ClientFrame, Decoder};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use std::pin::Pin;
+use std::task::Poll;
+
+use crate::stream::{Stream, TlsClient};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -71,6 +74,8 @@ pub struct ScaleConfig {
     pub login_timeout: Duration,
     /// Generator runtime threads, for the report only.
     pub gen_threads: usize,
+    /// Speak TLS to the server. Default: plain TCP.
+    pub tls: Option<TlsClient>,
 }
 
 impl ScaleConfig {
@@ -88,6 +93,7 @@ impl ScaleConfig {
             server_pid: None,
             login_timeout: Duration::from_secs(60),
             gen_threads: 1,
+            tls: None,
         }
     }
 
@@ -172,7 +178,8 @@ async fn connection(
             .acquire()
             .await
             .map_err(|e| LoadError::Io(e.to_string()))?;
-        let mut stream = net::connect(cfg.target, net::source_addr(i, cfg.sources), true).await?;
+        let source = net::source_addr(i, cfg.sources);
+        let mut stream = net::open(cfg.target, source, true, cfg.tls.as_ref()).await?;
         let mut decoder = Decoder::new(DECODER_MAX_FRAME);
         // On the heap and freed after login, so idle tasks stay small.
         let mut buf = vec![0u8; 2048];
@@ -199,44 +206,48 @@ async fn connection(
 }
 
 /// Reads until the connection ends, answering pings. Returns why it ended.
-async fn idle(mut stream: TcpStream, mut decoder: Decoder, shared: &Shared) -> Result<(), String> {
+async fn idle(mut stream: Stream, mut decoder: Decoder, shared: &Shared) -> Result<(), String> {
     let mut out = BytesMut::new();
     loop {
         let mut pings = 0u64;
-        stream.readable().await.map_err(|e| e.to_string())?;
         let mut ended = None;
-        let read = SCRATCH.with(|scratch| {
-            let mut buf = scratch.borrow_mut();
-            let n = match stream.try_read(&mut buf) {
-                Ok(0) => return Err("the server closed the connection".to_string()),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e.to_string()),
-            };
-            decoder.decode(&buf[..n], |frame| {
-                classify(frame, |incoming| match incoming {
-                    Incoming::Ping(token) => {
-                        ClientFrame::Pong(token).encode(&mut out);
-                        pings += 1;
-                    }
-                    Incoming::Err(code, text) => {
-                        ended.get_or_insert(format!("err:{code}:{text}"));
-                    }
-                    Incoming::Bye(reason) => {
-                        ended.get_or_insert(format!("bye:{reason}"));
-                    }
-                    Incoming::Bad(e) => {
-                        ended.get_or_insert(format!("undecodable frame: {e}"));
-                    }
-                    // Presence (join:) for the first logins; nothing else.
-                    _ => {}
-                })
-            });
-            Ok(())
-        });
-        read?;
+        // One read into the thread's scratch buffer, decoded before the
+        // poll returns: no buffer is held while the connection idles.
+        std::future::poll_fn(|cx| {
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let mut buf = ReadBuf::new(&mut scratch);
+                std::task::ready!(Pin::new(&mut stream).poll_read(cx, &mut buf))
+                    .map_err(|e| e.to_string())?;
+                if buf.filled().is_empty() {
+                    return Poll::Ready(Err("the server closed the connection".to_string()));
+                }
+                decoder.decode(buf.filled(), |frame| {
+                    classify(frame, |incoming| match incoming {
+                        Incoming::Ping(token) => {
+                            ClientFrame::Pong(token).encode(&mut out);
+                            pings += 1;
+                        }
+                        Incoming::Err(code, text) => {
+                            ended.get_or_insert(format!("err:{code}:{text}"));
+                        }
+                        Incoming::Bye(reason) => {
+                            ended.get_or_insert(format!("bye:{reason}"));
+                        }
+                        Incoming::Bad(e) => {
+                            ended.get_or_insert(format!("undecodable frame: {e}"));
+                        }
+                        // Presence (join:) for the first logins; nothing else.
+                        _ => {}
+                    })
+                });
+                Poll::Ready(Ok(()))
+            })
+        })
+        .await?;
         if !out.is_empty() {
             stream.write_all(&out).await.map_err(|e| e.to_string())?;
+            stream.flush().await.map_err(|e| e.to_string())?;
             out.clear();
             shared.pings.fetch_add(pings, Ordering::Relaxed);
         }

@@ -15,9 +15,9 @@
 
 use std::sync::Arc;
 
+use crate::stream::Stream;
 use bytes::BytesMut;
 use chat_proto::{ClientFrame, Decoder};
-use tokio::net::TcpStream;
 
 use crate::irc::{self, Line, Lines};
 use crate::message::{self, Stamp};
@@ -202,7 +202,7 @@ fn hear_irc<'a>(line: &'a str, channel: &str, pongs: &mut BytesMut) -> Heard<'a>
 /// Logs client `me` (named `name`) in as `protocol` and into its room,
 /// on a connected `stream`; returns the listener for the rest of the run.
 pub async fn log_in(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     protocol: Protocol,
     topology: &Topology,
     me: usize,

@@ -122,7 +122,7 @@ mod with_tls {
 
     enum State {
         Handshaking {
-            accept: Accept<Box<dyn Stream>>,
+            accept: Box<Accept<Box<dyn Stream>>>,
             /// Given back when the handshake ends, however it ends.
             _slot: HandshakeSlot,
         },
@@ -142,7 +142,7 @@ mod with_tls {
         ) -> Self {
             LazyTls {
                 state: State::Handshaking {
-                    accept: acceptor.accept(stream),
+                    accept: Box::new(acceptor.accept(stream)),
                     _slot: slot,
                 },
             }
@@ -154,7 +154,7 @@ mod with_tls {
             cx: &mut Context<'_>,
         ) -> Poll<io::Result<&mut TlsStream<Box<dyn Stream>>>> {
             if let State::Handshaking { accept, .. } = &mut self.state {
-                match ready!(Pin::new(accept).poll(cx)) {
+                match ready!(Pin::new(&mut **accept).poll(cx)) {
                     Ok(stream) => {
                         tracing::debug!("TLS handshake done");
                         self.state = State::Ready(Box::new(stream));

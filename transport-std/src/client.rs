@@ -319,7 +319,7 @@ impl Target {
                 let left = timeout.saturating_sub(started.elapsed());
                 let tls =
                     crate::tls::TlsSocket::connect(stream, config.clone(), name.clone(), left)?;
-                Socket::Tls(tls)
+                Socket::Tls(Box::new(tls))
             }
         };
         // A server that stops reading must not block a writer forever: give

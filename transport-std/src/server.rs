@@ -282,7 +282,7 @@ impl Server {
                             (Listening::Tls(config), Some(slot)) => {
                                 let (id, outbox) = driver.accept_tls(now, peer);
                                 let socket = crate::tls::TlsSocket::accept(stream, config, slot);
-                                (id, outbox, socket.map(Socket::Tls))
+                                (id, outbox, socket.map(|s| Socket::Tls(Box::new(s))))
                             }
                             _ => {
                                 let (id, outbox) = driver.accept(now, peer);

@@ -17,7 +17,7 @@ pub(crate) enum Socket {
     Plain(TcpStream),
     /// TLS over TCP.
     #[cfg(feature = "tls")]
-    Tls(crate::tls::TlsSocket),
+    Tls(Box<crate::tls::TlsSocket>),
 }
 
 impl Socket {
