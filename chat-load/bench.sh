@@ -19,6 +19,16 @@
 #                 (100) rooms as part of its login (every connection is in
 #                 the default room too, the room holding all of them)
 #
+# Two more for TLS (issue 14), run only when named in SCENARIOS; bench.sh
+# makes a self-signed certificate for 127.0.0.1 with openssl (ECDSA P-256),
+# serves TLS with it (--tls-cert, --tls-key) and has chat-load trust it
+# (--tls-ca). Run with their plain twins for the cost of TLS, same run:
+#
+#   fanout-tls    fanout over TLS
+#   scale-tls     scale over TLS (every connection does a full handshake)
+#
+#   SCENARIOS="fanout fanout-tls scale scale-tls" chat-load/bench.sh
+#
 # Each scenario gets a fresh server (so VmHWM is that scenario's peak),
 # started as  $SERVER_CMD --addr 127.0.0.1:$PORT --max-connections 20000
 # --rate-limit off [scenario flags] $SERVER_EXTRA  and stopped with SIGTERM
@@ -151,6 +161,19 @@ busy_pct() {
     echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
 }
 
+# tls_files: a self-signed certificate for 127.0.0.1 (not a CA: it is its
+# own trust anchor for chat-load) and its key, in $WORK.
+tls_files() {
+    if [[ ! -f "$WORK/cert.pem" ]]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 2 -subj "/CN=localhost" \
+            -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -addext "basicConstraints=critical,CA:FALSE" 2>/dev/null
+    fi
+    TLS_SERVER=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
+    TLS_LOAD=(--tls-ca "$WORK/cert.pem")
+}
+
 FAILED=0
 RESULTS=()
 for SCENARIO in $SCENARIOS; do
@@ -172,6 +195,14 @@ for SCENARIO in $SCENARIOS; do
             server_flags=(--keepalive-idle "$SCALE_KEEPALIVE_IDLE")
             load_args=(scale --connections "$SCALE_CONNECTIONS" --hold "$SCALE_HOLD"
                 --rooms "$SCALE_ROOMS") ;;
+        fanout-tls)
+            tls_files
+            server_flags=("${TLS_SERVER[@]}")
+            load_args=(fanout --clients 50 --messages 1000 --size 64 "${TLS_LOAD[@]}") ;;
+        scale-tls)
+            tls_files
+            server_flags=(--keepalive-idle "$SCALE_KEEPALIVE_IDLE" "${TLS_SERVER[@]}")
+            load_args=(scale --connections "$SCALE_CONNECTIONS" --hold "$SCALE_HOLD" "${TLS_LOAD[@]}") ;;
         *) echo "bench.sh: unknown scenario $SCENARIO" >&2; exit 2 ;;
     esac
     busy=$(busy_pct)

@@ -68,6 +68,12 @@
 //! # });
 //! ```
 //!
+//! TLS (feature `tls`, off by default) adds `Server::bind_tls`,
+//! `Server::add_tls_listener` and `Client::connect_tls`, as in
+//! `transport-tokio` (whose docs have an example): rustls with the ring
+//! provider, through futures-rustls, with the settings of
+//! `transport-common`'s `tls` module.
+//!
 //! Every protocol decision is made by `chat-proto`; the loops that move
 //! bytes and time are shared with `transport-tokio` through
 //! `transport-async`; this crate is the binding in [`runtime`].

@@ -12,7 +12,7 @@
 //! ([`ClientConfig::reconnect`]); the application sees `Closed`, then
 //! `Reconnecting`, then `LoggedIn` again.
 //!
-//! With TLS ([`Client::connect_tls_on`], feature `tls`) every connection,
+//! With TLS (`Client::connect_tls_on`, feature `tls`) every connection,
 //! the first and each reconnect, does its handshake within the same
 //! `connect_timeout` as the TCP connect, and verifies the server's
 //! certificate as the host name connected to (or the name the settings

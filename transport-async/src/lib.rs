@@ -12,6 +12,15 @@
 //!   connect, resolve); `transport-tokio` and `transport-async-std`
 //!   implement it.
 //!
+//! * Feature `tls` (off by default): TLS listeners
+//!   (`Server::bind_tls_on`, `Server::add_tls_listener`) and clients
+//!   (`Client::connect_tls_on`), with futures-rustls over the runtime's
+//!   streams, one piece of code for every runtime. A TLS connection is
+//!   handed to the hub at once and does its handshake in its own task, so
+//!   the login timeout covers it; a gate bounds the handshakes in progress
+//!   ([`ServerOptions::max_handshakes`]). The settings are
+//!   `transport-common`'s (`tls` module, re-exported here as `tls`).
+//!
 //! The runtime-free pieces (hub driver, outboxes, client state) come from
 //! `transport-common`; every protocol decision from `chat-proto`,
 //! re-exported here as [`proto`], with the types this crate's API uses at

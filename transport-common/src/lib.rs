@@ -23,7 +23,7 @@
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
 //! * [`HandshakeGate`]: a bound on TLS handshakes in progress;
 //! * `tls` (feature `tls`): TLS settings for every transport, from PEM
-//!   files: [`tls::ServerTls`], [`tls::ClientTls`], [`tls::TlsError`],
+//!   files: `tls::ServerTls`, `tls::ClientTls`, `tls::TlsError`,
 //!   and why rustls with ring and the system's roots;
 //! * [`ServerOptions`], [`ClientOptions`], [`Address`], [`ConnectError`]:
 //!   what every transport is configured with, and how connecting fails.

@@ -18,7 +18,7 @@
 //!
 //! The socket is plain TCP or TLS ([`Socket`]); for TLS the reader's first
 //! reads do the handshake and the writer waits for it (see
-//! [`tls`](crate::tls)), so the threads below are the same for both.
+//! the `tls` module, feature `tls`), so the threads below are the same for both.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;

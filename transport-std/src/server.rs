@@ -20,7 +20,7 @@
 //! A server may listen on several addresses, each plain or (feature `tls`)
 //! TLS, with an acceptor thread each, all feeding the same hub. A TLS
 //! connection is handed to the hub at once and does its handshake on its
-//! own reader thread (see [`tls`](crate::tls)); the acceptor of a TLS
+//! own reader thread (see the `tls` module); the acceptor of a TLS
 //! listener first waits for a handshake slot
 //! ([`ServerOptions::max_handshakes`]), so that no more than that many are
 //! in progress.

@@ -5,7 +5,7 @@
 //! (or on the caller's), both through a shared `&Socket`, as they did with a
 //! `&TcpStream`. For plain TCP these calls are the socket's own; for TLS
 //! they go through one rustls session shared by both threads (see
-//! [`tls`](crate::tls)).
+//! the `tls` module, feature `tls`).
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};

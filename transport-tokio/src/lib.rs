@@ -38,6 +38,44 @@
 //! }
 //! ```
 //!
+//! # TLS (feature `tls`)
+//!
+//! Off by default, so that a program that does not ask for it compiles no
+//! rustls. With it, `Server::bind_tls` and `Server::add_tls_listener`
+//! serve TLS, and `Client::connect_tls` speaks it, verifying the server's
+//! certificate as the host connected to. A TLS connection reaches the hub
+//! as soon as it is accepted: its handshake must end within the login
+//! timeout, and at most `ServerOptions::max_handshakes` run at once. The
+//! settings (`ServerTls`, `ClientTls`, from PEM files) and the choice of
+//! rustls's ring provider and of the system's roots are explained in the
+//! `tls` module (`transport_common::tls`, re-exported as `tls`).
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! use transport_tokio::{Client, ClientConfig, ClientOptions, ClientTls};
+//! use transport_tokio::{Server, ServerConfig, ServerTls};
+//!
+//! let certificate = ServerTls::from_pem_files("cert.pem", "key.pem")?;
+//! let mut server = Server::bind_tls("0.0.0.0:7878", ServerConfig::default(), &certificate).await?;
+//! // The same rooms in plain text, for tools on loopback.
+//! server.add_listener("127.0.0.1:7879").await?;
+//! tokio::spawn(server.serve());
+//!
+//! let roots = ClientTls::system_roots()?;
+//! let client = Client::connect_tls(
+//!     "chat.example.com:7878",
+//!     "zhangsan",
+//!     ClientConfig::default(),
+//!     ClientOptions::default(),
+//!     &roots,
+//! )
+//! .await?;
+//! client.say("over TLS").await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The codec, for those who want `Framed` instead. A frame the peer got
 //! wrong is an item, `Err(PeerError)`, and the stream goes on; only I/O
 //! errors end it:
