@@ -13,16 +13,22 @@
 //! # Choices
 //!
 //! * **rustls with the ring provider**, not aws-lc-rs (rustls's default).
-//!   ring builds with a C compiler alone, in seconds; aws-lc-rs builds the
-//!   AWS-LC C library (a much longer compile, and CMake or a recent
-//!   compiler on some platforms), which a fresh CI machine and every
-//!   library user would pay for. aws-lc-rs is faster at some handshake
-//!   operations (RSA signing) and offers FIPS; neither matters for a chat
-//!   server, whose cost per message is system calls and framing, not
-//!   cipher speed (BENCHMARKS.md measures what TLS costs per delivery).
-//!   The provider is passed explicitly to every configuration built here,
-//!   so a program that also links aws-lc-rs for something else does not
-//!   make these builders ambiguous.
+//!   Build: ring needs a C compiler and nothing else, and compiles in
+//!   seconds; aws-lc-rs builds the AWS-LC C library (a far longer compile,
+//!   and on some platforms CMake, NASM or a recent compiler), which every
+//!   fresh CI machine and every library user that turns `tls` on would pay
+//!   for. Speed: rustls's published benchmarks put aws-lc-rs ahead on some
+//!   handshake operations (RSA signing above all) and level on bulk AES-GCM;
+//!   we did not measure aws-lc-rs here. A chat server's bulk is many small
+//!   records, whose cost is system calls and record framing more than the
+//!   cipher, and a certificate with an ECDSA P-256 key (what the README's
+//!   commands make) avoids RSA signing altogether; BENCHMARKS.md measures
+//!   what TLS with ring costs per delivery and per idle connection.
+//!   aws-lc-rs's FIPS mode is the reason to switch, and [`ServerTls::from_config`]
+//!   and [`ClientTls::from_config`] take a configuration built on any
+//!   provider. The provider is passed explicitly to every configuration
+//!   built here, so a program that also links aws-lc-rs for something else
+//!   does not make these builders ambiguous.
 //! * **The system's roots** (rustls-native-certs), not a compiled-in list
 //!   (webpki-roots). A compiled-in list is the same everywhere, even in a
 //!   container without a CA bundle, but it ages with the binary and ignores

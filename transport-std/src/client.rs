@@ -309,6 +309,8 @@ impl Target {
     fn open(&self, addr: SocketAddr) -> std::io::Result<Socket> {
         // `connect_timeout` refuses a zero duration.
         let timeout = self.timeout.max(Duration::from_millis(1));
+        // The TLS handshake has what the TCP connect left of the timeout.
+        #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
         let started = Instant::now();
         let stream = TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_nodelay(true)?;
@@ -326,7 +328,6 @@ impl Target {
         // up after as long as keepalive would take to declare it dead.
         let patience = self.config.keepalive.idle + self.config.keepalive.timeout;
         socket.tcp().set_write_timeout(Some(patience))?;
-        let _ = started;
         Ok(socket)
     }
 }
