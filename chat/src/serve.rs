@@ -158,10 +158,10 @@ fn listening(
     tls: bool,
 ) -> Result<(), String> {
     let addrs = addrs.map_err(|e| e.to_string())?;
-    let how = if tls { "TLS" } else { "plain text" };
-    tracing::info!(addr = %addrs[0], ?runtime, tls, "listening on {} ({how}); Ctrl-C to stop", addrs[0]);
+    // Tools read the address between "listening on " and ';'.
+    tracing::info!(addr = %addrs[0], ?runtime, tls, "listening on {}; Ctrl-C to stop", addrs[0]);
     if let Some(plain) = addrs.get(1) {
-        tracing::info!(addr = %plain, "also listening on {plain} (plain text)");
+        tracing::info!(addr = %plain, tls = false, "also listening on {plain}; plain text");
     }
     Ok(())
 }
