@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! chat serve   [--addr 127.0.0.1:7878] [--max-frame BYTES] [--keepalive-idle SECS] ...
-//! chat connect --name NAME [--addr 127.0.0.1:7878]
+//! chat connect --name NAME [--addr 127.0.0.1:7878] [--password | --password-stdin]
+//! chat account add|passwd|remove NAME --accounts FILE
 //! ```
 //!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod account;
 mod commands;
 mod connect;
 mod serve;
@@ -30,6 +32,9 @@ enum Command {
     /// Chat interactively: typed lines are messages, `/who` lists users,
     /// `/quit` leaves. Works with stdin piped, too.
     Connect(connect::ConnectArgs),
+    /// Manage the accounts file of `chat serve --accounts FILE`: add an
+    /// account, change its password, remove it.
+    Account(account::AccountArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Account(args) => account::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -59,7 +65,7 @@ impl Cli {
     fn default_log(&self) -> &'static str {
         match self.command {
             Command::Serve(_) => "info",
-            Command::Connect(_) => "warn",
+            Command::Connect(_) | Command::Account(_) => "warn",
         }
     }
 }

@@ -239,23 +239,30 @@ impl Accounts {
     /// Registers `name` with the hash `phc` (see
     /// [`hash_password`](super::hash_password)).
     pub fn add(&mut self, name: &str, phc: &str) -> Result<(), AccountsError> {
-        check_name(name)?;
+        self.check_free(name)?;
         check_phc(phc).map_err(|reason| AccountsError::BadName {
             name: name.into(),
             reason: format!("bad hash: {reason}"),
         })?;
-        if let Some((registered, _)) = self.get(name) {
-            return Err(AccountsError::Exists {
-                name: name.into(),
-                registered: registered.into(),
-            });
-        }
         self.by_key.insert(NameKey::of(name), self.lines.len());
         self.lines.push(Line::Account {
             name: name.into(),
             phc: phc.into(),
         });
         Ok(())
+    }
+
+    /// Checks that `name` could be registered: a valid name, neither it
+    /// nor a look-alike registered already.
+    pub fn check_free(&self, name: &str) -> Result<(), AccountsError> {
+        check_name(name)?;
+        match self.get(name) {
+            Some((registered, _)) => Err(AccountsError::Exists {
+                name: name.into(),
+                registered: registered.into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Gives the account of `name` (or of its look-alike) the hash `phc`;

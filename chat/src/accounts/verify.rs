@@ -283,6 +283,16 @@ impl AccountsSource {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// How many accounts were read last.
+    pub fn len(&self) -> usize {
+        self.directory.len()
+    }
+
+    /// Whether none were.
+    pub fn is_empty(&self) -> bool {
+        self.directory.is_empty()
+    }
 }
 
 #[cfg(test)]
