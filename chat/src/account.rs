@@ -46,7 +46,8 @@ struct Target {
 pub(crate) fn run(args: AccountArgs) -> Result<(), String> {
     match args.action {
         Action::Add(target) => {
-            let mut accounts = Accounts::load_or_new(&target.accounts).map_err(|e| e.to_string())?;
+            let mut accounts =
+                Accounts::load_or_new(&target.accounts).map_err(|e| e.to_string())?;
             accounts
                 .check_free(&target.name)
                 .map_err(|e| e.to_string())?;
@@ -54,9 +55,7 @@ pub(crate) fn run(args: AccountArgs) -> Result<(), String> {
             accounts
                 .add(&target.name, &phc)
                 .map_err(|e| e.to_string())?;
-            accounts
-                .save(&target.accounts)
-                .map_err(|e| e.to_string())?;
+            accounts.save(&target.accounts).map_err(|e| e.to_string())?;
             println!("added {} to {}", target.name, target.accounts.display());
         }
         Action::Passwd(target) => {
@@ -69,19 +68,13 @@ pub(crate) fn run(args: AccountArgs) -> Result<(), String> {
             accounts
                 .set_hash(&registered, &phc)
                 .map_err(|e| e.to_string())?;
-            accounts
-                .save(&target.accounts)
-                .map_err(|e| e.to_string())?;
+            accounts.save(&target.accounts).map_err(|e| e.to_string())?;
             println!("changed the password of {registered}");
         }
         Action::Remove(target) => {
             let mut accounts = Accounts::load(&target.accounts).map_err(|e| e.to_string())?;
-            let removed = accounts
-                .remove(&target.name)
-                .map_err(|e| e.to_string())?;
-            accounts
-                .save(&target.accounts)
-                .map_err(|e| e.to_string())?;
+            let removed = accounts.remove(&target.name).map_err(|e| e.to_string())?;
+            accounts.save(&target.accounts).map_err(|e| e.to_string())?;
             println!("removed {removed} from {}", target.accounts.display());
         }
     }

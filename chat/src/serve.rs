@@ -120,8 +120,7 @@ impl ServeArgs {
             return Ok(None);
         };
         let options = self.login_options()?;
-        let source =
-            AccountsSource::open(path, self.require_account).map_err(|e| e.to_string())?;
+        let source = AccountsSource::open(path, self.require_account).map_err(|e| e.to_string())?;
         if let Some(warning) = permission_warning(path) {
             tracing::warn!("{warning}");
         }

@@ -152,7 +152,10 @@ fn a_running_server_follows_edits_of_the_accounts_file() {
     assert_eq!(server.answer("iam:lisi:lisi's"), "ok:lisi");
     accounts.remove("lisi").unwrap();
     accounts.save(&server.path).unwrap();
-    assert_eq!(server.answer("iam:lisi:lisi's"), refused(WRONG_NAME_OR_PASSWORD));
+    assert_eq!(
+        server.answer("iam:lisi:lisi's"),
+        refused(WRONG_NAME_OR_PASSWORD)
+    );
 }
 
 #[test]

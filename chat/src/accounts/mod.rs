@@ -1,7 +1,7 @@
 //! Accounts: registered names, each reserved for whoever knows its
 //! password.
 //!
-//! * [`file`]: the accounts file, `NAME:PHC` per line, names compared as
+//! * [`file`](mod@file): the accounts file, `NAME:PHC` per line, names compared as
 //!   the server compares them ([`NameKey`](chat_proto::NameKey)), written
 //!   atomically with mode 0600;
 //! * [`password`]: which passwords an account may have, argon2id hashes

@@ -4,8 +4,8 @@
 //! [`LoginService::start`] subscribes to a server's events through its
 //! [`ServerHandle`] (the server's configuration must say
 //! `LoginMode::Application`) and runs one thread that reads them. For each
-//! `LoginRequested` it asks the [`Directory`]: a guest is answered at once;
-//! a secret becomes a [`Check`] run on the [`BlockingPool`], whose thread
+//! `LoginRequested` it asks the [`Directory`](super::Directory): a guest is answered at once;
+//! a secret becomes a [`Check`](super::verify::Check) run on the [`BlockingPool`], whose thread
 //! answers through the handle when the check is done. The server's loop
 //! never waits for any of it: the handle queues the answer and wakes the
 //! loop. The service works the same whichever transport serves.
