@@ -66,6 +66,14 @@ pub enum AccountsError {
         /// Why not.
         reason: String,
     },
+    /// The hash is not an argon2id PHC string this server can verify.
+    #[error("bad hash for {name}: {reason}")]
+    BadHash {
+        /// The account's name.
+        name: String,
+        /// What is wrong with the hash.
+        reason: String,
+    },
     /// The name, or a look-alike of it, is registered already.
     #[error("{name} is already registered{}", look_alike(name, registered))]
     Exists {
@@ -240,9 +248,9 @@ impl Accounts {
     /// [`hash_password`](super::hash_password)).
     pub fn add(&mut self, name: &str, phc: &str) -> Result<(), AccountsError> {
         self.check_free(name)?;
-        check_phc(phc).map_err(|reason| AccountsError::BadName {
+        check_phc(phc).map_err(|reason| AccountsError::BadHash {
             name: name.into(),
-            reason: format!("bad hash: {reason}"),
+            reason,
         })?;
         self.by_key.insert(NameKey::of(name), self.lines.len());
         self.lines.push(Line::Account {
@@ -268,9 +276,9 @@ impl Accounts {
     /// Gives the account of `name` (or of its look-alike) the hash `phc`;
     /// returns the name as registered.
     pub fn set_hash(&mut self, name: &str, phc: &str) -> Result<String, AccountsError> {
-        check_phc(phc).map_err(|reason| AccountsError::BadName {
+        check_phc(phc).map_err(|reason| AccountsError::BadHash {
             name: name.into(),
-            reason: format!("bad hash: {reason}"),
+            reason,
         })?;
         let index = self.index_of(name)?;
         match &mut self.lines[index] {
@@ -497,7 +505,10 @@ mod tests {
                 "{name:?}"
             );
         }
-        assert!(accounts.add("lisi", "plain").is_err());
+        assert!(matches!(
+            accounts.add("lisi", "plain"),
+            Err(AccountsError::BadHash { .. })
+        ));
         assert!(accounts.is_empty());
     }
 
