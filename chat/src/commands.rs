@@ -139,6 +139,20 @@ impl View {
                 room, from, text, ..
             } => format!("{}{from}: {text}", self.tag(room)),
             Event::Joined { room, name } => format!("* {}{name} joined", self.tag(room)),
+            Event::Gap {
+                room,
+                missing: Some(n),
+            } => format!(
+                "* {}{n} messages were said while you were away and are no longer kept",
+                self.tag(room)
+            ),
+            Event::Gap {
+                room,
+                missing: None,
+            } => format!(
+                "* {}the room's history was lost (server restarted?): messages may be missing",
+                self.tag(room)
+            ),
             Event::Left { room, name } => format!("* {}{name} left", self.tag(room)),
             Event::Users { room, names } if self.is_current(room) => {
                 format!("* users: {}", names.join(", "))
@@ -224,6 +238,7 @@ mod tests {
             from: "lisi".into(),
             text: "hi".into(),
             offset: None,
+            history: false,
         };
         assert_eq!(view.render(&msg("lobby")).unwrap(), "lisi: hi");
         assert_eq!(view.render(&msg("rust")).unwrap(), "[rust] lisi: hi");

@@ -50,10 +50,11 @@ pub(crate) struct ServeArgs {
     /// Room size up to which join: and left: are broadcast.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().presence_limit)]
     presence_limit: usize,
-    /// Per-connection limit on msg: and who: frames per second (burst: the
-    /// same number). Off by default.
-    #[arg(long, value_name = "MSGS_PER_SEC")]
-    rate_limit: Option<u32>,
+    /// Per-connection limit on frames per second once logged in (burst:
+    /// the same number), or `off`. When not given, the core's default: 20 a
+    /// second with bursts of 200. Over it, input is paused, not refused.
+    #[arg(long, value_name = "MSGS_PER_SEC|off", value_parser = rate_limit_arg)]
+    rate_limit: Option<RateArg>,
     /// Seconds to flush bye: to everyone on shutdown.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     shutdown_grace: f64,
@@ -88,6 +89,23 @@ pub(crate) struct ServeArgs {
     threads: usize,
 }
 
+/// The value of `--rate-limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RateArg {
+    Off,
+    PerSecond(u32),
+}
+
+fn rate_limit_arg(value: &str) -> Result<RateArg, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(RateArg::Off);
+    }
+    value
+        .parse()
+        .map(RateArg::PerSecond)
+        .map_err(|_| format!("{value:?} is neither a number of messages per second nor `off`"))
+}
+
 fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("--{flag}: {e}"))
 }
@@ -104,7 +122,11 @@ impl ServeArgs {
         config.max_connections = self.max_connections;
         config.outbound_limit = self.outbound_limit;
         config.presence_limit = self.presence_limit;
-        config.rate_limit = self.rate_limit.map(RateLimit::per_second);
+        config.rate_limit = match self.rate_limit {
+            None => config.rate_limit,
+            Some(RateArg::Off) => None,
+            Some(RateArg::PerSecond(n)) => Some(RateLimit::per_second(n)),
+        };
         config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
         config.secrets_in_clear = self.secrets_in_clear;
         if self.accounts.is_some() {
@@ -305,4 +327,18 @@ async fn stop_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("stop signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_is_a_number_or_off() {
+        assert_eq!(rate_limit_arg("off"), Ok(RateArg::Off));
+        assert_eq!(rate_limit_arg("OFF"), Ok(RateArg::Off));
+        assert_eq!(rate_limit_arg("20"), Ok(RateArg::PerSecond(20)));
+        assert!(rate_limit_arg("fast").is_err());
+        assert!(rate_limit_arg("-1").is_err());
+    }
 }

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use super::history::PendingResume;
 use super::output::Outbound;
 use super::rate::Bucket;
 use super::rooms::RoomId;
@@ -100,6 +101,8 @@ pub(super) mod pause {
 pub(super) mod caps {
     /// `rooms`: the default room in the room form, like any other room.
     pub(crate) const ROOMS: u8 = 1;
+    /// `history`: history on join, and `resume:` (with `rooms`).
+    pub(crate) const HISTORY: u8 = 2;
 }
 
 /// A connection's input side.
@@ -153,6 +156,8 @@ pub(super) struct Conn {
     pub(super) rooms: Vec<(RoomId, u32)>,
     /// Capabilities asked for (see [`caps`]).
     pub(super) caps: u8,
+    /// `resume:` frames received before login, applied at login.
+    pub(super) resumes: Vec<PendingResume>,
     pub(super) out: Outbound,
     pub(super) input: Input,
     pub(super) bucket: Option<Bucket>,
@@ -215,6 +220,7 @@ impl Conns {
             name: None,
             rooms: Vec::new(),
             caps: 0,
+            resumes: Vec::new(),
             out: Outbound::default(),
             input: Input::default(),
             bucket,
@@ -343,6 +349,7 @@ impl Conns {
             name: None,
             rooms: Vec::new(),
             caps: 0,
+            resumes: Vec::new(),
             out: Outbound::default(),
             input: Input::default(),
             bucket: None,
