@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! chat serve   [--addr 127.0.0.1:7878] [--max-frame BYTES] [--keepalive-idle SECS] ...
-//! chat connect --name NAME [--addr 127.0.0.1:7878]
+//! chat connect --name NAME [--addr 127.0.0.1:7878] [--password | --password-stdin]
+//! chat account add|passwd|remove NAME --accounts FILE
 //! ```
 //!
 //! `chat connect` runs full-screen (see [`tui`]) when stdin and stdout are
@@ -12,6 +13,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod account;
 mod commands;
 mod connect;
 mod serve;
@@ -35,6 +37,9 @@ enum Command {
     /// `/quit` leaves. Full-screen on a terminal; line by line with stdin
     /// or stdout piped.
     Connect(connect::ConnectArgs),
+    /// Manage the accounts file of `chat serve --accounts FILE`: add an
+    /// account, change its password, remove it.
+    Account(account::AccountArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +56,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Account(args) => account::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -66,7 +72,7 @@ impl Cli {
     fn default_log(&self) -> &'static str {
         match self.command {
             Command::Serve(_) => "info",
-            Command::Connect(_) => "warn",
+            Command::Connect(_) | Command::Account(_) => "warn",
         }
     }
 }
