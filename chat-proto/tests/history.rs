@@ -298,22 +298,30 @@ fn durable_history_hands_out_only_what_is_stored_and_survives_a_restart() {
     net.commit_store();
     assert_eq!(messages(&net.take_events(a), "lobby"), expected(10..11));
     assert_eq!(messages(&net.take_events(s), "lobby"), expected(10..11));
-    // A crash loses what was not stored, which nobody saw.
-    net.client(s).say("lost").unwrap();
+    // A crash loses what was not stored, which nobody saw; the sender's
+    // session, which never saw it echoed, sends it again once it has
+    // resumed.
+    net.client(s).say("again").unwrap();
     net.run();
     net.set_auto_store(true);
     config.seed = 99;
     net.restart_hub(config).unwrap();
     net.advance(2 * S);
     assert!(net.is_connected(a) && net.is_connected(s));
-    net.client(s).say("m11").unwrap();
+    net.client(s).say("m12").unwrap();
     net.run();
     let events = net.take_events(a);
     assert!(
         !events.iter().any(|e| matches!(e, Event::Gap { .. })),
         "{events:?}"
     );
-    assert_eq!(messages(&events, "lobby"), expected(11..12));
+    assert_eq!(
+        messages(&events, "lobby"),
+        [(11, "again".to_string()), (12, "m12".to_string())]
+    );
+    let said: Vec<Event> = net.take_events(s);
+    assert!(!said.iter().any(|e| matches!(e, Event::Unconfirmed { .. })));
+    assert_eq!(messages(&said, "lobby").len(), 2, "{said:?}");
     let lobby = net.hub().rooms().find(|(r, _)| *r == "lobby").unwrap();
     assert_eq!(lobby.1, 2);
 }
@@ -424,4 +432,69 @@ fn a_replay_goes_through_the_window_and_never_pauses_the_room() {
     }
     assert_eq!(got, 1000);
     assert!(net.is_connected(a));
+}
+
+/// How many times `text` was said in the lobby, as `events` show.
+fn count(events: &[Event], text: &str) -> usize {
+    messages(events, "lobby")
+        .iter()
+        .filter(|(_, t)| t == text)
+        .count()
+}
+
+#[test]
+fn a_message_the_server_never_took_is_sent_again_after_the_resume_once() {
+    let mut net = net(unlimited());
+    let b = login(&mut net, ClientConfig::default(), "bob");
+    let a = login(&mut net, resuming(), "ann");
+    // Queued, and the connection is cut before it leaves.
+    net.client(a).say("in the tunnel").unwrap();
+    net.disconnect(a);
+    net.advance(2 * S);
+    assert!(net.is_connected(a));
+    let (ea, eb) = (net.take_events(a), net.take_events(b));
+    assert_eq!(count(&eb, "in the tunnel"), 1, "{eb:?}");
+    assert_eq!(count(&ea, "in the tunnel"), 1, "{ea:?}");
+    assert!(!ea.iter().any(|e| matches!(e, Event::Unconfirmed { .. })));
+}
+
+#[test]
+fn a_message_whose_echo_was_lost_is_not_sent_twice() {
+    let mut net = net(unlimited());
+    let b = login(&mut net, ClientConfig::default(), "bob");
+    let a = login(&mut net, resuming(), "ann");
+    // The server takes it and relays it; the echo to ann is lost with the
+    // connection.
+    net.set_reading(a, false);
+    net.client(a).say("did it go?").unwrap();
+    net.run();
+    assert_eq!(count(&net.take_events(b), "did it go?"), 1);
+    net.disconnect(a);
+    net.set_reading(a, true);
+    net.advance(2 * S);
+    let (ea, eb) = (net.take_events(a), net.take_events(b));
+    assert_eq!(count(&eb, "did it go?"), 0, "not again: {eb:?}");
+    // Ann sees it once, replayed.
+    assert_eq!(count(&ea, "did it go?"), 1, "{ea:?}");
+    assert!(!ea.iter().any(|e| matches!(e, Event::Unconfirmed { .. })));
+}
+
+#[test]
+fn without_history_an_unechoed_message_is_reported_not_guessed() {
+    let mut net = net(unlimited());
+    let mut plain = ClientConfig::plain();
+    plain.reconnect = resuming().reconnect;
+    let a = login(&mut net, plain, "ann");
+    net.client(a).say("lost?").unwrap();
+    net.disconnect(a);
+    net.advance(2 * S);
+    assert!(net.is_connected(a));
+    let events = net.take_events(a);
+    assert!(
+        events.contains(&Event::Unconfirmed {
+            room: String::new(),
+            text: "lost?".into()
+        }),
+        "{events:?}"
+    );
 }
