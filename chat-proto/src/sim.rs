@@ -391,6 +391,27 @@ impl Network {
         std::mem::take(&mut self.peers[peer.0].events)
     }
 
+    /// What `peer` received since recording started
+    /// ([`record`](Self::record)), as text (lossy if not UTF-8).
+    pub fn received(&self, peer: PeerId) -> String {
+        self.wire_text(peer, Direction::ToClient)
+    }
+
+    /// What `peer` sent since recording started, as text.
+    pub fn sent(&self, peer: PeerId) -> String {
+        self.wire_text(peer, Direction::ToServer)
+    }
+
+    fn wire_text(&self, peer: PeerId, direction: Direction) -> String {
+        let bytes: Vec<u8> = self
+            .transcript
+            .iter()
+            .filter(|w| w.peer == peer && w.direction == direction)
+            .flat_map(|w| w.bytes.iter().copied())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Takes the events the hub emitted so far.
     pub fn take_hub_events(&mut self) -> Vec<HubEvent> {
         std::mem::take(&mut self.hub_events)

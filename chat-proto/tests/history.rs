@@ -54,17 +54,6 @@ fn say(net: &mut Network, from: PeerId, texts: std::ops::Range<u32>) {
     }
 }
 
-/// What `peer` received, as text.
-fn received(net: &Network, peer: PeerId) -> String {
-    let bytes: Vec<u8> = net
-        .transcript()
-        .iter()
-        .filter(|w| w.peer == peer && w.direction == Direction::ToClient)
-        .flat_map(|w| w.bytes.to_vec())
-        .collect();
-    String::from_utf8(bytes).unwrap()
-}
-
 /// The messages among `events` in `room`: (offset, text).
 fn messages(events: &[Event], in_room: &str) -> Vec<(u64, String)> {
     events
@@ -88,7 +77,7 @@ fn history_on_join_comes_before_the_live_boundary_and_plain_clients_see_none() {
     let s = speaker(&mut net);
     say(&mut net, s, 0..30);
     let a = login(&mut net, ClientConfig::default(), "ann");
-    let text = received(&net, a);
+    let text = net.received(a);
     let epoch = format!("{:x}", {
         let line = text.lines().find(|l| l.starts_with("room:lobby:")).unwrap();
         u64::from_str_radix(line.split(':').nth(2).unwrap(), 16).unwrap()
@@ -101,14 +90,14 @@ fn history_on_join_comes_before_the_live_boundary_and_plain_clients_see_none() {
     assert_eq!(messages(&net.take_events(a), "lobby"), expected(10..30));
     // A client of the seed's protocol sees the seed's frames only.
     let p = login(&mut net, ClientConfig::plain(), "plain");
-    assert_eq!(received(&net, p), "ok:plain\n");
+    assert_eq!(net.received(p), "ok:plain\n");
     // Rooms without history: no replay.
     let mut rooms_only = ClientConfig::default();
     rooms_only.rooms = true;
     let r = net.connect(rooms_only).unwrap();
     net.send_raw(r, b"cap:rooms\niam:rooms_only\n");
     assert_eq!(
-        received(&net, r),
+        net.received(r),
         format!("cap:rooms\nok:rooms_only\njoined:lobby:rooms_only\nroom:lobby:{epoch}:30\n")
     );
 }
@@ -230,7 +219,7 @@ fn a_gap_says_how_much_is_missing_and_what_is_kept_follows() {
     );
     assert_eq!(messages(&events[gap..], "lobby"), expected(43..53));
     assert!(
-        received(&net, a)
+        net.received(a)
             .contains("err:history-gap:lobby:40:messages 3 to 42 are no longer kept\n")
     );
     assert_eq!(net.hub().stats().history_gaps, 1);
@@ -334,7 +323,7 @@ fn resume_needs_the_history_capability_and_a_room_not_joined_yet() {
     let raw = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(raw, b"resume:lobby:0:0\ncap:rooms\nresume:lobby:0:0\n");
     assert_eq!(
-        received(&net, raw),
+        net.received(raw),
         "err:bad-frame:resume: needs the history capability (send cap:rooms,history first)\n\
          cap:rooms\n\
          err:bad-frame:resume: needs the history capability (send cap:rooms,history first)\n"
@@ -343,13 +332,16 @@ fn resume_needs_the_history_capability_and_a_room_not_joined_yet() {
     let epoch = net.hub().rooms().count();
     assert_eq!(epoch, 1);
     net.send_raw(a, b"resume:lobby:0:0\n");
-    assert!(received(&net, a).ends_with("err:already-in-room:already in lobby\n"));
+    assert!(
+        net.received(a)
+            .ends_with("err:already-in-room:already in lobby\n")
+    );
     // After login, a resume joins the room from that point.
     net.client(s).say("x").unwrap();
     net.run();
     let b = login(&mut net, ClientConfig::default(), "bob");
     net.send_raw(b, b"join:rust\nsay:rust:r0\nsay:rust:r1\npart:rust\n");
-    let text = received(&net, b);
+    let text = net.received(b);
     let epoch = text
         .lines()
         .find(|l| l.starts_with("room:rust:"))
@@ -360,11 +352,11 @@ fn resume_needs_the_history_capability_and_a_room_not_joined_yet() {
         .to_owned();
     net.send_raw(a, format!("resume:rust:{epoch}:1\n").as_bytes());
     assert!(
-        received(&net, a).ends_with(&format!(
+        net.received(a).ends_with(&format!(
             "joined:rust:ann\nroom:rust:{epoch}:2\nsaid:rust:1:bob:r1\n"
         )),
         "{}",
-        received(&net, a)
+        net.received(a)
     );
 }
 

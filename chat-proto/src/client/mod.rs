@@ -681,23 +681,11 @@ impl Inner {
             },
             None => ClientFrame::Iam(name.clone()),
         };
-        let len = frame.encoded_len();
-        let limit = self.config.max_frame_len;
-        if len > limit {
-            return Err(UsageError::TooLong { len, limit });
-        }
-        frame.encode(&mut self.out);
-        Ok(())
+        queue_frame(&mut self.out, self.config.max_frame_len, &frame)
     }
 
     fn queue(&mut self, frame: &ClientFrame<'_>) -> Result<(), UsageError> {
-        let len = frame.encoded_len();
-        let limit = self.config.max_frame_len;
-        if len > limit {
-            return Err(UsageError::TooLong { len, limit });
-        }
-        frame.encode(&mut self.out);
-        Ok(())
+        queue_frame(&mut self.out, self.config.max_frame_len, frame)
     }
 
     /// Whether a connection that ended for `reason` is followed by another.
@@ -763,4 +751,18 @@ impl Inner {
             }
         }
     }
+}
+
+/// Encodes `frame` onto `out` if it fits in `limit` bytes.
+fn queue_frame(
+    out: &mut BytesMut,
+    limit: usize,
+    frame: &ClientFrame<'_>,
+) -> Result<(), UsageError> {
+    let len = frame.encoded_len();
+    if len > limit {
+        return Err(UsageError::TooLong { len, limit });
+    }
+    frame.encode(out);
+    Ok(())
 }
