@@ -104,6 +104,21 @@ struct Peer {
     events: Vec<Event>,
 }
 
+impl Peer {
+    /// The socket is gone: what was in flight is lost, and the client is
+    /// told.
+    fn cut(&mut self, now: Instant) {
+        self.connected = false;
+        self.inbox.clear();
+        self.kernel.clear();
+        self.kernel_len = 0;
+        self.unsent.clear();
+        self.client.disconnected(now);
+        self.events
+            .extend(std::iter::from_fn(|| self.client.poll_event()));
+    }
+}
+
 /// Clients and a hub joined by in-memory pipes, with a simulated clock.
 #[derive(Debug)]
 pub struct Network {
@@ -200,19 +215,10 @@ impl Network {
                 field: "restorable history",
             })?;
         }
-        for i in 0..self.peers.len() {
-            let p = &mut self.peers[i];
-            if !p.connected {
-                continue;
+        for p in &mut self.peers {
+            if p.connected {
+                p.cut(self.now);
             }
-            p.connected = false;
-            p.inbox.clear();
-            p.kernel.clear();
-            p.kernel_len = 0;
-            p.unsent.clear();
-            p.client.disconnected(self.now);
-            p.events
-                .extend(std::iter::from_fn(|| p.client.poll_event()));
         }
         self.by_conn.clear();
         self.hub = hub;
@@ -696,15 +702,8 @@ impl Network {
         if !p.connected {
             return;
         }
-        p.connected = false;
-        p.inbox.clear();
-        p.kernel.clear();
-        p.kernel_len = 0;
-        p.unsent.clear();
         self.by_conn.remove(&p.conn);
-        p.client.disconnected(self.now);
-        p.events
-            .extend(std::iter::from_fn(|| p.client.poll_event()));
+        p.cut(self.now);
         self.hub.disconnected(p.conn, self.now);
         self.drain_hub();
     }

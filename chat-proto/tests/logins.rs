@@ -49,6 +49,14 @@ fn requests(net: &mut Network) -> Vec<(chat_proto::ConnId, String, Option<String
         .collect()
 }
 
+/// Refuses the login the application was last asked for, with `code`.
+fn refuse_next(net: &mut Network, code: ErrorCode, text: &str) {
+    let (conn, ..) = requests(net).remove(0);
+    let now = net.now();
+    net.hub_mut().refuse_login(conn, now, code, text).unwrap();
+    net.run();
+}
+
 #[test]
 fn a_thousand_wrong_guesses_take_at_least_ten_minutes_of_server_delay() {
     let mut net = net(app_login());
@@ -120,12 +128,7 @@ fn a_success_clears_the_failures_of_the_name() {
         // A connection per attempt: the login timeout is 10 s.
         let a = connect(&mut net, Peer::secure(addr(1)));
         net.send_raw(a, b"iam:bob:wrong\n");
-        let (conn, ..) = requests(&mut net).remove(0);
-        let now = net.now();
-        net.hub_mut()
-            .refuse_login(conn, now, ErrorCode::LoginRefused, "no")
-            .unwrap();
-        net.run();
+        refuse_next(&mut net, ErrorCode::LoginRefused, "no");
         // The next attempt is held 1, then 2, then 4 s.
         if failure < 2 {
             net.advance(Duration::from_secs(1 << failure));
@@ -325,10 +328,7 @@ fn only_a_refused_secret_counts_as_a_failed_login() {
         (&b"iam:guest\n"[..], ErrorCode::LoginRefused),
     ] {
         net.send_raw(a, line);
-        let (conn, ..) = requests(&mut net).remove(0);
-        let now = net.now();
-        net.hub_mut().refuse_login(conn, now, code, "1:no").unwrap();
-        net.run();
+        refuse_next(&mut net, code, "1:no");
     }
     assert_eq!(
         net.hub().tracked(),
@@ -337,12 +337,7 @@ fn only_a_refused_secret_counts_as_a_failed_login() {
     );
     // A wrong secret does.
     net.send_raw(a, b"iam:bob:wrong\n");
-    let (conn, ..) = requests(&mut net).remove(0);
-    let now = net.now();
-    net.hub_mut()
-        .refuse_login(conn, now, ErrorCode::LoginRefused, "no")
-        .unwrap();
-    net.run();
+    refuse_next(&mut net, ErrorCode::LoginRefused, "no");
     net.send_raw(a, b"iam:bob:again\n");
     assert!(requests(&mut net).is_empty(), "held a second");
     net.advance(S);
