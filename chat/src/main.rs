@@ -9,6 +9,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod address_flags;
 mod commands;
 mod connect;
 mod serve;

@@ -8,6 +8,8 @@ use chat_proto::{Keepalive, RateLimit, ServerConfig};
 use clap::{Args, ValueEnum};
 use transport_tokio::ServerOptions;
 
+use crate::address_flags::AddressArgs;
+
 /// Which transport serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Runtime {
@@ -50,6 +52,9 @@ pub(crate) struct ServeArgs {
     /// same number). Off by default.
     #[arg(long, value_name = "MSGS_PER_SEC")]
     rate_limit: Option<u32>,
+    /// Per-address limits.
+    #[command(flatten)]
+    addresses: AddressArgs,
     /// Seconds to flush bye: to everyone on shutdown.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     shutdown_grace: f64,
@@ -82,6 +87,7 @@ impl ServeArgs {
         config.presence_limit = self.presence_limit;
         config.rate_limit = self.rate_limit.map(RateLimit::per_second);
         config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
+        self.addresses.apply(&mut config.addresses);
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
