@@ -1,6 +1,7 @@
-//! `chat serve`: the server, configured from flags, stopped by Ctrl-C or
-//! SIGTERM with a graceful shutdown, on the transport of your choice
-//! (`--runtime tokio`, the default; `async-std`; `std`).
+//! `chat serve`: the server, configured from flags, stopped by Ctrl-C,
+//! SIGTERM or SIGHUP (the terminal it ran in closed) with a graceful
+//! shutdown, on the transport of your choice (`--runtime tokio`, the
+//! default; `async-std`; `std`).
 
 use std::time::Duration;
 
@@ -129,13 +130,14 @@ fn serve_tokio(
     }
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
+        let stop = StopSignal::install();
         let server = transport_tokio::Server::bind(&args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
         listening(server.local_addr(), Runtime::Tokio)?;
         server
             .with_options(options)
-            .serve_with_shutdown(stop_signal())
+            .serve_with_shutdown(stop.recv())
             .await
             .map_err(|e| e.to_string())
     })
@@ -173,49 +175,97 @@ fn serve_std(args: &ServeArgs, config: ServerConfig, options: ServerOptions) -> 
     let server = transport_std::Server::bind(&*args.addr, config)
         .map_err(cannot_listen(&args.addr))?
         .with_options(options);
-    listening(server.local_addr(), Runtime::Std)?;
     let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
+    listening(server.local_addr(), Runtime::Std)?;
     server.serve().map_err(|e| e.to_string())
 }
 
-/// Runs `on_signal` on Ctrl-C or SIGTERM, from a thread with a small tokio
-/// runtime for the signal handling.
+/// Runs `on_signal` on Ctrl-C, SIGTERM or SIGHUP, from a thread with a
+/// small tokio runtime for the signal handling.
 fn spawn_signal_thread(on_signal: impl FnOnce() + Send + 'static) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    // Handlers are installed before the server starts, so that a signal
+    // that comes early is not the default action (for SIGHUP: death).
+    let stop = runtime.block_on(async { StopSignal::install() });
     std::thread::Builder::new()
         .name("chat-signals".into())
         .spawn(move || {
-            runtime.block_on(stop_signal());
+            runtime.block_on(stop.recv());
             on_signal();
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn stop_signal() {
+/// The stop signals, their handlers installed: Ctrl-C (SIGINT), and on
+/// Unix SIGTERM and SIGHUP. Each asks for a graceful shutdown. SIGHUP comes
+/// when the terminal the server runs in closes; its default action would
+/// kill the process without a `bye:` to anyone.
+///
+/// Handlers are installed before the server says it listens, so that no
+/// signal arriving after that meets the default action.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    handlers: [Option<tokio::signal::unix::Signal>; 3],
+}
+
+impl StopSignal {
+    /// Installs the handlers (inside a tokio runtime). A signal whose
+    /// handler cannot be installed keeps its default action, with a
+    /// warning.
+    fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let install = |name: &str, kind: SignalKind| match signal(kind) {
+                Ok(handler) => Some(handler),
+                Err(e) => {
+                    tracing::warn!(signal = name, error = %e, "cannot handle the signal");
+                    None
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            StopSignal {
+                handlers: [
+                    install("SIGINT", SignalKind::interrupt()),
+                    install("SIGTERM", SignalKind::terminate()),
+                    install("SIGHUP", SignalKind::hangup()),
+                ],
             }
         }
+        #[cfg(not(unix))]
+        StopSignal {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for any of them.
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let [mut int, mut term, mut hup] = self.handlers;
+            tokio::select! {
+                () = next(&mut int) => {}
+                () = next(&mut term) => {}
+                () = next(&mut hup) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop signal received");
     }
-    tracing::info!("stop signal received");
+}
+
+/// The next delivery of `handler`'s signal; never, without a handler.
+#[cfg(unix)]
+async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
+    match handler {
+        Some(handler) => {
+            handler.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
