@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use chat_proto::{Allowance, ServerConfig};
+use chat_proto::{Allowance, RateLimit, ServerConfig};
 
 use crate::Start;
 use crate::wire::{PATIENCE, RawConn};
@@ -106,6 +106,35 @@ pub fn half_close_after_many_frames(start: Start<'_>) {
     let mut expected = vec!["ok:many".to_owned()];
     expected.extend((0..MESSAGES).map(|i| format!("msg:many:{i} {}", "z".repeat(100))));
     assert_eq!(lines, expected);
+}
+
+/// A half-closing client whose frames outrun the rate limit: the server
+/// pauses its input (the EOF waits unread behind the paused frames),
+/// resumes, and still answers every frame before it closes.
+pub fn half_close_while_input_is_paused(start: Start<'_>) {
+    const MESSAGES: u32 = 60;
+    let mut config = ServerConfig::default();
+    // A burst of 20, then 100 a second: a pause of about 0.4 s.
+    config.rate_limit = Some(RateLimit {
+        per_second: 100,
+        burst: 20,
+    });
+    let server = start(config);
+    let mut conn = RawConn::connect(server.addr());
+    let mut script = String::from("iam:paused\n");
+    for i in 0..MESSAGES {
+        script.push_str(&format!("msg:{i}\n"));
+    }
+    script.push_str("ping:end\n");
+    conn.send(script.as_bytes());
+    conn.shutdown_write();
+    let lines = conn.expect_eof();
+    let mut expected = vec!["ok:paused".to_owned()];
+    expected.extend((0..MESSAGES).map(|i| format!("msg:paused:{i}")));
+    expected.push("pong:end".to_owned());
+    assert_eq!(lines, expected);
+    // The case did what it says: the input was paused on the way.
+    assert!(server.handle().stats().input_pauses >= 1);
 }
 
 /// An unfinished last line before the half-close is answered `bad-frame`

@@ -151,7 +151,7 @@ macro_rules! hardening_suite {
     ($start:expr) => {
         $crate::hardening_suite!(@cases $start;
             half_close_gets_every_answer, half_close_after_bye_gets_every_answer,
-            half_close_after_many_frames, half_close_inside_a_frame,
+            half_close_after_many_frames, half_close_while_input_is_paused, half_close_inside_a_frame,
             per_address_connection_limit, per_address_connect_rate, per_address_login_rate,
             loopback_is_exempt_by_default, look_alike_names_are_taken,
             mixed_script_names_are_refused, names_are_shown_as_typed);
