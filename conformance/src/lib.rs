@@ -134,10 +134,14 @@ macro_rules! server_suite {
             handle_logged_in_and_stats, handle_shutdown);
     };
     (@cases $start:expr; $($case:ident),*) => {
+        $crate::server_suite!(@in server_cases, $start; $($case),*);
+    };
+    // One test per case, each calling `$crate::$module::$case`.
+    (@in $module:ident, $start:expr; $($case:ident),*) => {
         $(
             #[test]
             fn $case() {
-                $crate::server_cases::$case(&$start);
+                $crate::$module::$case(&$start);
             }
         )*
     };
@@ -157,12 +161,7 @@ macro_rules! hardening_suite {
             mixed_script_names_are_refused, names_are_shown_as_typed);
     };
     (@cases $start:expr; $($case:ident),*) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::hardening_cases::$case(&$start);
-            }
-        )*
+        $crate::server_suite!(@in hardening_cases, $start; $($case),*);
     };
 }
 
