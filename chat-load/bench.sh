@@ -9,9 +9,21 @@
 #            default) s, so each connection is pinged about twice in the hold;
 #            SCALE_KEEPALIVE_IDLE=5 is the stress variant
 #
+# Two more for rooms (issue 12), run only when named in SCENARIOS:
+#
+#   fanout-rooms  50 x FANOUT_ROOMS (10) clients in FANOUT_ROOMS rooms of 50,
+#                 each saying M=ROOMS_MESSAGES (1000) x S=64 B in its own
+#                 room (say:), burst, window 100: the same 50 deliveries a
+#                 message as fanout, to compare per delivery
+#   scale-rooms   as scale, each connection also joining one of SCALE_ROOMS
+#                 (100) rooms as part of its login (every connection is in
+#                 the default room too, the room holding all of them)
+#
 # Each scenario gets a fresh server (so VmHWM is that scenario's peak),
 # started as  $SERVER_CMD --addr 127.0.0.1:$PORT --max-connections 20000
-# [scenario flags] $SERVER_EXTRA  and stopped with SIGTERM afterwards.
+# --rate-limit off [scenario flags] $SERVER_EXTRA  and stopped with SIGTERM
+# afterwards. (The rate limit, when on, slows senders down: off, the
+# figures are the server's, whatever its default.)
 # SERVER_CMD must exec the server itself (its pid is the one measured), so
 # use the built binary, not `cargo run`.
 #
@@ -20,6 +32,7 @@
 # Environment (flags win): SERVER_CMD, LABEL, PORT, SCENARIOS, SERVER_EXTRA
 # (flags appended to every server start, e.g. "--threads 1"), GEN_THREADS,
 # SCALE_CONNECTIONS, SCALE_HOLD, SCALE_KEEPALIVE_IDLE, LATENCY_MESSAGES,
+# FANOUT_ROOMS, ROOMS_MESSAGES, SCALE_ROOMS,
 # RUST_LOG (server log filter, default warn), CARGO_TARGET_DIR, LOAD_BIN
 # (the chat-load binary, default $CARGO_TARGET_DIR/release/chat-load),
 # NICE=N (run the server and the generator with `nice -n N`; a negative N
@@ -51,6 +64,9 @@ SCALE_CONNECTIONS=${SCALE_CONNECTIONS:-19500}
 SCALE_HOLD=${SCALE_HOLD:-60}
 SCALE_KEEPALIVE_IDLE=${SCALE_KEEPALIVE_IDLE:-30}
 LATENCY_MESSAGES=${LATENCY_MESSAGES:-1000}
+FANOUT_ROOMS=${FANOUT_ROOMS:-10}
+ROOMS_MESSAGES=${ROOMS_MESSAGES:-1000}
+SCALE_ROOMS=${SCALE_ROOMS:-100}
 BUILD=1
 NICE_CMD=()
 if [[ -n "${NICE:-}" ]]; then
@@ -101,7 +117,8 @@ fi
 start_server() {
     # Word splitting of SERVER_CMD and SERVER_EXTRA is intended.
     # shellcheck disable=SC2086
-    "${NICE_CMD[@]}" $SERVER_CMD --addr "$ADDR" --max-connections 20000 "$@" $SERVER_EXTRA \
+    "${NICE_CMD[@]}" $SERVER_CMD --addr "$ADDR" --max-connections 20000 --rate-limit off \
+        "$@" $SERVER_EXTRA \
         2>"$WORK/server-$SCENARIO.log" &
     SERVER_PID=$!
     for _ in $(seq 100); do
@@ -147,6 +164,14 @@ for SCENARIO in $SCENARIOS; do
         scale)
             server_flags=(--keepalive-idle "$SCALE_KEEPALIVE_IDLE")
             load_args=(scale --connections "$SCALE_CONNECTIONS" --hold "$SCALE_HOLD") ;;
+        fanout-rooms)
+            server_flags=()
+            load_args=(fanout --clients $((50 * FANOUT_ROOMS)) --messages "$ROOMS_MESSAGES" --size 64
+                --rooms "$FANOUT_ROOMS") ;;
+        scale-rooms)
+            server_flags=(--keepalive-idle "$SCALE_KEEPALIVE_IDLE")
+            load_args=(scale --connections "$SCALE_CONNECTIONS" --hold "$SCALE_HOLD"
+                --rooms "$SCALE_ROOMS") ;;
         *) echo "bench.sh: unknown scenario $SCENARIO" >&2; exit 2 ;;
     esac
     busy=$(busy_pct)
@@ -154,7 +179,7 @@ for SCENARIO in $SCENARIOS; do
     load1=$(cut -d' ' -f1 /proc/loadavg)
     busiest=$(ps -eo ni,pcpu,comm --sort=-pcpu --no-headers | head -3 |
         awk '{printf "%s(nice %s, %s%%) ", $3, $1, $2}')
-    echo "== $SCENARIO ($LABEL): ${NICE_CMD[*]} $SERVER_CMD ${server_flags[*]} $SERVER_EXTRA"
+    echo "== $SCENARIO ($LABEL): ${NICE_CMD[*]} $SERVER_CMD --rate-limit off ${server_flags[*]} $SERVER_EXTRA"
     echo "   load $(cut -d' ' -f1-3 /proc/loadavg); CPUs ${busy}% busy in the last second; busiest: $busiest"
     perf_pid=
     if [[ ${PERF_STAT:-0} == 1 ]]; then

@@ -6,7 +6,10 @@
 //! more than the previous one seen from that sender (the first expected is
 //! 0), so a gap counts as a reorder as well as a loss. At the end the
 //! trackers are merged into [`Totals`] per sender, against the number of
-//! deliveries expected from each sender: `messages × receivers`.
+//! deliveries expected from each sender: `messages × receivers` in one room
+//! where everyone hears everyone, or per sender ([`Totals::per_sender`])
+//! when senders have audiences of their own (rooms, or IRC, where nobody
+//! hears their own messages).
 
 /// What one receiver saw from every sender.
 #[derive(Debug, Clone)]
@@ -49,7 +52,7 @@ impl SeqTracker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Totals {
     /// Deliveries expected from each sender.
-    pub expected_per_sender: u64,
+    pub expected_per_sender: Vec<u64>,
     /// Deliveries received from each sender.
     pub received: Vec<u64>,
     /// Reorders seen by any receiver, per sender.
@@ -60,8 +63,14 @@ impl Totals {
     /// Empty totals for `senders` senders, each expected to reach
     /// `receivers` receivers with `messages` messages.
     pub fn new(senders: usize, messages: u32, receivers: usize) -> Self {
+        Totals::per_sender(vec![u64::from(messages) * receivers as u64; senders])
+    }
+
+    /// Empty totals expecting `expected[i]` deliveries from sender `i`.
+    pub fn per_sender(expected: Vec<u64>) -> Self {
+        let senders = expected.len();
         Totals {
-            expected_per_sender: u64::from(messages) * receivers as u64,
+            expected_per_sender: expected,
             received: vec![0; senders],
             reorders: vec![0; senders],
         }
@@ -79,7 +88,7 @@ impl Totals {
 
     /// Deliveries expected in all.
     pub fn expected(&self) -> u64 {
-        self.expected_per_sender * self.received.len() as u64
+        self.expected_per_sender.iter().sum()
     }
 
     /// Deliveries received in all.
@@ -91,7 +100,8 @@ impl Totals {
     pub fn losses(&self) -> impl Iterator<Item = u64> + '_ {
         self.received
             .iter()
-            .map(|r| self.expected_per_sender.saturating_sub(*r))
+            .zip(&self.expected_per_sender)
+            .map(|(r, e)| e.saturating_sub(*r))
     }
 
     /// Deliveries missing in all.
@@ -103,7 +113,8 @@ impl Totals {
     pub fn extra_total(&self) -> u64 {
         self.received
             .iter()
-            .map(|r| r.saturating_sub(self.expected_per_sender))
+            .zip(&self.expected_per_sender)
+            .map(|(r, e)| r.saturating_sub(*e))
             .sum()
     }
 
@@ -200,5 +211,27 @@ mod tests {
         assert_eq!(totals.extra_total(), 1);
         assert_eq!(totals.reorders_total(), 1);
         assert_eq!(totals.offenders(10), [(0, 0, 1), (1, 1, 0)]);
+    }
+
+    #[test]
+    fn senders_may_expect_different_audiences() {
+        // Sender 0 speaks to two others, sender 1 to one; 3 messages each.
+        let mut totals = Totals::per_sender(vec![6, 3]);
+        let mut t = SeqTracker::new(2);
+        for seq in 0..3 {
+            t.record(0, seq);
+            t.record(1, seq);
+        }
+        totals.add(&t);
+        let mut t = SeqTracker::new(2);
+        for seq in 0..2 {
+            t.record(0, seq);
+        }
+        totals.add(&t);
+        assert_eq!(totals.expected(), 9);
+        assert_eq!(totals.received_total(), 8);
+        assert_eq!(totals.losses_total(), 1);
+        assert_eq!(totals.extra_total(), 0);
+        assert_eq!(totals.offenders(10), [(0, 1, 0)]);
     }
 }

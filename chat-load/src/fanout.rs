@@ -1,30 +1,38 @@
-//! The fan-out scenario: K clients each send M messages to the room and
+//! The fan-out scenario: K clients each send M messages to their room and
 //! every client checks and times every delivery.
 //!
 //! Phases, each with its own deadline:
 //!
-//! 1. **login**: K connections log in concurrently (`load0`, `load1`, ...).
+//! 1. **login**: K connections log in concurrently (`load0`, `load1`, ...),
+//!    each into its room ([`wire::log_in`]).
 //! 2. **run** (measured): every client has a writer task and a reader task
 //!    on its socket's two halves. The writer sends its M messages, either
 //!    in bursts (batches of up to `batch` frames per write, at most `window`
-//!    of its own messages not yet echoed back to it) or paced at R messages
-//!    per second (the clients' schedules staggered over one interval). The
-//!    reader decodes with `chat_proto::Decoder` and `ServerFrame::parse`
-//!    from one 64 KiB buffer, records each delivery's sequence number and
-//!    latency (receipt minus send timestamp, one clock read per `read`),
-//!    and answers pings through its writer. The phase ends when every
-//!    reader has its K×M deliveries, or when nothing has arrived for
-//!    `stall_timeout` after every message was sent (losses), or at
-//!    `run_timeout`.
+//!    of its own messages not yet seen by its witness) or paced at R
+//!    messages per second (the clients' schedules staggered over one
+//!    interval). The reader decodes what it reads from one 64 KiB buffer
+//!    ([`wire::Listener`]: `chat_proto::Decoder` and `ServerFrame::parse`,
+//!    or IRC lines), records each delivery's sequence number and latency
+//!    (receipt minus send timestamp, one clock read per `read`), and
+//!    answers pings through its writer. The phase ends when every reader
+//!    has its deliveries, or when nothing has arrived for `stall_timeout`
+//!    after every message was sent (losses), or at `run_timeout`.
+//!
+//! Who hears whom is the [`Topology`]: by default one room where every
+//! client receives every message, its own included (K×M×K deliveries).
+//! With rooms, each message reaches the members of its sender's room. Over
+//! IRC nobody receives their own messages, so each message is delivered
+//! once fewer (K×M×(K−1) in one channel), and a sender's window is fed by
+//! its witness, the next member of its room, instead of its own echo.
 //!
 //! The server's and the generator's CPU are sampled around the run phase.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chat_proto::{Decoder, Token};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, watch};
@@ -33,9 +41,11 @@ use tokio::task::JoinSet;
 use crate::accounting::SeqTracker;
 use crate::histogram::Histogram;
 use crate::message::{self, Stamp};
-use crate::net::{self, Incoming, classify};
+use crate::net;
 use crate::report::{Meter, Status};
-use crate::{DECODER_MAX_FRAME, LoadError};
+use crate::topology::Topology;
+use crate::wire::{self, Heard, Listener, Protocol, Speech};
+use crate::{LoadError, irc};
 
 pub use crate::fanout_report::FanoutReport;
 
@@ -66,8 +76,14 @@ pub struct FanoutConfig {
     pub clients: usize,
     /// M: messages per client.
     pub messages: u32,
-    /// S: bytes per message frame, `msg:` and LF included.
+    /// S: bytes per message frame, `msg:` and LF included; the text is
+    /// S − 5 bytes in every protocol and form (see [`message::text_len`]).
     pub size: usize,
+    /// What the clients speak. Default: chat.
+    pub protocol: Protocol,
+    /// Rooms to spread the clients over; `None` (the default): all in one
+    /// room, the server's default room (or one IRC channel).
+    pub rooms: Option<usize>,
     /// Burst or paced.
     pub pacing: Pacing,
     /// Burst mode: most frames per write.
@@ -98,6 +114,8 @@ impl FanoutConfig {
             clients,
             messages,
             size,
+            protocol: Protocol::Chat,
+            rooms: None,
             pacing: Pacing::Burst { window: 100 },
             batch: 64,
             name_prefix: "load".into(),
@@ -110,9 +128,15 @@ impl FanoutConfig {
         }
     }
 
-    /// Deliveries expected: every client receives every message.
+    /// Who hears whom.
+    pub fn topology(&self) -> Topology {
+        Topology::new(self.clients, self.rooms, self.protocol.echo())
+    }
+
+    /// Deliveries expected: every message reaches its audience (K×M×K in
+    /// one chat room, K×M×(K−1) in one IRC channel).
     pub fn expected(&self) -> u64 {
-        self.clients as u64 * u64::from(self.messages) * self.clients as u64
+        self.topology().expected(self.messages)
     }
 
     /// Checks the configuration can work.
@@ -143,6 +167,25 @@ impl FanoutConfig {
         if self.batch == 0 {
             return bad("--batch must be at least 1".into());
         }
+        let topology = self.topology();
+        topology.validate().map_err(LoadError::Config)?;
+        if self.protocol == Protocol::Irc {
+            // RFC 2812: 512 bytes a line, CR LF included.
+            let last = self.clients - 1;
+            let head = format!("PRIVMSG {} :", topology.channel(topology.room_of(last)));
+            if head.len() + message::text_len(self.size) + 2 > 512 {
+                return bad(format!(
+                    "--size {} makes IRC lines longer than 512 bytes",
+                    self.size
+                ));
+            }
+            if !irc::valid_nick(&self.name(0)) || !irc::valid_nick(&self.name(last)) {
+                return bad(format!(
+                    "--name-prefix {:?} does not make IRC nicknames (a letter, then letters, digits or -)",
+                    self.name_prefix
+                ));
+            }
+        }
         let longest = self.name_prefix.chars().count() + message::digits(self.clients as u64);
         if longest > chat_proto::MAX_NAME_CHARS || chat_proto::Name::new(self.name(0)).is_err() {
             return bad(format!(
@@ -167,7 +210,8 @@ struct Progress {
     readers_done: AtomicUsize,
 }
 
-/// How far a client's own messages have come back to it, for the window.
+/// How far a client's own messages have come back to it (over IRC: to its
+/// witness), for the window.
 #[derive(Debug, Default)]
 struct Echo {
     next: AtomicU32,
@@ -191,21 +235,32 @@ pub(crate) struct ReaderOutcome {
 /// Everything a reader needs besides its socket.
 struct ReaderCtx {
     me: usize,
-    clients: usize,
+    /// The sender whose window this reader feeds (itself over chat).
+    watched: usize,
+    topology: Topology,
     messages: u32,
     names: Arc<[String]>,
     epoch: Instant,
+    /// The watched sender's progress.
     echo: Arc<Echo>,
     progress: Arc<Progress>,
-    pongs: mpsc::UnboundedSender<Token<'static>>,
+    /// Encoded pongs, for the writer to send.
+    pongs: mpsc::UnboundedSender<Bytes>,
+    /// Set once this reader has every delivery it expects.
+    complete: Arc<AtomicBool>,
     stop: watch::Receiver<bool>,
 }
 
-async fn reader(mut rd: OwnedReadHalf, mut decoder: Decoder, mut ctx: ReaderCtx) -> ReaderOutcome {
-    let expected = ctx.clients as u64 * u64::from(ctx.messages);
+async fn reader(
+    mut rd: OwnedReadHalf,
+    mut listener: Listener,
+    mut ctx: ReaderCtx,
+) -> ReaderOutcome {
+    let expected = u64::from(ctx.messages) * ctx.topology.audience(ctx.me) as u64;
     let mut buf = vec![0u8; READ_BUF];
+    let mut pongs = BytesMut::new();
     let mut out = ReaderOutcome {
-        tracker: SeqTracker::new(ctx.clients),
+        tracker: SeqTracker::new(ctx.names.len()),
         latency: Histogram::new(),
         received: 0,
         errors: 0,
@@ -252,32 +307,29 @@ async fn reader(mut rd: OwnedReadHalf, mut decoder: Decoder, mut ctx: ReaderCtx)
                 error_samples.push(format!("{name}: {m}"));
             }
         };
-        decoder.decode(&buf[..n], |frame| {
-            classify(frame, |incoming| match incoming {
-                Incoming::Msg { from, text } => match message::parse(text) {
-                    Some(Stamp { sender, seq, t_ns })
-                        if (sender as usize) < ctx.clients
-                            && seq < ctx.messages
-                            && ctx.names[sender as usize] == from =>
-                    {
-                        tracker.record(sender as usize, seq);
-                        latency.record(now_ns.saturating_sub(t_ns));
-                        *received += 1;
-                        if sender as usize == ctx.me {
-                            own = Some(seq);
-                        }
+        listener.feed(&buf[..n], &mut pongs, |heard| match heard {
+            Heard::Said { from, text } => match message::parse(text) {
+                Some(Stamp { sender, seq, t_ns })
+                    if ctx.topology.hears(ctx.me, sender as usize)
+                        && seq < ctx.messages
+                        && ctx.names[sender as usize] == from =>
+                {
+                    tracker.record(sender as usize, seq);
+                    latency.record(now_ns.saturating_sub(t_ns));
+                    *received += 1;
+                    if sender as usize == ctx.watched {
+                        own = Some(seq);
                     }
-                    _ => error(format!("unexpected msg from {from}: {:.40}", text)),
-                },
-                Incoming::Ping(token) => {
-                    let _ = ctx.pongs.send(token.into_owned());
                 }
-                Incoming::Err(code, text) => error(format!("err:{code}:{text}")),
-                Incoming::Bye(reason) => *ended = Some(format!("{name}: server said bye:{reason}")),
-                Incoming::Bad(e) => error(format!("undecodable frame: {e}")),
-                Incoming::Ok(_) | Incoming::Ignored => {}
-            })
+                _ => error(format!("unexpected msg from {from}: {:.40}", text)),
+            },
+            Heard::Unexpected(m) => error(m),
+            Heard::End(why) => *ended = Some(format!("{name}: {why}")),
+            Heard::Nothing => {}
         });
+        if !pongs.is_empty() {
+            let _ = ctx.pongs.send(pongs.split().freeze());
+        }
         if let Some(seq) = own {
             ctx.echo.next.store(seq + 1, Ordering::Release);
             ctx.echo.notify.notify_one();
@@ -289,6 +341,11 @@ async fn reader(mut rd: OwnedReadHalf, mut decoder: Decoder, mut ctx: ReaderCtx)
             out.last_ns = now_ns;
         }
     }
+    if out.received >= expected && out.ended.is_none() {
+        // Before the pong channel closes (when `ctx` drops), so the writer
+        // knows to go on without its reader.
+        ctx.complete.store(true, Ordering::Release);
+    }
     ctx.progress.readers_done.fetch_add(1, Ordering::Release);
     out
 }
@@ -299,6 +356,7 @@ struct WriterCtx {
     clients: usize,
     messages: u32,
     size: usize,
+    speech: Speech,
     pacing: Pacing,
     batch: u32,
     epoch: Instant,
@@ -307,10 +365,36 @@ struct WriterCtx {
     progress: Arc<Progress>,
 }
 
-/// Answers one ping; `Ok(false)` if the reader is gone (channel closed).
-async fn pong(wr: &mut OwnedWriteHalf, token: Option<Token<'static>>) -> std::io::Result<bool> {
-    match token {
-        Some(t) => net::write_pongs(wr, &[t]).await.map(|()| true),
+/// The pongs a reader encodes for its writer, and whether that reader has
+/// every delivery it expects.
+struct PongQueue {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    reader_complete: Arc<AtomicBool>,
+}
+
+impl PongQueue {
+    /// The next pongs to send. `None` once the reader has stopped short (its
+    /// connection is lost, or the run is abandoned): the writer stops too.
+    /// A reader with every delivery it expects may finish before its writer
+    /// has sent everything (over IRC it never hears its own messages): then
+    /// this waits forever, and the writer goes on alone.
+    async fn next(&mut self) -> Option<Bytes> {
+        match self.rx.recv().await {
+            Some(p) => Some(p),
+            None if self.reader_complete.load(Ordering::Acquire) => {
+                std::future::pending::<()>().await;
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+/// Sends pongs the reader encoded; `Ok(false)` if the reader is gone
+/// (channel closed).
+async fn pong(wr: &mut OwnedWriteHalf, pongs: Option<Bytes>) -> std::io::Result<bool> {
+    match pongs {
+        Some(p) => wr.write_all(&p).await.map(|()| true),
         None => Ok(false),
     }
 }
@@ -318,7 +402,7 @@ async fn pong(wr: &mut OwnedWriteHalf, token: Option<Token<'static>>) -> std::io
 async fn writer(
     mut wr: OwnedWriteHalf,
     ctx: WriterCtx,
-    mut pongs: mpsc::UnboundedReceiver<Token<'static>>,
+    mut pongs: PongQueue,
 ) -> std::io::Result<()> {
     let sent = send_all(&mut wr, &ctx, &mut pongs).await;
     ctx.progress.senders_done.fetch_add(1, Ordering::Release);
@@ -328,17 +412,37 @@ async fn writer(
     // Dropping the write half would shut the socket's sending side, and the
     // server would close the connection: keep it (answering pings) until
     // the reader is done and drops its end of the pong channel.
-    while let Some(token) = pongs.recv().await {
+    while let Some(token) = pongs.rx.recv().await {
         pong(&mut wr, Some(token)).await?;
+    }
+    if pongs.reader_complete.load(Ordering::Acquire) {
+        // Over IRC a client never hears its own messages, so its reader may
+        // be done before the server has read them all, and a server may
+        // drop what it has not read when the client shuts its side (ngircd
+        // does): keep the socket until the witness has every message. Over
+        // chat the reader, done, has them all already.
+        delivered(&ctx.echo, ctx.messages).await;
     }
     Ok(())
 }
 
-/// Sends the client's messages; `Ok(false)` if its reader stopped first.
+/// Waits until the witness of a sender has seen its `messages` messages.
+async fn delivered(echo: &Echo, messages: u32) {
+    loop {
+        let notified = echo.notify.notified();
+        if echo.next.load(Ordering::Acquire) >= messages {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// Sends the client's messages; `Ok(false)` if its reader stopped short
+/// first.
 async fn send_all(
     wr: &mut OwnedWriteHalf,
     ctx: &WriterCtx,
-    pongs: &mut mpsc::UnboundedReceiver<Token<'static>>,
+    pongs: &mut PongQueue,
 ) -> std::io::Result<bool> {
     let frames_per_write = match ctx.pacing {
         Pacing::Burst { .. } => ctx.batch as usize,
@@ -365,7 +469,7 @@ async fn send_all(
                         }
                         tokio::select! {
                             _ = notified => {}
-                            token = pongs.recv() => if !pong(wr, token).await? {
+                            token = pongs.next() => if !pong(wr, token).await? {
                                 return Ok(false);
                             },
                         }
@@ -381,7 +485,7 @@ async fn send_all(
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep_until(at) => break,
-                        token = pongs.recv() => if !pong(wr, token).await? {
+                        token = pongs.next() => if !pong(wr, token).await? {
                             return Ok(false);
                         },
                     }
@@ -391,44 +495,47 @@ async fn send_all(
         };
         buf.clear();
         for s in seq..end {
-            message::encode(&mut buf, stamp(s), ctx.size);
+            ctx.speech.encode(&mut buf, stamp(s));
         }
         wr.write_all(&buf).await?;
         seq = end;
-        while let Ok(token) = pongs.try_recv() {
+        while let Ok(token) = pongs.rx.try_recv() {
             pong(wr, Some(token)).await?;
         }
     }
     Ok(true)
 }
 
-/// Logs every client in; returns their sockets and decoders in index order.
-async fn login_all(cfg: &FanoutConfig) -> Result<Vec<(tokio::net::TcpStream, Decoder)>, LoadError> {
+/// Logs every client in, each into its room; returns their sockets and
+/// listeners in index order.
+async fn login_all(
+    cfg: &FanoutConfig,
+) -> Result<Vec<(tokio::net::TcpStream, Listener)>, LoadError> {
     let done = Arc::new(AtomicUsize::new(0));
+    let topology = cfg.topology();
     let mut set = JoinSet::new();
     for i in 0..cfg.clients {
-        let (target, source, name, done) = (
+        let (target, source, name, protocol, done) = (
             cfg.target,
             net::source_addr(i, cfg.sources),
             cfg.name(i),
+            cfg.protocol,
             done.clone(),
         );
         set.spawn(async move {
             let mut stream = net::connect(target, source, false).await?;
-            let mut decoder = Decoder::new(DECODER_MAX_FRAME);
-            let mut buf = vec![0u8; 4096];
-            net::login(&mut stream, &mut decoder, &mut buf, &name).await?;
+            let listener = wire::log_in(&mut stream, protocol, &topology, i, &name).await?;
             done.fetch_add(1, Ordering::Relaxed);
-            Ok::<_, LoadError>((i, stream, decoder))
+            Ok::<_, LoadError>((i, stream, listener))
         });
     }
-    let mut clients: Vec<Option<(tokio::net::TcpStream, Decoder)>> =
+    let mut clients: Vec<Option<(tokio::net::TcpStream, Listener)>> =
         (0..cfg.clients).map(|_| None).collect();
     let collect = async {
         while let Some(joined) = set.join_next().await {
-            let (i, stream, decoder) =
+            let (i, stream, listener) =
                 joined.map_err(|e| LoadError::Io(format!("login task failed: {e}")))??;
-            clients[i] = Some((stream, decoder));
+            clients[i] = Some((stream, listener));
         }
         Ok::<_, LoadError>(())
     };
@@ -461,25 +568,34 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutReport, LoadError> {
     let login_s = login_started.elapsed().as_secs_f64();
 
     let names: Arc<[String]> = (0..cfg.clients).map(|i| cfg.name(i)).collect();
+    let topology = cfg.topology();
+    let echoes: Vec<Arc<Echo>> = (0..cfg.clients).map(|_| Arc::default()).collect();
     let progress = Arc::new(Progress::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut readers = JoinSet::new();
     let mut writers = JoinSet::new();
     let meter = Meter::start(cfg.server_pid);
     let start = Instant::now();
-    for (me, (stream, decoder)) in clients.into_iter().enumerate() {
+    for (me, (stream, listener)) in clients.into_iter().enumerate() {
         let (rd, wr) = stream.into_split();
-        let echo = Arc::new(Echo::default());
+        let watched = topology.watched(me);
         let (pong_tx, pong_rx) = mpsc::unbounded_channel();
+        let complete = Arc::new(AtomicBool::new(false));
+        let pongs = PongQueue {
+            rx: pong_rx,
+            reader_complete: complete.clone(),
+        };
         let rctx = ReaderCtx {
             me,
-            clients: cfg.clients,
+            watched,
+            topology,
             messages: cfg.messages,
             names: names.clone(),
             epoch,
-            echo: echo.clone(),
+            echo: echoes[watched].clone(),
             progress: progress.clone(),
             pongs: pong_tx,
+            complete,
             stop: stop_rx.clone(),
         };
         let wctx = WriterCtx {
@@ -487,15 +603,16 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutReport, LoadError> {
             clients: cfg.clients,
             messages: cfg.messages,
             size: cfg.size,
+            speech: Speech::new(cfg.protocol, &topology, me, cfg.size),
             pacing: cfg.pacing,
             batch: cfg.batch,
             epoch,
             start,
-            echo,
+            echo: echoes[me].clone(),
             progress: progress.clone(),
         };
-        readers.spawn(reader(rd, decoder, rctx));
-        writers.spawn(writer(wr, wctx, pong_rx));
+        readers.spawn(reader(rd, listener, rctx));
+        writers.spawn(writer(wr, wctx, pongs));
     }
 
     let status = watch_run(cfg, &progress, start).await;

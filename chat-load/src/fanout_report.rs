@@ -1,7 +1,8 @@
 //! The fan-out scenario's results: merged from every reader, judged, and
 //! printed as a human summary and one `RESULT` line.
 //!
-//! Figures: deliveries expected (K×M×K) and received, losses and reorders
+//! Figures: deliveries expected (K×M×K in one chat room; see
+//! [`Topology`](crate::topology::Topology) for rooms and IRC) and received, losses and reorders
 //! (per sender in the summary), errors, wall time (first send to last
 //! delivery), deliveries per second, latency p50/p99/max over every
 //! delivery, and with the server's pid its CPU over the run, deliveries per
@@ -16,6 +17,7 @@ use crate::fanout::{FanoutConfig, Pacing, ReaderOutcome};
 use crate::histogram::Histogram;
 use crate::procfs::Memory;
 use crate::report::{PhaseCpu, ResultLine, Status, or_na, us};
+use crate::wire::Protocol;
 
 /// Senders listed in the summary when some have losses or reorders.
 const OFFENDERS_SHOWN: usize = 10;
@@ -61,7 +63,11 @@ impl FanoutReport {
         mem_before: Option<Memory>,
         mem_end: Option<Memory>,
     ) -> Self {
-        let mut totals = Totals::new(config.clients, config.messages, config.clients);
+        let topology = config.topology();
+        let expected = (0..config.clients)
+            .map(|s| u64::from(config.messages) * topology.audience(s) as u64)
+            .collect();
+        let mut totals = Totals::per_sender(expected);
         let mut latency = Histogram::new();
         let mut errors = 0;
         let mut notes = Vec::new();
@@ -118,6 +124,36 @@ impl FanoutReport {
         }
     }
 
+    /// How the clients speak, if not in the server's default room over
+    /// chat (the summary says nothing then, as it always did).
+    fn speaking(&self) -> Option<String> {
+        let c = &self.config;
+        let t = c.topology();
+        let rooms = match c.rooms {
+            Some(r) if t.members(r - 1) == t.members(0) => {
+                format!("{r} rooms of {} members", t.members(0))
+            }
+            Some(r) => format!(
+                "{r} rooms of {} to {} members",
+                t.members(r - 1),
+                t.members(0)
+            ),
+            None => "one room".to_string(),
+        };
+        match c.protocol {
+            Protocol::Chat if c.rooms.is_some() => Some(format!(
+                "chat, cap:rooms, say:/said: in {rooms} (each also in the default room); \
+                 a message reaches every member of its room, its sender included"
+            )),
+            Protocol::Chat => None,
+            Protocol::Irc => Some(format!(
+                "IRC, PRIVMSG in {rooms}; a message reaches every member but its sender \
+                 (IRC servers do not echo), so a room of n delivers it n-1 times; \
+                 windows are fed by the next member of the sender's room"
+            )),
+        }
+    }
+
     /// The human-readable summary, several lines.
     pub fn summary(&self) -> String {
         let c = &self.config;
@@ -137,6 +173,9 @@ impl FanoutReport {
             "fan-out: {} clients x {} messages x {} B, {pacing}, server {}",
             c.clients, c.messages, c.size, c.target
         );
+        if let Some(speaking) = self.speaking() {
+            let _ = writeln!(s, "  speaking     {speaking}");
+        }
         let _ = writeln!(s, "  logins       {} in {:.3} s", c.clients, self.login_s);
         let _ = writeln!(
             s,
@@ -223,8 +262,16 @@ impl FanoutReport {
         let l = &self.latency;
         let (pacing, rate, window) = self.pacing_words();
         let mut r = ResultLine::new("fanout");
-        r.put("server", c.target)
-            .put("clients", c.clients)
+        r.put("server", c.target);
+        // Only runs that are not the default say so: the default line is
+        // unchanged.
+        if c.protocol != Protocol::Chat {
+            r.put("protocol", c.protocol.word());
+        }
+        if let Some(rooms) = c.rooms {
+            r.put("rooms", rooms);
+        }
+        r.put("clients", c.clients)
             .put("messages", c.messages)
             .put("size", c.size)
             .put("pacing", pacing)

@@ -8,14 +8,23 @@
 //!   flight) or paced at R messages per second. Every message carries its
 //!   sender, a sequence number and a send timestamp, so every delivery is
 //!   checked for loss and order and timed. With the server's pid it adds the
-//!   server's CPU time and memory. Throughput and latency both use it.
+//!   server's CPU time and memory. Throughput and latency both use it. The
+//!   clients share the server's default room, or are spread over R rooms
+//!   ([`topology`]), and speak chat or IRC ([`wire`], [`irc`]), so an IRC
+//!   server such as ngircd is measured by the same generator.
 //! * [`scale::run`]: N connections log in and stay idle, answering the
 //!   server's keepalive pings, for T seconds; it reports the login time, the
-//!   server's memory per connection and its CPU while idle.
+//!   server's memory per connection and its CPU while idle. With rooms, each
+//!   connection also joins one of R rooms as part of its login.
 //!
 //! Both refuse any address outside 127.0.0.0/8 ([`net::check_loopback`]) and
 //! every phase has a deadline: a run that misses one ends with
 //! [`LoadError::Timeout`] rather than hanging.
+//!
+//! `chat-load/bench.sh` runs the benchmark scenarios against one of our
+//! servers (`SCENARIOS="fanout-rooms scale-rooms"` for the rooms), and
+//! `chat-load/bench-irc.sh` runs them against ours and ngircd in one go,
+//! with their ratios; BENCHMARKS.md has the commands and figures.
 //!
 //! The building blocks are public for tests and reuse: [`message`] (the
 //! payload format), [`accounting`] (loss and reorder bookkeeping),
@@ -26,11 +35,14 @@ pub mod accounting;
 pub mod fanout;
 mod fanout_report;
 pub mod histogram;
+pub mod irc;
 pub mod message;
 pub mod net;
 pub mod procfs;
 pub mod report;
 pub mod scale;
+pub mod topology;
+pub mod wire;
 
 use std::fmt;
 use std::time::Duration;

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! chat-load fanout --addr 127.0.0.1:7878 --clients 50 --messages 1000 --size 64 [--rate 100] --server-pid PID
-//! chat-load scale  --addr 127.0.0.1:7878 --connections 19500 --hold 20 --server-pid PID
+//! chat-load fanout --rooms 10 ...                  # K clients over 10 rooms, say:/said:
+//! chat-load fanout --protocol irc --addr 127.0.0.1:6667 ...   # an IRC server (ngircd)
+//! chat-load scale  --addr 127.0.0.1:7878 --connections 19500 --hold 20 [--rooms 100] --server-pid PID
 //! ```
 //!
 //! Prints a summary, then one `RESULT key=value ...` line. Exit code: 0 ok,
@@ -17,8 +19,9 @@ use std::time::Duration;
 use chat_load::fanout::{self, FanoutConfig, Pacing};
 use chat_load::report::ResultLine;
 use chat_load::scale::{self, ScaleConfig};
+use chat_load::wire::Protocol;
 use chat_load::{LoadError, net};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Load generator for the chat servers (loopback only).
 #[derive(Debug, Parser)]
@@ -58,6 +61,16 @@ struct Common {
     login_timeout: Option<f64>,
 }
 
+/// `--protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProtocolArg {
+    /// This project's protocol.
+    Chat,
+    /// IRC: NICK/USER, JOIN #bench, PRIVMSG #bench (nobody receives their
+    /// own messages, so K-1 deliveries per message).
+    Irc,
+}
+
 #[derive(Debug, Args)]
 struct FanoutArgs {
     #[command(flatten)]
@@ -68,9 +81,18 @@ struct FanoutArgs {
     /// M: messages per client.
     #[arg(long, short = 'm', default_value_t = 1000)]
     messages: u32,
-    /// S: bytes per message frame, `msg:` and LF included.
+    /// S: bytes per message frame, `msg:` and LF included (the text, S-5
+    /// bytes, is the same in say: and IRC's PRIVMSG).
     #[arg(long, short = 's', default_value_t = 64)]
     size: usize,
+    /// What the clients speak.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Chat)]
+    protocol: ProtocolArg,
+    /// R: spread the clients over R rooms (client i in room bench<i mod R>,
+    /// #bench<i mod R> over IRC), each sending to its own room; without it
+    /// everyone is in the server's default room (IRC: #bench).
+    #[arg(long, value_name = "R")]
+    rooms: Option<usize>,
     /// R: messages per second per client (paced); without it, burst.
     #[arg(long, value_name = "R")]
     rate: Option<f64>,
@@ -109,6 +131,10 @@ struct ScaleArgs {
     /// Most connections connecting or logging in at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// R: each connection also joins one of R rooms (bench<i mod R>) as
+    /// part of its login, with the rooms capability.
+    #[arg(long, value_name = "R")]
+    rooms: Option<usize>,
 }
 
 fn seconds(flag: &str, s: f64) -> Result<Duration, LoadError> {
@@ -118,6 +144,11 @@ fn seconds(flag: &str, s: f64) -> Result<Duration, LoadError> {
 fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadError> {
     let target = net::parse_target(&a.common.addr)?;
     let mut c = FanoutConfig::new(target, a.clients, a.messages, a.size);
+    c.protocol = match a.protocol {
+        ProtocolArg::Chat => Protocol::Chat,
+        ProtocolArg::Irc => Protocol::Irc,
+    };
+    c.rooms = a.rooms;
     c.pacing = match a.rate {
         Some(r) => Pacing::Rate(r),
         None => Pacing::Burst { window: a.window },
@@ -143,6 +174,7 @@ fn scale_config(a: &ScaleArgs, threads: usize) -> Result<ScaleConfig, LoadError>
     let mut c = ScaleConfig::new(target, a.connections, seconds("hold", a.hold)?);
     c.sources = a.sources;
     c.concurrency = a.concurrency;
+    c.rooms = a.rooms;
     c.server_pid = a.common.server_pid;
     c.gen_threads = threads;
     if let Some(p) = &a.common.name_prefix {

@@ -8,6 +8,11 @@
 //! receiver gets the text back from `chat_proto::ServerFrame::Msg` and
 //! [`parse`]s the three numbers without allocating.
 //!
+//! The same text (the frame without `msg:` and the LF, [`encode_text`]) is
+//! what clients say in a room (`say:ROOM:<text>`, relayed as
+//! `said:ROOM:OFFSET:<name>:<text>`) and over IRC (`PRIVMSG #chan :<text>`),
+//! so `size` names one payload whatever the clients speak.
+//!
 //! Encoding appends to a reused buffer and formats the numbers by hand, so
 //! a burst of messages costs no allocation either.
 
@@ -65,19 +70,32 @@ fn put_u64(buf: &mut Vec<u8>, mut n: u64) {
 /// A frame whose numbers do not fit in `size` is written unpadded, longer
 /// than asked; [`min_size`] tells the caller in advance.
 pub fn encode(buf: &mut Vec<u8>, stamp: Stamp, size: usize) {
-    let start = buf.len();
     buf.extend_from_slice(b"msg:");
+    encode_text(buf, stamp, text_len(size));
+    buf.push(b'\n');
+}
+
+/// The text length of a `size`-byte `msg:` frame: the text every form of a
+/// load message carries (`msg:`, `say:ROOM:`, IRC's `PRIVMSG`), so a run's
+/// `size` means the same payload whatever the clients speak.
+pub fn text_len(size: usize) -> usize {
+    size.saturating_sub(OVERHEAD)
+}
+
+/// Appends the text alone (`<sender> <seq> <t_ns>[ <padding>]`), padded to
+/// `len` bytes; unpadded, and longer, if the numbers do not fit.
+pub fn encode_text(buf: &mut Vec<u8>, stamp: Stamp, len: usize) {
+    let start = buf.len();
     put_u64(buf, u64::from(stamp.sender));
     buf.push(b' ');
     put_u64(buf, u64::from(stamp.seq));
     buf.push(b' ');
     put_u64(buf, stamp.t_ns);
-    let used = buf.len() - start + 1;
-    if size > used {
+    let used = buf.len() - start;
+    if len > used {
         buf.push(b' ');
-        buf.resize(buf.len() + (size - used - 1), b'x');
+        buf.resize(buf.len() + (len - used - 1), b'x');
     }
-    buf.push(b'\n');
 }
 
 /// Parses a decimal number made of ASCII digits only.
@@ -133,6 +151,21 @@ mod tests {
         assert_eq!(frame(s, 20), b"msg:7 42 123456789 \n");
         // Too small: longer than asked, never truncated.
         assert_eq!(frame(s, 10), b"msg:7 42 123456789\n");
+    }
+
+    #[test]
+    fn the_text_alone_is_the_frame_without_msg_and_lf() {
+        let s = Stamp {
+            sender: 3,
+            seq: 17,
+            t_ns: 99_000,
+        };
+        for size in [5, 10, 19, 20, 21, 64, 200] {
+            let mut text = Vec::new();
+            encode_text(&mut text, s, text_len(size));
+            let f = frame(s, size);
+            assert_eq!(text, &f[4..f.len() - 1], "size {size}");
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //!   127.0.0.(1 + i mod k) before it connects, so many connections can
 //!   spread over several source addresses when one runs out of ephemeral
 //!   ports.
-//! * [`login`]: `iam:NAME` until `ok:NAME`, answering pings on the way.
+//! * [`login`]: `iam:NAME` until `ok:NAME`, answering pings on the way;
+//!   [`login_in_room`]: the same as a client of the rooms capability
+//!   (`cap:rooms` first), then `join:ROOM` until the server says the
+//!   client reads `ROOM` (`room:ROOM:...`).
 //! * [`Incoming`]: a server frame decoded with `chat_proto::Decoder` and
 //!   `ServerFrame::parse`, reduced to what the generator acts on.
 
@@ -14,7 +17,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::BytesMut;
-use chat_proto::{ClientFrame, Decoder, Name, PeerError, RawFrame, ServerFrame, Token};
+use chat_proto::{CapList, ClientFrame, Decoder, Name, PeerError, RawFrame, ServerFrame, Token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -97,13 +100,25 @@ pub enum Incoming<'a> {
         /// The text.
         text: &'a str,
     },
+    /// `said:ROOM:OFFSET:FROM:TEXT` (the room form).
+    Said {
+        /// The room.
+        room: &'a str,
+        /// The sender's name.
+        from: &'a str,
+        /// The text.
+        text: &'a str,
+    },
+    /// `room:ROOM:EPOCH:NEXT`: the client now reads `ROOM`.
+    Room(&'a str),
     /// `ping:TOKEN`: must be answered with `pong:TOKEN`.
     Ping(Token<'a>),
     /// `err:CODE:TEXT`.
     Err(&'a str, &'a str),
     /// `bye:REASON`: the server is closing the connection.
     Bye(&'a str),
-    /// `join:`, `left:`, `users:`, `pong:`: nothing to do.
+    /// `join:`, `left:`, `users:`, `pong:`, `cap:`, `joined:`, ...: nothing
+    /// to do.
     Ignored,
     /// A frame the decoder or the grammar refused.
     Bad(&'a PeerError),
@@ -119,6 +134,14 @@ pub fn classify<R>(frame: Result<RawFrame<'_>, PeerError>, f: impl FnOnce(Incomi
             from: from.as_str(),
             text: text.as_str(),
         },
+        Ok(ServerFrame::Said {
+            room, from, text, ..
+        }) => Incoming::Said {
+            room: room.as_str(),
+            from: from.as_str(),
+            text: text.as_str(),
+        },
+        Ok(ServerFrame::Room { room, .. }) => Incoming::Room(room.as_str()),
         Ok(ServerFrame::Ok(name)) => Incoming::Ok(name.as_str()),
         Ok(ServerFrame::Ping(token)) => Incoming::Ping(token.clone()),
         Ok(ServerFrame::Bye(reason)) => Incoming::Bye(reason.as_str()),
@@ -152,32 +175,104 @@ pub async fn login(
     buf: &mut [u8],
     name: &str,
 ) -> Result<(), LoadError> {
-    let io_err = |e: io::Error| LoadError::Io(format!("{name}: {e}"));
     let valid = Name::new(name).map_err(|e| LoadError::Config(format!("name {name:?}: {e}")))?;
     let mut iam = BytesMut::new();
     ClientFrame::Iam(valid).encode(&mut iam);
-    stream.write_all(&iam).await.map_err(io_err)?;
-    let mut logged_in = false;
-    while !logged_in {
+    exchange(
+        stream,
+        decoder,
+        buf,
+        name,
+        &iam,
+        "ok:",
+        |incoming| matches!(incoming, Incoming::Ok(n) if *n == name),
+    )
+    .await
+}
+
+/// Logs in as `name` with the rooms capability (`cap:rooms`, then
+/// `iam:NAME` until `ok:NAME`), then joins `room` (`join:ROOM` until
+/// `room:ROOM:...`, the frame that says the client now reads it). The
+/// client is then in the server's default room and in `room`. Errors as
+/// for [`login`]; a refused join (`err:` after the `ok:`) is one too.
+pub async fn login_in_room(
+    stream: &mut TcpStream,
+    decoder: &mut Decoder,
+    buf: &mut [u8],
+    name: &str,
+    room: &str,
+) -> Result<(), LoadError> {
+    let valid = Name::new(name).map_err(|e| LoadError::Config(format!("name {name:?}: {e}")))?;
+    let room_name =
+        Name::new(room).map_err(|e| LoadError::Config(format!("room {room:?}: {e}")))?;
+    let caps = CapList::new("rooms").expect("a valid capability list");
+    let mut out = BytesMut::new();
+    ClientFrame::Cap(caps).encode(&mut out);
+    ClientFrame::Iam(valid).encode(&mut out);
+    exchange(
+        stream,
+        decoder,
+        buf,
+        name,
+        &out,
+        "ok:",
+        |incoming| matches!(incoming, Incoming::Ok(n) if *n == name),
+    )
+    .await?;
+    out.clear();
+    ClientFrame::Join(room_name).encode(&mut out);
+    exchange(
+        stream,
+        decoder,
+        buf,
+        name,
+        &out,
+        "room:",
+        |incoming| matches!(incoming, Incoming::Room(r) if *r == room),
+    )
+    .await
+}
+
+/// Writes `out`, then reads until a frame for which `done` is true,
+/// answering pings; `err:` or `bye:` before it, or a closed connection, is
+/// an error. `awaited` names the frame for the error message.
+async fn exchange(
+    stream: &mut TcpStream,
+    decoder: &mut Decoder,
+    buf: &mut [u8],
+    name: &str,
+    out: &[u8],
+    awaited: &str,
+    mut done: impl FnMut(&Incoming<'_>) -> bool,
+) -> Result<(), LoadError> {
+    let io_err = |e: io::Error| LoadError::Io(format!("{name}: {e}"));
+    stream.write_all(out).await.map_err(io_err)?;
+    let mut finished = false;
+    while !finished {
         let n = stream.read(buf).await.map_err(io_err)?;
         if n == 0 {
             return Err(LoadError::Io(format!(
-                "{name}: the server closed the connection before ok:"
+                "{name}: the server closed the connection before {awaited}"
             )));
         }
         let mut pongs = Vec::new();
         let mut refused = None;
         decoder.decode(&buf[..n], |frame| {
-            classify(frame, |incoming| match incoming {
-                Incoming::Ok(n) if n == name => logged_in = true,
-                Incoming::Ping(token) => pongs.push(token.into_owned()),
-                Incoming::Err(code, text) if refused.is_none() && !logged_in => {
-                    refused = Some(format!("err:{code}:{text}"));
+            classify(frame, |incoming| {
+                if !finished && done(&incoming) {
+                    finished = true;
+                    return;
                 }
-                Incoming::Bye(reason) if refused.is_none() => {
-                    refused = Some(format!("bye:{reason}"));
+                match incoming {
+                    Incoming::Ping(token) => pongs.push(token.into_owned()),
+                    Incoming::Err(code, text) if refused.is_none() && !finished => {
+                        refused = Some(format!("err:{code}:{text}"));
+                    }
+                    Incoming::Bye(reason) if refused.is_none() => {
+                        refused = Some(format!("bye:{reason}"));
+                    }
+                    _ => {}
                 }
-                _ => {}
             })
         });
         write_pongs(stream, &pongs).await.map_err(io_err)?;
@@ -244,5 +339,22 @@ mod tests {
             ]
         );
         assert!(seen[6].starts_with("Bad("), "{}", seen[6]);
+    }
+
+    #[test]
+    fn room_frames_are_classified_too() {
+        let mut decoder = Decoder::new(4096);
+        let input = b"said:bench3:17:a:1 2 3 x:y\nroom:bench3:1f:0\njoined:bench3:a\ncap:rooms\n";
+        let mut seen = Vec::new();
+        decoder.decode(input, |f| classify(f, |i| seen.push(format!("{i:?}"))));
+        assert_eq!(
+            seen,
+            [
+                r#"Said { room: "bench3", from: "a", text: "1 2 3 x:y" }"#,
+                r#"Room("bench3")"#,
+                "Ignored",
+                "Ignored",
+            ]
+        );
     }
 }

@@ -4,7 +4,12 @@
 //!    in at once (the server's listen backlog is 1024), each bound to
 //!    127.0.0.(1 + i mod `sources`) first so ephemeral ports do not run
 //!    out. A connection counts once the server has answered `ok:NAME`. The
-//!    login time runs from the first connect to the last `ok:`.
+//!    login time runs from the first connect to the last `ok:`. With
+//!    `rooms` (R), each connection logs in with the rooms capability and
+//!    joins room `bench<i mod R>`, and counts once the server says it reads
+//!    it (`room:ROOM:...`): the login time then includes the joins. Every
+//!    connection is also in the server's default room, the room holding
+//!    all of them.
 //! 2. **hold** (measured): every connection stays idle for `hold`, answering
 //!    the server's keepalive pings with pongs. Any connection the server
 //!    closes fails the run.
@@ -39,6 +44,7 @@ use tokio::task::JoinSet;
 use crate::net::{self, Incoming, classify};
 use crate::procfs::{self, Memory};
 use crate::report::{Meter, PhaseCpu, ResultLine, Status, or_na};
+use crate::topology::Topology;
 use crate::{DECODER_MAX_FRAME, LoadError};
 
 /// What to run.
@@ -54,6 +60,9 @@ pub struct ScaleConfig {
     pub sources: u8,
     /// Most connections connecting or logging in at once.
     pub concurrency: usize,
+    /// R: rooms to spread the connections over, each joined at login
+    /// (`None`, the default: the default room only).
+    pub rooms: Option<usize>,
     /// Names are this prefix and the connection's index.
     pub name_prefix: String,
     /// The server's pid, for its CPU and memory.
@@ -74,6 +83,7 @@ impl ScaleConfig {
             hold,
             sources: 4,
             concurrency: 256,
+            rooms: None,
             name_prefix: "idle".into(),
             server_pid: None,
             login_timeout: Duration::from_secs(60),
@@ -91,6 +101,9 @@ impl ScaleConfig {
         }
         if self.sources > 254 {
             return bad("--sources is at most 254 (127.0.0.1 to 127.0.0.254)".into());
+        }
+        if self.rooms.is_some_and(|r| r == 0 || r > self.connections) {
+            return bad("--rooms must be at least 1 and at most --connections".into());
         }
         if self.hold > Duration::from_secs(24 * 3600) {
             return bad("--hold is at most a day".into());
@@ -163,7 +176,13 @@ async fn connection(
         let mut decoder = Decoder::new(DECODER_MAX_FRAME);
         // On the heap and freed after login, so idle tasks stay small.
         let mut buf = vec![0u8; 2048];
-        net::login(&mut stream, &mut decoder, &mut buf, &name).await?;
+        match cfg.rooms {
+            Some(rooms) => {
+                let room = Topology::room_name(i % rooms);
+                net::login_in_room(&mut stream, &mut decoder, &mut buf, &name, &room).await?;
+            }
+            None => net::login(&mut stream, &mut decoder, &mut buf, &name).await?,
+        }
         Ok::<_, LoadError>((stream, decoder))
     };
     let (stream, decoder) = match logged_in.await {
@@ -287,6 +306,14 @@ impl ScaleReport {
             "scale: {n} idle connections to {} from {} source address(es), {} logins at a time",
             c.target, c.sources, c.concurrency
         );
+        if let Some(rooms) = c.rooms {
+            let _ = writeln!(
+                s,
+                "  rooms        each logs in with cap:rooms and joins one of {rooms} rooms \
+                 (bench0 to bench{}); all are also in the default room",
+                rooms - 1
+            );
+        }
         let _ = writeln!(
             s,
             "  logins       {n} in {:.3} s ({:.0}/s); server CPU {} s, generator CPU {:.2} s",
@@ -328,8 +355,12 @@ impl ScaleReport {
     pub fn result_line(&self) -> String {
         let c = &self.config;
         let mut r = ResultLine::new("scale");
-        r.put("server", c.target)
-            .put("connections", c.connections)
+        r.put("server", c.target);
+        // Only a run with rooms says so: the default line is unchanged.
+        if let Some(rooms) = c.rooms {
+            r.put("rooms", rooms);
+        }
+        r.put("connections", c.connections)
             .put("sources", c.sources)
             .put("concurrency", c.concurrency)
             .put("gen_threads", c.gen_threads)

@@ -130,3 +130,42 @@ fn a_missing_server_fails_fast() {
     let err = client_runtime().block_on(fanout::run(&cfg)).unwrap_err();
     assert!(err.to_string().contains("connect"), "{err}");
 }
+
+#[test]
+fn rooms_fanout_delivers_each_message_to_its_room_only() {
+    let addr = start_server(ServerConfig::default());
+    // 5 clients over 2 rooms (sizes 3 and 2), each saying say:ROOM:...
+    let mut cfg = small(addr, Pacing::Burst { window: 10 });
+    cfg.clients = 5;
+    cfg.rooms = Some(2);
+    cfg.name_prefix = "roomy".into();
+    let report = client_runtime().block_on(fanout::run(&cfg)).expect("run");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert_eq!(report.totals.expected(), 50 * (3 * 3 + 2 * 2));
+    assert_eq!(report.totals.expected_per_sender, [150, 100, 150, 100, 150]);
+    assert_eq!(report.totals.received_total(), 650);
+    assert_eq!(report.totals.reorders_total(), 0);
+    assert_eq!(report.errors, 0);
+    assert!(report.result_line().contains(" rooms=2 clients=5 "));
+
+    let mut cfg = small(addr, Pacing::Rate(500.0));
+    cfg.rooms = Some(3);
+    cfg.name_prefix = "paced-roomy".into();
+    let report = client_runtime().block_on(fanout::run(&cfg)).expect("paced");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert_eq!(report.totals.received_total(), 3 * 50);
+}
+
+#[test]
+fn idle_connections_log_in_and_join_their_rooms() {
+    let addr = start_server(ServerConfig::default());
+    let mut cfg = ScaleConfig::new(addr, 20, Duration::from_millis(300));
+    cfg.rooms = Some(3);
+    cfg.login_timeout = Duration::from_secs(2);
+    let report = client_runtime()
+        .block_on(scale::run(&cfg))
+        .expect("scale run");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert!(report.result_line().contains(" rooms=3 connections=20 "));
+    assert!(report.summary().contains("joins one of 3 rooms"));
+}

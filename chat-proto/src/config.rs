@@ -280,6 +280,69 @@ impl Default for FailedLogins {
     }
 }
 
+/// How much of each room's past the hub keeps, for clients that resume
+/// (`resume:`) or join with the `rooms` capability.
+///
+/// History is the tail of the room's log of `said:` frames, kept by count
+/// and by bytes, whichever bound is hit first; a replay is read from it
+/// through the same windows as live traffic, and its bytes stay under half
+/// the room backlog, so a resume never pauses the room's senders. A room
+/// with history stays when its last member leaves (so that members who come
+/// back can resume) until `max_rooms` is reached, when the one idle the
+/// longest goes. Memory: at most `max_rooms × bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct History {
+    /// Messages kept per room; 0 keeps none (no history, no resume).
+    /// Default 1,000.
+    pub messages: usize,
+    /// Bytes of `said:` frames kept per room; at most half of
+    /// `room_backlog`. Default 256 KiB.
+    pub bytes: usize,
+    /// Messages replayed to a client that joins a room (or logs in) with
+    /// the `rooms` capability and does not resume. Default 20: a screen of
+    /// context for someone who arrives, cheap (a slice of the room's log)
+    /// even when thousands join at once. 0 sends none.
+    pub on_join: usize,
+    /// Most messages replayed for one `resume:`; older ones are reported
+    /// missing. Default 1,000.
+    pub max_replay: usize,
+    /// Whether messages wait to be stored before anyone is handed them:
+    /// the hub emits [`Output::Store`](crate::Output::Store) for each, and
+    /// hands out a room's messages up to what the application reports
+    /// stored with [`Hub::stored`](crate::Hub::stored). So every message a
+    /// sender saw echoed is in the store. Default: off.
+    pub durable: bool,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            messages: 1000,
+            bytes: 256 << 10,
+            on_join: 20,
+            max_replay: 1000,
+            durable: false,
+        }
+    }
+}
+
+impl History {
+    /// No history: nothing kept, nothing replayed.
+    pub fn none() -> History {
+        History {
+            messages: 0,
+            on_join: 0,
+            ..History::default()
+        }
+    }
+
+    /// Whether any history is kept.
+    pub fn is_kept(&self) -> bool {
+        self.messages > 0
+    }
+}
+
 /// Who decides whether a login is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -456,6 +519,8 @@ pub struct ServerConfig {
     /// Take a secret (`iam:NAME:SECRET`) over a connection that is neither
     /// encrypted nor from loopback. Default: no (`err:insecure`).
     pub secrets_in_clear: bool,
+    /// What the rooms remember of their past.
+    pub history: History,
 }
 
 impl Default for ServerConfig {
@@ -488,6 +553,7 @@ impl Default for ServerConfig {
             addresses: AddressLimits::default(),
             failed_logins: FailedLogins::default(),
             secrets_in_clear: false,
+            history: History::default(),
         }
     }
 }
@@ -557,6 +623,25 @@ impl ServerConfig {
             }
         }
         check_duration("write_timeout", self.write_timeout)?;
+        let h = &self.history;
+        if h.durable && !h.is_kept() {
+            return Err(ConfigError::Zero {
+                field: "history.messages (durable history keeps some)",
+            });
+        }
+        if h.is_kept() && h.bytes > self.room_backlog / 2 {
+            return Err(ConfigError::HistoryBytes {
+                value: h.bytes,
+                room_backlog: self.room_backlog,
+            });
+        }
+        if h.is_kept() && h.bytes < self.max_frame_len {
+            return Err(ConfigError::BelowFrameLen {
+                field: "history.bytes",
+                value: h.bytes,
+                max_frame_len: self.max_frame_len,
+            });
+        }
         let a = &self.addresses;
         if a.max_connections == 0 {
             return Err(ConfigError::Zero {

@@ -79,11 +79,16 @@ pub enum ErrorCode {
     /// `insecure`: a secret sent over a connection that is neither
     /// encrypted nor from loopback; it was not looked at.
     Insecure,
+    /// `history-gap`: a `resume:` could not be served whole; the text
+    /// starts `ROOM:MISSING:`, where `MISSING` is how many messages are lost
+    /// (`?` when the room's log changed and nobody can tell). What is still
+    /// there follows, then live traffic.
+    HistoryGap,
 }
 
 impl ErrorCode {
     /// Every known code, in the order PROTOCOL.md lists them.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::NameTaken,
         ErrorCode::BadName,
         ErrorCode::NotLoggedIn,
@@ -108,6 +113,7 @@ impl ErrorCode {
         ErrorCode::ConnectionRate,
         ErrorCode::RetryLater,
         ErrorCode::Insecure,
+        ErrorCode::HistoryGap,
     ];
 
     /// The code as it appears on the wire, e.g. `"name-taken"`.
@@ -137,6 +143,7 @@ impl ErrorCode {
             ErrorCode::ConnectionRate => "connection-rate",
             ErrorCode::RetryLater => "retry-later",
             ErrorCode::Insecure => "insecure",
+            ErrorCode::HistoryGap => "history-gap",
         }
     }
 
@@ -316,6 +323,9 @@ pub enum UsageError {
     /// The text is not valid.
     #[error("invalid text: {0}")]
     InvalidText(#[from] InvalidText),
+    /// [`Hub::restore`](crate::Hub::restore) cannot take this history now.
+    #[error("cannot restore the room: {0}")]
+    NotRestorable(&'static str),
     /// The frame would be longer than the maximum frame length.
     #[error("frame of {len} bytes exceeds the maximum of {limit}")]
     TooLong {
@@ -375,6 +385,15 @@ pub enum ConfigError {
     BadRoomName {
         /// The name given.
         name: String,
+    },
+    /// History bytes above half the room backlog: a resume could pause the
+    /// room's senders.
+    #[error("history.bytes ({value}) must be at most half of room_backlog ({room_backlog})")]
+    HistoryBytes {
+        /// The value given.
+        value: usize,
+        /// The room backlog in the same config.
+        room_backlog: usize,
     },
     /// A byte bound smaller than one frame.
     #[error("{field} ({value}) must be at least max_frame_len ({max_frame_len})")]

@@ -74,6 +74,19 @@ pub enum ClientFrame<'a> {
         /// What to say.
         text: Text<'a>,
     },
+    /// `resume:ROOM:EPOCH:NEXT`: join `ROOM` (or, before login, the rooms
+    /// joined at login) from the message at offset `NEXT` of the log
+    /// `EPOCH` on: the messages missed since are replayed before live
+    /// traffic. Needs the `rooms` capability.
+    Resume {
+        /// The room.
+        room: Name<'a>,
+        /// The log the offsets belong to (hexadecimal on the wire), as the
+        /// `room:` frame gave it.
+        epoch: u64,
+        /// The offset of the first message wanted: one past the last seen.
+        next: u64,
+    },
 }
 
 /// A frame sent by the server to a client.
@@ -294,6 +307,16 @@ impl<'a> ClientFrame<'a> {
                     text: Text::trusted(text),
                 }
             }
+            "resume" => {
+                const RESUME: &str = "expected resume:ROOM:EPOCH:NEXT";
+                let (r, rest) = split_colon(payload).ok_or_else(|| bad("resume", RESUME))?;
+                let (epoch, next) = split_colon(rest).ok_or_else(|| bad("resume", RESUME))?;
+                ClientFrame::Resume {
+                    room: room("resume", r)?,
+                    epoch: hex("resume", epoch)?,
+                    next: decimal("resume", next)?,
+                }
+            }
             "pm" => {
                 let (to, text) =
                     split_colon(payload).ok_or_else(|| bad("pm", "expected pm:NAME:TEXT"))?;
@@ -321,6 +344,7 @@ impl<'a> ClientFrame<'a> {
             ClientFrame::Rooms => "rooms",
             ClientFrame::Say { .. } => "say",
             ClientFrame::Pm { .. } => "pm",
+            ClientFrame::Resume { .. } => "resume",
         }
     }
 
@@ -337,6 +361,15 @@ impl<'a> ClientFrame<'a> {
             ClientFrame::Say { room, text } => two(room, text),
             ClientFrame::Pm { to, text } => two(to, text),
             ClientFrame::IamSecret { name, secret } => two(name, secret),
+            ClientFrame::Resume { room, epoch, next } => (
+                [
+                    Part::Str(room),
+                    Part::Hex(*epoch),
+                    Part::Dec(*next),
+                    Part::Str(""),
+                ],
+                3,
+            ),
         }
     }
 
@@ -375,6 +408,11 @@ impl<'a> ClientFrame<'a> {
             ClientFrame::Pm { to, text } => ClientFrame::Pm {
                 to: to.into_owned(),
                 text: text.into_owned(),
+            },
+            ClientFrame::Resume { room, epoch, next } => ClientFrame::Resume {
+                room: room.into_owned(),
+                epoch,
+                next,
             },
         }
     }
@@ -816,6 +854,11 @@ mod tests {
                 secret: t("pass:word with spaces"),
             },
             ClientFrame::Cap(CapList::new("rooms,x-1").unwrap()),
+            ClientFrame::Resume {
+                room: n("rust"),
+                epoch: 0xfeed,
+                next: 17,
+            },
             ClientFrame::Join(n("rust")),
             ClientFrame::Part(n("张三")),
             ClientFrame::Rooms,
@@ -925,6 +968,9 @@ mod tests {
             ("pm", "lisi"),
             ("rooms", "x"),
             ("cap", "A"),
+            ("resume", "rust:1"),
+            ("resume", "rust:g:1"),
+            ("resume", "rust:1:-1"),
         ] {
             assert!(c(tag, payload).is_err(), "{tag}:{payload}");
         }

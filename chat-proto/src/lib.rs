@@ -87,6 +87,7 @@
 //!             from: "lisi".into(),
 //!             text: "did you have dinner".into(),
 //!             offset: Some(0),
+//!             history: false,
 //!         },
 //!     ]
 //! );
@@ -98,6 +99,7 @@
 //!         from: "lisi".into(),
 //!         text: "did you have dinner".into(),
 //!         offset: Some(0),
+//!         history: false,
 //!     })
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -116,6 +118,7 @@ mod config;
 mod decode;
 mod error;
 mod frame;
+pub mod history;
 mod hub;
 mod keepalive;
 mod names;
@@ -129,7 +132,7 @@ mod arbitrary_impls;
 pub use client::{Client, ClientOutput, ClientState, CloseReason, Event};
 pub use config::{
     AddressLimits, AddressRange, Allowance, ClientConfig, DEFAULT_MAX_FRAME_LEN, FailedLogins,
-    Keepalive, LoginMode, MAX_DURATION, MAX_MAX_FRAME_LEN, MIN_MAX_FRAME_LEN, RateLimit,
+    History, Keepalive, LoginMode, MAX_DURATION, MAX_MAX_FRAME_LEN, MIN_MAX_FRAME_LEN, RateLimit,
     ServerConfig,
 };
 pub use decode::{Decoder, MAX_TAG_LEN, RawFrame};

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::history::{HistoryStore, MemoryStore, StoreRecord};
 use crate::{
     Client, ClientConfig, ClientOutput, ConfigError, ConnId, Event, Hub, HubEvent, Output,
     ServerConfig,
@@ -115,6 +116,12 @@ pub struct Network {
     transcript: Vec<Wire>,
     /// Bytes a socket takes before its reader reads them.
     socket_buffer: usize,
+    /// The history store, for durable history.
+    store: MemoryStore,
+    /// Records the hub emitted and the store has not applied yet.
+    unstored: Vec<StoreRecord>,
+    /// Whether records are applied at the end of every drain.
+    auto_store: bool,
 }
 
 impl Network {
@@ -129,7 +136,88 @@ impl Network {
             recording: false,
             transcript: Vec::new(),
             socket_buffer: 64 << 10,
+            store: MemoryStore::new(usize::MAX, usize::MAX),
+            unstored: Vec::new(),
+            auto_store: true,
         })
+    }
+
+    /// The history store (durable history): what the hub asked to store
+    /// and the network applied.
+    pub fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+
+    /// Whether the network applies the hub's store records as they come
+    /// (the default) or only on [`commit_store`](Self::commit_store).
+    pub fn set_auto_store(&mut self, auto: bool) {
+        self.auto_store = auto;
+    }
+
+    /// Applies the store records the hub emitted so far, reports them
+    /// stored to the hub, and moves the bytes that follows.
+    pub fn commit_store(&mut self) {
+        self.apply_store();
+        self.run();
+    }
+
+    fn apply_store(&mut self) {
+        if self.unstored.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.unstored);
+        let Ok(()) = self.store.apply(&records);
+        let mut stored: Vec<(String, u64, u64)> = Vec::new();
+        for record in &records {
+            if let StoreRecord::Append {
+                room,
+                epoch,
+                message,
+            } = record
+            {
+                match stored.iter_mut().find(|(r, e, _)| r == room && e == epoch) {
+                    Some(entry) => entry.2 = message.offset + 1,
+                    None => stored.push((room.clone(), *epoch, message.offset + 1)),
+                }
+            }
+        }
+        for (room, epoch, next) in stored {
+            self.hub.stored(self.now, &room, epoch, next);
+        }
+    }
+
+    /// The server restarts: every connection is cut, the hub is replaced by
+    /// a new one with `config`, restored from the store (the records not
+    /// committed are lost, as in a crash). Clients that reconnect come back
+    /// to the new hub.
+    pub fn restart_hub(&mut self, config: ServerConfig) -> Result<(), ConfigError> {
+        self.unstored.clear();
+        let mut hub = Hub::new(config)?;
+        let limit = hub.config().history.messages;
+        let Ok(rooms) = self.store.load(limit);
+        for room in &rooms {
+            hub.restore(room).map_err(|_| ConfigError::Zero {
+                field: "restorable history",
+            })?;
+        }
+        for i in 0..self.peers.len() {
+            let p = &mut self.peers[i];
+            if !p.connected {
+                continue;
+            }
+            p.connected = false;
+            p.inbox.clear();
+            p.kernel.clear();
+            p.kernel_len = 0;
+            p.unsent.clear();
+            p.client.disconnected(self.now);
+            p.events
+                .extend(std::iter::from_fn(|| p.client.poll_event()));
+        }
+        self.by_conn.clear();
+        self.hub = hub;
+        self.run();
+        Ok(())
     }
 
     /// The simulated time.
@@ -462,7 +550,12 @@ impl Network {
                     }
                 }
                 Output::Event(event) => self.hub_events.push(event),
+                Output::Store(record) => self.unstored.push(record),
             }
+        }
+        if self.auto_store && !self.unstored.is_empty() {
+            self.apply_store();
+            moved = true;
         }
         for peer in aborted {
             self.close_socket(peer);

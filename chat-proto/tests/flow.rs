@@ -59,6 +59,7 @@ fn a_burst_slows_the_senders_and_loses_no_reader() {
     const M: usize = 400;
     let mut config = unlimited();
     config.room_backlog = 64 << 10;
+    config.history.bytes = config.room_backlog / 4;
     config.send_window = 8 << 10;
     let mut net = Network::new(config, Instant::now()).unwrap();
     net.set_socket_buffer(4096);
@@ -115,6 +116,7 @@ fn a_member_that_never_reads_is_closed_within_the_write_timeout() {
     let mut config = unlimited();
     config.send_window = 4 << 10;
     config.room_backlog = 32 << 10;
+    config.history.bytes = config.room_backlog / 4;
     let mut net = Network::new(config, Instant::now()).unwrap();
     net.set_socket_buffer(4096);
     let talker = nc(&mut net, "talker");
@@ -167,6 +169,7 @@ fn a_member_that_never_reads_is_closed_within_the_write_timeout() {
 fn a_reader_far_slower_than_its_room_is_closed_and_the_room_moves_on() {
     let mut config = unlimited();
     config.room_backlog = 256 << 10;
+    config.history.bytes = config.room_backlog / 4;
     let mut net = Network::new(config, Instant::now()).unwrap();
     net.set_socket_buffer(4096);
     let sender = nc(&mut net, "sender");

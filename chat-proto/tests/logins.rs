@@ -324,3 +324,38 @@ fn address_bookkeeping_is_bounded() {
         assert!(net.hub().tracked().0 <= 64);
     }
 }
+
+#[test]
+fn only_a_refused_secret_counts_as_a_failed_login() {
+    let mut net = net(app_login());
+    let a = connect(&mut net, Peer::secure(addr(1)));
+    // A guest turned away, and a busy application, do not slow anyone.
+    for (line, code) in [
+        (&b"iam:guest\n"[..], ErrorCode::LoginRefused),
+        (&b"iam:bob:pw\n"[..], ErrorCode::RetryLater),
+        (&b"iam:guest\n"[..], ErrorCode::LoginRefused),
+    ] {
+        net.send_raw(a, line);
+        let (conn, ..) = requests(&mut net).remove(0);
+        let now = net.now();
+        net.hub_mut().refuse_login(conn, now, code, "1:no").unwrap();
+        net.run();
+    }
+    assert_eq!(
+        net.hub().tracked(),
+        (1, 0),
+        "one address seen, no name failed"
+    );
+    // A wrong secret does.
+    net.send_raw(a, b"iam:bob:wrong\n");
+    let (conn, ..) = requests(&mut net).remove(0);
+    let now = net.now();
+    net.hub_mut()
+        .refuse_login(conn, now, ErrorCode::LoginRefused, "no")
+        .unwrap();
+    net.run();
+    net.send_raw(a, b"iam:bob:again\n");
+    assert!(requests(&mut net).is_empty(), "held a second");
+    net.advance(S);
+    assert_eq!(requests(&mut net).len(), 1);
+}

@@ -403,12 +403,14 @@ fn the_client_library_speaks_rooms() {
             from: "lisi".into(),
             text: "hi rust".into(),
             offset: Some(0),
+            history: false,
         },
         Event::Message {
             room: "lobby".into(),
             from: "lisi".into(),
             text: "hi lobby".into(),
             offset: Some(0),
+            history: false,
         },
         Event::Private {
             from: "lisi".into(),

@@ -1,13 +1,17 @@
 //! `chat serve`: the server, configured from flags, stopped by Ctrl-C,
 //! SIGTERM or SIGHUP (the terminal it ran in closed) with a graceful
 //! shutdown, on the transport of your choice (`--runtime tokio`, the
-//! default; `async-std`; `std`).
+//! default; `async-std`; `std`). With `--accounts FILE`, logins are decided
+//! by the accounts service ([`chat::accounts::service`]), the same on every
+//! transport.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use chat_proto::{Keepalive, RateLimit, ServerConfig};
+use chat::accounts::{AccountsSource, LoginOptions, LoginService, file::permission_warning};
+use chat_proto::{Keepalive, LoginMode, RateLimit, ServerConfig};
 use clap::{Args, ValueEnum};
-use transport_tokio::ServerOptions;
+use transport_tokio::{ServerHandle, ServerOptions};
 
 use crate::address_flags::AddressArgs;
 
@@ -49,10 +53,11 @@ pub(crate) struct ServeArgs {
     /// Room size up to which join: and left: are broadcast.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().presence_limit)]
     presence_limit: usize,
-    /// Per-connection limit on msg: and who: frames per second (burst: the
-    /// same number). Off by default.
-    #[arg(long, value_name = "MSGS_PER_SEC")]
-    rate_limit: Option<u32>,
+    /// Per-connection limit on frames per second once logged in (burst:
+    /// the same number), or `off`. When not given, the core's default: 20 a
+    /// second with bursts of 200. Over it, input is paused, not refused.
+    #[arg(long, value_name = "MSGS_PER_SEC|off", value_parser = rate_limit_arg)]
+    rate_limit: Option<RateArg>,
     /// Per-address limits.
     #[command(flatten)]
     addresses: AddressArgs,
@@ -62,12 +67,49 @@ pub(crate) struct ServeArgs {
     /// The transport that serves.
     #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
     runtime: Runtime,
+    /// Accounts file (made with `chat account add`): each registered name
+    /// needs its password (`iam:NAME:PASSWORD`); other names stay free for
+    /// guests. Read again whenever it changes.
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
+    /// Refuse guests: only accounts may log in.
+    #[arg(long, requires = "accounts")]
+    require_account: bool,
+    /// Threads checking passwords (each check takes 19 MiB while it runs).
+    #[arg(long, value_name = "N", default_value_t = LoginOptions::default().verify_threads)]
+    verify_threads: usize,
+    /// Password checks running or waiting beyond which a login with a
+    /// password is answered `err:retry-later`.
+    #[arg(long, value_name = "N", default_value_t = LoginOptions::default().max_pending)]
+    max_pending_logins: usize,
+    /// Take passwords over plain text from addresses other than loopback.
+    /// Only for a server behind something that encrypts (a TLS proxy, a
+    /// VPN): a password sent in clear can be read on the way.
+    #[arg(long)]
+    secrets_in_clear: bool,
     /// tokio worker threads. The default, 1, runs everything on one thread:
     /// the hub is one state machine, and on small machines extra workers
     /// mostly add cross-thread wake-ups (see BENCHMARKS.md). Raise it where
     /// many cores can share the socket I/O.
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
+}
+
+/// The value of `--rate-limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RateArg {
+    Off,
+    PerSecond(u32),
+}
+
+fn rate_limit_arg(value: &str) -> Result<RateArg, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(RateArg::Off);
+    }
+    value
+        .parse()
+        .map(RateArg::PerSecond)
+        .map_err(|_| format!("{value:?} is neither a number of messages per second nor `off`"))
 }
 
 fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
@@ -86,21 +128,84 @@ impl ServeArgs {
         config.max_connections = self.max_connections;
         config.outbound_limit = self.outbound_limit;
         config.presence_limit = self.presence_limit;
-        config.rate_limit = self.rate_limit.map(RateLimit::per_second);
+        config.rate_limit = match self.rate_limit {
+            None => config.rate_limit,
+            Some(RateArg::Off) => None,
+            Some(RateArg::PerSecond(n)) => Some(RateLimit::per_second(n)),
+        };
         config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
         self.addresses.apply(&mut config.addresses);
+        config.secrets_in_clear = self.secrets_in_clear;
+        if self.accounts.is_some() {
+            config.login = LoginMode::Application;
+        }
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
+
+    /// The accounts, read before anything listens, if `--accounts`.
+    fn accounts(&self) -> Result<Option<Logins>, String> {
+        let Some(path) = &self.accounts else {
+            return Ok(None);
+        };
+        let options = self.login_options()?;
+        let source = AccountsSource::open(path, self.require_account).map_err(|e| e.to_string())?;
+        if let Some(warning) = permission_warning(path) {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(
+            path = %path.display(),
+            "{} accounts; {}",
+            source.len(),
+            if self.require_account {
+                "only accounts may log in"
+            } else {
+                "guests may use the other names"
+            }
+        );
+        Ok(Some(Logins { source, options }))
+    }
+
+    fn login_options(&self) -> Result<LoginOptions, String> {
+        let mut options = LoginOptions::default();
+        options.verify_threads = at_least_one("verify-threads", self.verify_threads)?;
+        options.max_pending = at_least_one("max-pending-logins", self.max_pending_logins)?;
+        Ok(options)
+    }
+}
+
+fn at_least_one(flag: &str, n: usize) -> Result<usize, String> {
+    if n == 0 {
+        return Err(format!("--{flag} must be at least 1"));
+    }
+    Ok(n)
+}
+
+/// What the accounts service is started with, once the server's handle
+/// exists.
+struct Logins {
+    source: AccountsSource,
+    options: LoginOptions,
+}
+
+/// Starts the accounts service on `handle`, if there are accounts. It
+/// ends by itself when the server stops.
+fn start_logins(handle: &ServerHandle, logins: Option<Logins>) -> Result<(), String> {
+    if let Some(Logins { source, options }) = logins {
+        LoginService::start(handle, source, options)
+            .map_err(|e| format!("cannot start the accounts service: {e}"))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
+    let logins = args.accounts()?;
     let options = ServerOptions::default();
     match args.runtime {
-        Runtime::Tokio => serve_tokio(&args, config, options),
-        Runtime::AsyncStd => serve_async_std(&args, config, options),
-        Runtime::Std => serve_std(&args, config, options),
+        Runtime::Tokio => serve_tokio(&args, config, options, logins),
+        Runtime::AsyncStd => serve_async_std(&args, config, options, logins),
+        Runtime::Std => serve_std(&args, config, options, logins),
     }
 }
 
@@ -118,6 +223,7 @@ fn serve_tokio(
     args: &ServeArgs,
     config: ServerConfig,
     options: ServerOptions,
+    logins: Option<Logins>,
 ) -> Result<(), String> {
     let runtime = match args.threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()
@@ -134,6 +240,7 @@ fn serve_tokio(
         let server = transport_tokio::Server::bind(&args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
+        start_logins(&server.handle(), logins)?;
         listening(server.local_addr(), Runtime::Tokio)?;
         server
             .with_options(options)
@@ -147,6 +254,7 @@ fn serve_async_std(
     args: &ServeArgs,
     config: ServerConfig,
     options: ServerOptions,
+    logins: Option<Logins>,
 ) -> Result<(), String> {
     // The stop signal comes from tokio's signal handling, on a thread of its
     // own; the server itself runs on async-std.
@@ -162,6 +270,7 @@ fn serve_async_std(
         let server = transport_async_std::Server::bind_on(rt, &*args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
+        start_logins(&server.handle(), logins)?;
         listening(server.local_addr(), Runtime::AsyncStd)?;
         server
             .with_options(options)
@@ -171,10 +280,16 @@ fn serve_async_std(
     })
 }
 
-fn serve_std(args: &ServeArgs, config: ServerConfig, options: ServerOptions) -> Result<(), String> {
+fn serve_std(
+    args: &ServeArgs,
+    config: ServerConfig,
+    options: ServerOptions,
+    logins: Option<Logins>,
+) -> Result<(), String> {
     let server = transport_std::Server::bind(&*args.addr, config)
         .map_err(cannot_listen(&args.addr))?
         .with_options(options);
+    start_logins(&server.handle(), logins)?;
     let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
     listening(server.local_addr(), Runtime::Std)?;
@@ -267,5 +382,19 @@ async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
             handler.recv().await;
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_is_a_number_or_off() {
+        assert_eq!(rate_limit_arg("off"), Ok(RateArg::Off));
+        assert_eq!(rate_limit_arg("OFF"), Ok(RateArg::Off));
+        assert_eq!(rate_limit_arg("20"), Ok(RateArg::PerSecond(20)));
+        assert!(rate_limit_arg("fast").is_err());
+        assert!(rate_limit_arg("-1").is_err());
     }
 }

@@ -1,13 +1,13 @@
 //! The `chat` program end to end: `chat serve` starts, serves raw clients
 //! and `chat connect` (with stdin piped), and stops gracefully on SIGINT.
 
-mod support;
+mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use chat_conformance::wire::RawConn;
-use support::Serve;
+use common::Serve;
 
 fn serves_and_stops_gracefully_on_sigint(runtime: &str) {
     let server = Serve::start(&[
@@ -23,7 +23,7 @@ fn serves_and_stops_gracefully_on_sigint(runtime: &str) {
     a.expect("join:lisi");
     b.send(b"msg:did you have dinner\n");
     a.expect("msg:lisi:did you have dinner");
-    let status = server.signal_and_wait("INT");
+    let status = server.interrupt_and_wait();
     assert!(status.success(), "{status:?}");
     assert_eq!(a.expect_eof(), ["bye:server shutting down"]);
 }

@@ -2,12 +2,12 @@
 //! and SIGTERM, on every runtime: every client is told `bye:` and the
 //! process exits 0. Also: the per-address flags reach the server.
 
-mod support;
+mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use chat_conformance::wire::RawConn;
-use support::Serve;
+use common::Serve;
 
 /// Clients connected when the signal comes.
 const CLIENTS: usize = 50;

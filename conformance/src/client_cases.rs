@@ -82,7 +82,7 @@ pub fn client_chats<C: TestClient>(start: Start<'_>) {
     });
     b.say("did you have dinner");
     let msg = |e: &Event| {
-        matches!(e, Event::Message { room, from, text, offset: Some(_) }
+        matches!(e, Event::Message { room, from, text, offset: Some(_), .. }
             if room == "lobby" && from == "lisi" && text == "did you have dinner")
     };
     wait_for(&a, "the message", msg);

@@ -398,6 +398,7 @@ pub fn login_timeout(start: Start<'_>) {
 pub fn slow_consumer_is_dropped(start: Start<'_>) {
     let mut config = unlimited();
     config.room_backlog = 1 << 20;
+    config.history.bytes = config.room_backlog / 4;
     config.write_timeout = Duration::from_secs(1);
     let server = start(config);
     let mut sloth = RawConn::login(server.addr(), "sloth");
@@ -488,6 +489,7 @@ pub fn late_arrival_during_shutdown_gets_bye(start: Start<'_>) {
     // Everything handed to the stalled reader's socket at once: the server
     // cannot finish its flush, and holds on for the close linger.
     config.room_backlog = 64 << 20;
+    config.history.bytes = config.room_backlog / 4;
     config.send_window = 32 << 20;
     config.outbound_limit = 64 << 20;
     let server = start(config);

@@ -20,6 +20,7 @@
 //! * [`ClientShared`]: a client session (the core's, which decides
 //!   reconnects) between the application and the I/O, with bounded queues,
 //!   for async tasks and blocking threads alike;
+//! * [`Login`]: how a client logs in, as a guest or to an account;
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
 //! * [`ServerOptions`], [`ClientOptions`], [`Address`], [`ConnectError`]:
 //!   what every transport is configured with, and how connecting fails.
@@ -32,6 +33,7 @@ mod client_shared;
 mod events;
 mod hub_driver;
 mod listen;
+mod login;
 mod options;
 mod outbox;
 mod server_handle;
@@ -42,6 +44,7 @@ pub use client_shared::{ClientShared, SocketOrder, TimedOut, login_outcome};
 pub use events::Events;
 pub use hub_driver::{HubDriver, HubMsg, Next};
 pub use listen::bind_listener;
+pub use login::Login;
 pub use options::{
     Address, ClientOptions, ConnectError, LISTEN_BACKLOG, ServerOptions, check_config, jitter_seed,
 };

@@ -49,33 +49,44 @@ impl Inner {
                 }
                 self.events.push_back(Event::LoggedIn { name });
                 if again {
-                    // Back in the rooms the session was in.
+                    // Back in the rooms the session was in: those resumed
+                    // before `iam:` are rejoined by the server.
+                    let resumed = std::mem::take(&mut self.resumed);
                     for room in self.joined_rooms.clone() {
-                        let _ = self.queue(&ClientFrame::Join(Name::trusted(&room)));
+                        if !(self.history_cap && resumed.contains(&room)) {
+                            let _ = self.queue(&ClientFrame::Join(Name::trusted(&room)));
+                        }
                     }
                 }
             }
             ServerFrame::Cap(list) => {
                 self.caps_pending = false;
                 self.rooms_cap = list.contains("rooms");
+                self.history_cap = list.contains("history");
             }
             ServerFrame::Msg { from, text } => self.events.push_back(Event::Message {
                 room: self.default_room_name(),
                 from: from.into_string(),
                 text: text.into_string(),
                 offset: None,
+                history: false,
             }),
             ServerFrame::Said {
                 room,
                 offset,
                 from,
                 text,
-            } => self.events.push_back(Event::Message {
-                room: room.into_string(),
-                from: from.into_string(),
-                text: text.into_string(),
-                offset: Some(offset),
-            }),
+            } => {
+                if let Some(history) = self.is_new(&room, offset) {
+                    self.events.push_back(Event::Message {
+                        room: room.into_string(),
+                        from: from.into_string(),
+                        text: text.into_string(),
+                        offset: Some(offset),
+                        history,
+                    });
+                }
+            }
             ServerFrame::Join(name) => self.events.push_back(Event::Joined {
                 room: self.default_room_name(),
                 name: name.into_string(),
@@ -103,6 +114,7 @@ impl Inner {
             ServerFrame::Parted { room, name } => {
                 if self.is_me(&name) {
                     self.joined_rooms.retain(|r| **r != *room);
+                    self.forget_position(&room);
                 }
                 self.events.push_back(Event::Left {
                     room: room.into_string(),
@@ -125,7 +137,11 @@ impl Inner {
                     }
                 }
             }
-            ServerFrame::Room { .. } => {}
+            ServerFrame::Room { room, epoch, next } => {
+                if self.history_cap {
+                    self.on_room_state(&room, epoch, next);
+                }
+            }
             ServerFrame::Pm { from, to, text } => self.events.push_back(Event::Private {
                 from: from.into_string(),
                 to: to.into_string(),
@@ -200,6 +216,11 @@ impl Inner {
                 self.state = ClientState::Connected;
                 self.name = None;
             }
+        }
+        if known == Some(ErrorCode::HistoryGap)
+            && let Some((room, missing)) = Inner::parse_gap(&text)
+        {
+            return self.events.push_back(Event::Gap { room, missing });
         }
         self.events.push_back(Event::Error {
             code,

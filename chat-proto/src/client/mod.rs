@@ -13,6 +13,7 @@
 //! a clock; every input carries the current time.
 
 mod frames;
+mod resume;
 mod types;
 
 #[cfg(test)]
@@ -82,15 +83,15 @@ enum Socket {
 /// let now = Instant::now();
 /// let mut client = Client::new(ClientConfig::default(), now)?;
 /// client.login("zhangsan")?;
-/// // It asks for rooms in the room form, then logs in.
+/// // It asks for rooms in the room form and their history, then logs in.
 /// assert_eq!(
 ///     client.poll_output(),
-///     Some(ClientOutput::Transmit("cap:rooms\niam:zhangsan\n".into()))
+///     Some(ClientOutput::Transmit("cap:rooms,history\niam:zhangsan\n".into()))
 /// );
 ///
 /// client.handle_input(
 ///     now,
-///     b"cap:rooms\nok:zhangsan\njoined:lobby:zhangsan\nroom:lobby:5e:7\n\
+///     b"cap:rooms,history\nok:zhangsan\njoined:lobby:zhangsan\nroom:lobby:5e:7\n\
 ///       said:lobby:7:lisi:did you have dinner\n",
 /// );
 /// let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
@@ -104,6 +105,7 @@ enum Socket {
 ///             from: "lisi".into(),
 ///             text: "did you have dinner".into(),
 ///             offset: Some(7),
+///             history: false,
 ///         },
 ///     ]
 /// );
@@ -146,6 +148,15 @@ struct Inner {
     caps_pending: bool,
     /// The server enabled the `rooms` capability on this connection.
     rooms_cap: bool,
+    /// The server enabled the `history` capability on this connection.
+    history_cap: bool,
+    /// The last connection had the `history` capability: the next one
+    /// resumes.
+    had_history: bool,
+    /// The session's place in each room (with history).
+    positions: Vec<resume::Position>,
+    /// Rooms asked for with `resume:` before `iam:` on this connection.
+    resumed: Vec<String>,
     /// The server's default room, once it said its name.
     default_room: Option<String>,
     /// Rooms joined besides the default one, to join again after a
@@ -194,6 +205,10 @@ impl Client {
                 room_list: Vec::new(),
                 caps_pending: false,
                 rooms_cap: false,
+                history_cap: false,
+                had_history: false,
+                positions: Vec::new(),
+                resumed: Vec::new(),
                 default_room: None,
                 joined_rooms: Vec::new(),
                 pings_sent: 0,
@@ -524,6 +539,7 @@ impl Client {
         inner.state = ClientState::Connected;
         inner.caps_pending = false;
         inner.rooms_cap = false;
+        inner.had_history = std::mem::take(&mut inner.history_cap);
         if let Some(name) = inner.session_name.clone() {
             // The name was accepted before, so it is valid and fits.
             let _ = inner.queue_login(&Name::trusted(&name));
@@ -638,13 +654,15 @@ impl Inner {
         }
     }
 
-    /// Queues a login: `cap:rooms` first if the client asks for it.
+    /// Queues a login: `cap:rooms,history` first if the client asks for
+    /// rooms, and after a reconnect the `resume:` frames.
     fn queue_login(&mut self, name: &Name<'_>) -> Result<(), UsageError> {
         if self.config.rooms && !self.caps_pending && !self.rooms_cap {
-            let caps = crate::text::CapList::new("rooms").expect("a valid list");
+            let caps = crate::text::CapList::new("rooms,history").expect("a valid list");
             self.queue(&ClientFrame::Cap(caps))?;
             self.caps_pending = true;
         }
+        self.resumed = self.queue_resumes();
         let frame = match &self.secret {
             Some(secret) => ClientFrame::IamSecret {
                 name: name.clone(),

@@ -30,6 +30,10 @@ pub enum Event {
         /// The message's offset in the room's log, when the server says it
         /// (the room form; not for the seed's `msg:` frames).
         offset: Option<u64>,
+        /// Replayed from the room's history: said before this client joined
+        /// (history on join) or while it was away (a resume), not live. A bot
+        /// answers only live messages.
+        history: bool,
     },
     /// Someone joined a room (only while the room is under its presence
     /// limit), or this client did (always).
@@ -80,6 +84,18 @@ pub enum Event {
         /// What it said.
         text: String,
     },
+    /// Messages of a room were lost between two connections: the server's
+    /// history no longer reached back to where this session was
+    /// (`err:history-gap`). What it still held was passed on after this
+    /// event, then live traffic.
+    Gap {
+        /// The room.
+        room: String,
+        /// How many messages were lost; `None` when nobody can tell (the
+        /// room's log was replaced, e.g. by a server restart without a
+        /// store).
+        missing: Option<u64>,
+    },
     /// The server sent `err:CODE:TEXT`. A refused login (`name-taken`,
     /// `bad-name`, `login-refused`) returns the client to
     /// [`ClientState::Connected`], so it can try another name. A fatal code
@@ -128,7 +144,8 @@ impl Event {
             Event::Message { room, .. }
             | Event::Joined { room, .. }
             | Event::Left { room, .. }
-            | Event::Users { room, .. } => Some(room),
+            | Event::Users { room, .. }
+            | Event::Gap { room, .. } => Some(room),
             Event::Notice { room, .. } => room.as_deref(),
             _ => None,
         }

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use super::history::PendingResume;
 use super::output::Outbound;
 use super::rate::Bucket;
 use super::rooms::RoomId;
@@ -100,6 +101,8 @@ pub(super) mod pause {
 pub(super) mod caps {
     /// `rooms`: the default room in the room form, like any other room.
     pub(crate) const ROOMS: u8 = 1;
+    /// `history`: history on join, and `resume:` (with `rooms`).
+    pub(crate) const HISTORY: u8 = 2;
 }
 
 /// A connection's input side.
@@ -143,6 +146,8 @@ pub(super) struct Conn {
     pub(super) secure: bool,
     /// Whether it counts against its address's connection limit.
     pub(super) counted: bool,
+    /// Whether the login the application is deciding carried a secret.
+    pub(super) login_secret: bool,
     /// The deadline of this connection's entry in the timer heap.
     pub(super) timer_at: Option<Instant>,
     /// The name it logs in (or logged in) with, while `LoggingIn` or
@@ -153,6 +158,8 @@ pub(super) struct Conn {
     pub(super) rooms: Vec<(RoomId, u32)>,
     /// Capabilities asked for (see [`caps`]).
     pub(super) caps: u8,
+    /// `resume:` frames received before login, applied at login.
+    pub(super) resumes: Vec<PendingResume>,
     pub(super) out: Outbound,
     pub(super) input: Input,
     pub(super) bucket: Option<Bucket>,
@@ -211,10 +218,12 @@ impl Conns {
             peer: peer.addr,
             secure: peer.secure,
             counted: false,
+            login_secret: false,
             timer_at: None,
             name: None,
             rooms: Vec::new(),
             caps: 0,
+            resumes: Vec::new(),
             out: Outbound::default(),
             input: Input::default(),
             bucket,
@@ -339,10 +348,12 @@ impl Conns {
             peer: None,
             secure: false,
             counted: false,
+            login_secret: false,
             timer_at: None,
             name: None,
             rooms: Vec::new(),
             caps: 0,
+            resumes: Vec::new(),
             out: Outbound::default(),
             input: Input::default(),
             bucket: None,

@@ -192,6 +192,10 @@ pub struct HubStats {
     pub logins_held: u64,
     /// Login attempts answered `err:retry-later`.
     pub logins_deferred: u64,
+    /// `resume:` requests served.
+    pub resumes: u64,
+    /// Resumes that could not be served whole (`err:history-gap`).
+    pub history_gaps: u64,
     closes: [u64; HubCloseReason::ALL.len()],
 }
 

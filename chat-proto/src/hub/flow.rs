@@ -41,6 +41,7 @@ impl Hub {
     pub(super) fn hand_out(&mut self) -> Option<Transmit> {
         let window = self.config.send_window;
         let bound = self.config.outbound_limit - super::output::CLOSE_RESERVE;
+        let durable = self.config.history.durable;
         while let Some(id) = self.ready.pop() {
             let Some(c) = self.conns.get_mut(id) else {
                 continue;
@@ -71,8 +72,14 @@ impl Hub {
                         // Whole frames within the window and the bound.
                         let budget =
                             (window - c.out.in_flight).min(bound.saturating_sub(c.out.unflushed()));
-                        let (cursor, n) =
-                            r.logs[member.form as usize].read(member.cursor, to, budget, &mut data);
+                        // With durable history, only what is stored goes.
+                        let upto = if durable { to.min(r.durable) } else { to };
+                        let (cursor, n) = r.logs[member.form as usize].read(
+                            member.cursor,
+                            upto,
+                            budget,
+                            &mut data,
+                        );
                         member.cursor = cursor;
                         c.out.in_flight += n;
                         if !r.paused_senders.is_empty() && !self.to_settle.contains(&rid) {

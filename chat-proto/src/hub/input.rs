@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use super::addresses::Gate;
 use super::conns::{Phase, caps, pause};
+use super::history::Start;
 use super::rooms::{RoomId, listing};
 use super::{Hub, HubEvent, Peer};
 use crate::config::LoginMode;
@@ -22,7 +23,7 @@ use crate::names::{NameKey, is_mixed_script};
 use crate::text::{CapList, Name, Text};
 
 /// The capabilities this server knows, as answered to `cap:`.
-const KNOWN_CAPS: [(&str, u8); 1] = [("rooms", caps::ROOMS)];
+const KNOWN_CAPS: [(&str, u8); 2] = [("rooms", caps::ROOMS), ("history", caps::HISTORY)];
 
 impl Hub {
     /// Decodes and handles `input` from `index`, until its input pauses;
@@ -76,6 +77,9 @@ impl Hub {
                 self.close(index, now, super::HubCloseReason::Bye, Some(bye));
             }
             ClientFrame::Cap(list) => self.capabilities(index, now, &list),
+            ClientFrame::Resume { room, epoch, next } => {
+                self.on_resume(index, now, room, epoch, next);
+            }
             frame => {
                 if !self.logged_in_or_reply(index, now) {
                     return ControlFlow::Continue(());
@@ -115,7 +119,7 @@ impl Hub {
                 Some(room) => self.list_members(index, now, room, false),
                 None => self.no_such_room(index, now, &room),
             },
-            ClientFrame::Join(room) => self.join(index, now, &room),
+            ClientFrame::Join(room) => self.join(index, now, &room, Start::Join),
             ClientFrame::Part(room) => {
                 if let Some(rid) = self.member_room(index, now, &room)
                     && let Some(slot) = self.membership(index, rid)
@@ -153,7 +157,8 @@ impl Hub {
             | ClientFrame::Ping(_)
             | ClientFrame::Pong(_)
             | ClientFrame::Bye(_)
-            | ClientFrame::Cap(_) => {}
+            | ClientFrame::Cap(_)
+            | ClientFrame::Resume { .. } => {}
         }
     }
 
@@ -168,8 +173,11 @@ impl Hub {
             );
         }
         let mut enabled = Vec::new();
+        let history = self.config.history.is_kept();
         for (cap, bit) in KNOWN_CAPS {
-            if list.contains(cap) {
+            // History comes with rooms, and only from a server keeping it.
+            let available = bit != caps::HISTORY || (history && list.contains("rooms"));
+            if available && list.contains(cap) {
                 c.caps |= bit;
                 enabled.push(cap);
             }
@@ -181,7 +189,8 @@ impl Hub {
         self.send(index, now, answer);
     }
 
-    fn join(&mut self, index: u32, now: Instant, room: &Name<'_>) {
+    /// Joins `index` to `room` (created if need be), reading from `start`.
+    pub(super) fn join(&mut self, index: u32, now: Instant, room: &Name<'_>, start: Start) {
         if let Some(existing) = self.rooms.find(room)
             && self.membership(index, existing).is_some()
         {
@@ -212,18 +221,17 @@ impl Hub {
                     );
                     return self.reply(index, now, ErrorCode::BadName, &text);
                 }
-                if self.rooms.len() >= self.config.max_rooms {
+                if self.rooms.len() >= self.config.max_rooms && !self.evict_idle_room() {
                     let text = format!(
                         "the server holds {} rooms, the most allowed",
                         self.config.max_rooms
                     );
                     return self.reply(index, now, ErrorCode::TooManyRooms, &text);
                 }
-                let epoch = self.next_epoch();
-                self.rooms.create(room, epoch, false)
+                self.create_room(room, false, now)
             }
         };
-        self.join_room(index, now, rid);
+        self.join_room(index, now, rid, start);
     }
 
     /// The room `room` names if `index` is in it; answers the error if not.
@@ -344,6 +352,7 @@ impl Hub {
             LoginMode::Open => self.complete_login(index, now),
             LoginMode::Application => {
                 c.phase = Phase::LoggingIn;
+                c.login_secret = secret.is_some();
                 self.pause(index, pause::LOGIN);
                 self.events.push_back(HubEvent::LoginRequested {
                     conn: id,
@@ -379,8 +388,7 @@ impl Hub {
             conn: id,
             name: name.to_string(),
         });
-        let room = self.default_room;
-        self.join_room(index, now, room);
+        self.join_at_login(index, now);
     }
 
     /// Whether `index` is logged in; answers `not-logged-in` if not.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::conns::{Phase, caps};
+use super::history::Start;
 use super::log::Span;
 use super::output::Overflow;
 use super::rooms::{Form, RoomId};
@@ -43,15 +44,18 @@ impl Hub {
 
     /// Puts `index` (logged in) into `room`: the others hear of it under the
     /// presence limit; a member reading the room form is told it joined and
-    /// from which offset on it reads the room.
-    pub(super) fn join_room(&mut self, index: u32, now: Instant, room: RoomId) {
+    /// from which offset on it reads the room live, then is handed the
+    /// history `start` asks for (see [`Start`]).
+    pub(super) fn join_room(&mut self, index: u32, now: Instant, room: RoomId, start: Start) {
         let form = self.form_for(index, room);
         let c = self.conns.slot(index);
         let Some(name) = c.name.clone() else {
             return;
         };
         let id = self.conns.id(index);
-        let position = self.rooms.join(room, id, name.clone(), form);
+        let (from, gap) = self.start_of(index, room, form, start);
+        let position = self.rooms.join(room, id, name.clone(), form, from);
+        self.rooms.slot(room.index).last_active = Some(now);
         self.conns.slot(index).rooms.push((room, position));
         let r = self.rooms.get(room).expect("just joined");
         let (room_name, epoch, next, size) =
@@ -72,6 +76,15 @@ impl Hub {
                 next,
             });
             self.send(index, now, state);
+            if let Some(gap) = gap {
+                self.reply(index, now, ErrorCode::HistoryGap, &gap);
+            }
+            if from.is_some_and(|from| from < next) && self.conns.slot(index).is_active() {
+                let c = self.conns.slot(index);
+                let was_pending = c.out.is_pending();
+                c.out.push_room(room.index, next);
+                self.became_pending(index, now, was_pending);
+            }
         }
         if self.config.activity_events {
             self.events.push_back(HubEvent::Joined {
@@ -102,12 +115,23 @@ impl Hub {
         // What this member is owed from the room becomes private output, in
         // its place in the queue.
         let member = &r.members[position as usize];
-        let (form, cursor) = (member.form, member.cursor);
+        let (form, mut cursor) = (member.form, member.cursor);
+        // With durable history, what is not stored yet is not handed out.
+        let stored = if self.config.history.durable {
+            r.durable
+        } else {
+            u64::MAX
+        };
+        r.last_active = Some(now);
         let log = &mut r.logs[form as usize];
         let c = self.conns.slot(index);
         c.out.take_room(room.index, |to| {
             let mut owed = Vec::new();
-            log.take_range(cursor, to, &mut owed);
+            let to = to.min(stored);
+            if to > cursor {
+                log.take_range(cursor, to, &mut owed);
+                cursor = to;
+            }
             owed
         });
         let (member, moved) = self.rooms.leave(room, position);
@@ -139,8 +163,11 @@ impl Hub {
         }
         self.member_left(room, now);
         let r = self.rooms.slot(room.index);
-        if r.members.is_empty() && !r.persistent && !self.config.persistent_rooms {
-            self.rooms.remove(room);
+        // A room with history stays, for those who come back to resume,
+        // until its place is needed (see `evict_idle_room`).
+        let has_history = self.config.history.is_kept() && r.next_offset > 0;
+        if r.members.is_empty() && !r.persistent && !self.config.persistent_rooms && !has_history {
+            self.forget_room(room);
         }
     }
 
@@ -226,6 +253,7 @@ impl Hub {
         let offset = r.next_offset;
         let room_name: Arc<str> = r.name.clone();
         let (plain_readers, room_readers) = (r.logs[0].readers() > 0, r.logs[1].readers() > 0);
+        let history = r.logs[1].retains();
         let plain = ServerFrame::Msg {
             from: Name::trusted(&from),
             text: text.clone(),
@@ -250,13 +278,23 @@ impl Hub {
         }
         let r = self.rooms.slot(room.index);
         r.next_offset += 1;
+        r.last_active = Some(now);
         if plain_readers {
             r.logs[0].append(offset, &plain);
         }
         if room_readers {
             r.logs[1].append(offset, &said);
+        } else if history {
+            if said.encoded_len() <= max {
+                r.logs[1].append(offset, &said);
+            } else {
+                // Too long to keep in the room form: the history starts
+                // over after it (a resume from before reports the gap).
+                r.logs[1].restart(offset + 1);
+            }
         }
         let count = r.members.len();
+        self.store_message(room, offset, &from, &text);
         self.rooms.touch(room);
         for i in 0..count {
             let member = self.rooms.slot(room.index).members[i].conn.index;

@@ -16,6 +16,7 @@ mod addresses;
 mod conns;
 mod events;
 mod flow;
+mod history;
 mod input;
 mod log;
 mod membership;
@@ -80,6 +81,12 @@ pub enum Output {
     ResumeInput(ConnId),
     /// Something the application may want to know or act on.
     Event(HubEvent),
+    /// With durable history only
+    /// ([`History::durable`](crate::History::durable)): store this record
+    /// (see [`history`](crate::history)), then report it with
+    /// [`Hub::stored`]. The room's messages are handed out up to what was
+    /// reported stored.
+    Store(crate::history::StoreRecord),
 }
 
 /// What the adapter knows about a new connection's other end, for
@@ -218,6 +225,8 @@ pub struct Hub {
     /// Connections whose input was paused or resumed since the last drain.
     toggles: VecDeque<ConnId>,
     events: VecDeque<HubEvent>,
+    /// Records for the history store (durable history only).
+    stores: VecDeque<crate::history::StoreRecord>,
     /// Connections that overflowed during a broadcast, closed after it.
     overflowed: Vec<u32>,
     /// Rooms read from during the last drain whose paused senders may
@@ -251,6 +260,7 @@ impl Hub {
             aborts: VecDeque::new(),
             toggles: VecDeque::new(),
             events: VecDeque::new(),
+            stores: VecDeque::new(),
             overflowed: Vec::new(),
             to_settle: Vec::new(),
             stats: HubStats::default(),
@@ -261,7 +271,8 @@ impl Hub {
         };
         let epoch = hub.next_epoch();
         let name = hub.config.default_room.clone();
-        hub.default_room = hub.rooms.create(&name, epoch, true);
+        let retention = hub.retention();
+        hub.default_room = hub.rooms.create(&name, epoch, true, retention);
         Ok(hub)
     }
 
@@ -672,6 +683,9 @@ impl Hub {
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.freeze();
+        if let Some(record) = self.stores.pop_front() {
+            return Some(Output::Store(record));
+        }
         if let Some(transmit) = self.hand_out() {
             return Some(Output::Transmit(transmit));
         }

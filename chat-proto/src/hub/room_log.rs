@@ -13,7 +13,10 @@
 //! slowest reader is behind is the room's backlog, counted once however
 //! many members share it (see [`FormLog::bytes_from`]). Cursors are counted
 //! in an ordered map, so the slowest one is known at once and moving a
-//! cursor costs `O(log M)`.
+//! cursor costs `O(log M)`. A log with a [`Retention`] also keeps its last
+//! frames behind every reader, as the room's history: a reader may start
+//! from any offset it holds ([`FormLog::add_reader_at`]), and is then
+//! handed the history the same way as live frames.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -24,8 +27,16 @@ use crate::frame::ServerFrame;
 /// How much a log's unfrozen tail grows at a time.
 const BLOCK: usize = 16 * 1024;
 
+/// How much a log keeps once every reader is past it: its last `messages`
+/// frames, at most `bytes` of them. Zero keeps nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Retention {
+    pub(super) messages: u64,
+    pub(super) bytes: u64,
+}
+
 /// The encoded frames of one form of a room, from the slowest member's
-/// cursor to the head.
+/// cursor (or the start of its history) to the head.
 #[derive(Debug, Default)]
 pub(super) struct FormLog {
     /// Offset of the first frame held.
@@ -41,6 +52,8 @@ pub(super) struct FormLog {
     tail_start: u64,
     /// How many readers stand at each cursor.
     cursors: BTreeMap<u64, u32>,
+    /// What it keeps behind its readers.
+    retain: Retention,
 }
 
 impl FormLog {
@@ -49,9 +62,26 @@ impl FormLog {
         self.first + self.ends.len() as u64
     }
 
+    /// The offset of the oldest frame held (the head if none).
+    pub(super) fn first(&self) -> u64 {
+        self.first
+    }
+
     /// Readers of this form.
     pub(super) fn readers(&self) -> u32 {
         self.cursors.values().sum()
+    }
+
+    /// Whether the log keeps history behind its readers (and so must be
+    /// appended to even without readers).
+    pub(super) fn retains(&self) -> bool {
+        self.retain.messages > 0
+    }
+
+    /// Keeps `retain` behind the readers from now on.
+    pub(super) fn set_retention(&mut self, retain: Retention) {
+        self.retain = retain;
+        self.trim();
     }
 
     /// Starts over, empty, with `next` as the next offset. For a form that
@@ -63,15 +93,22 @@ impl FormLog {
             first: next,
             base: end,
             tail_start: end,
+            retain: self.retain,
             ..FormLog::default()
         };
     }
 
     /// A new reader, whose cursor starts at the head.
     pub(super) fn add_reader(&mut self) -> u64 {
-        let head = self.head();
-        *self.cursors.entry(head).or_insert(0) += 1;
-        head
+        self.add_reader_at(self.head())
+    }
+
+    /// A new reader whose cursor starts at `offset`, or as near as the log
+    /// holds (between the oldest frame held and the head).
+    pub(super) fn add_reader_at(&mut self, offset: u64) -> u64 {
+        let cursor = offset.clamp(self.first, self.head());
+        *self.cursors.entry(cursor).or_insert(0) += 1;
+        cursor
     }
 
     /// A reader at `cursor` is gone.
@@ -98,6 +135,9 @@ impl FormLog {
         }
         frame.encode(&mut self.tail);
         self.ends.push_back(self.end_pos());
+        if self.retains() {
+            self.trim();
+        }
     }
 
     fn end_pos(&self) -> u64 {
@@ -207,7 +247,7 @@ impl FormLog {
         }
     }
 
-    /// Drops the frames every reader is past.
+    /// Drops the frames every reader is past, but for the history kept.
     fn trim(&mut self) {
         let keep = self
             .cursors
@@ -215,7 +255,13 @@ impl FormLog {
             .next()
             .copied()
             .unwrap_or_else(|| self.head());
-        while self.first < keep && !self.ends.is_empty() {
+        let head = self.head();
+        let end = self.end_pos();
+        let retain = self.retain;
+        while self.first < keep
+            && !self.ends.is_empty()
+            && (head - self.first > retain.messages || end - self.base > retain.bytes)
+        {
             self.base = self.ends.pop_front().expect("not empty");
             self.first += 1;
         }
@@ -282,6 +328,45 @@ mod tests {
         assert_eq!(log.backlog(), 0);
         assert!(log.blocks.is_empty() && log.ends.is_empty());
         assert_eq!(log.readers(), 1);
+    }
+
+    #[test]
+    fn history_is_kept_behind_the_readers_by_count_and_bytes() {
+        let mut log = FormLog::default();
+        log.set_retention(Retention {
+            messages: 3,
+            bytes: 1000,
+        });
+        // Appended without readers: the last three stay.
+        for n in 0..5 {
+            log.append(n, &ping(n));
+        }
+        assert_eq!((log.first(), log.head()), (2, 5));
+        assert_eq!(log.backlog(), 0, "history is not backlog");
+        log.freeze();
+        // A reader may start in the history, and reads it like live frames.
+        let r = log.add_reader_at(0);
+        assert_eq!(r, 2, "clamped to the oldest frame held");
+        assert_eq!(log.backlog(), 21);
+        let mut out = Vec::new();
+        let (r, _) = log.read(r, 5, 1000, &mut out);
+        assert_eq!((r, text(&out)), (5, "ping:2\nping:3\nping:4\n".to_string()));
+        // A reader holds frames beyond the history until it reads them.
+        let slow = log.add_reader_at(2);
+        for n in 5..10 {
+            log.append(n, &ping(n));
+        }
+        assert_eq!(log.first(), 2);
+        log.remove_reader(slow);
+        assert_eq!(log.first(), 5, "the other reader is at 5");
+        // Bytes bound too: 7 bytes a frame, 14 bytes keep two.
+        log.set_retention(Retention {
+            messages: 3,
+            bytes: 14,
+        });
+        log.remove_reader(r);
+        assert_eq!((log.first(), log.head()), (8, 10));
+        assert_eq!(log.add_reader_at(99), 10, "clamped to the head");
     }
 
     #[test]

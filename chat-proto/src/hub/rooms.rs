@@ -18,7 +18,7 @@ use bytes::BufMut;
 
 use super::conns::ConnId;
 use super::log::{Log, Span};
-use super::room_log::FormLog;
+use super::room_log::{FormLog, Retention};
 use crate::names::NameKey;
 
 /// Which wire form a member reads a room in.
@@ -70,6 +70,11 @@ pub(super) struct Room {
     pub(super) logs: [FormLog; 2],
     /// Appended to (or read from) since the last drain.
     pub(super) touched: bool,
+    /// Messages before this offset are stored (with durable history); the
+    /// others wait to be handed out.
+    pub(super) durable: u64,
+    /// When a message was last said, or a member last came or went.
+    pub(super) last_active: Option<Instant>,
     /// Senders whose input is paused because this room's backlog is high.
     pub(super) paused_senders: Vec<ConnId>,
     /// Since when senders have been paused for this room.
@@ -157,8 +162,15 @@ impl Rooms {
             })
     }
 
-    /// Creates the room `name`, with log `epoch`.
-    pub(super) fn create(&mut self, name: &str, epoch: u64, persistent: bool) -> RoomId {
+    /// Creates the room `name`, with log `epoch`, keeping `history` of its
+    /// room-form log.
+    pub(super) fn create(
+        &mut self,
+        name: &str,
+        epoch: u64,
+        persistent: bool,
+        history: Retention,
+    ) -> RoomId {
         let key = NameKey::of(name);
         let index = match self.free.pop() {
             Some(index) => index,
@@ -178,6 +190,7 @@ impl Rooms {
             persistent,
             ..Room::default()
         };
+        room.logs[Form::Room as usize].set_retention(history);
         self.by_key.insert(key, index);
         self.count += 1;
         self.id(index)
@@ -200,15 +213,26 @@ impl Rooms {
         self.free.push(id.index);
     }
 
-    /// Adds a member reading in `form`; returns its position in the member
-    /// list.
-    pub(super) fn join(&mut self, id: RoomId, conn: ConnId, name: Arc<str>, form: Form) -> u32 {
+    /// Adds a member reading in `form` from the head, or from offset
+    /// `start` (as near as the log holds); returns its position in the
+    /// member list.
+    pub(super) fn join(
+        &mut self,
+        id: RoomId,
+        conn: ConnId,
+        name: Arc<str>,
+        form: Form,
+        start: Option<u64>,
+    ) -> u32 {
         let room = &mut self.slots[id.index as usize];
         let log = &mut room.logs[form as usize];
-        if log.readers() == 0 {
+        if log.readers() == 0 && !log.retains() {
             log.restart(room.next_offset);
         }
-        let cursor = log.add_reader();
+        let cursor = match start {
+            Some(offset) => log.add_reader_at(offset),
+            None => log.add_reader(),
+        };
         room.members.push(Member {
             conn,
             name,
@@ -310,22 +334,23 @@ mod tests {
     #[test]
     fn rooms_are_found_by_key_and_members_move_on_leave() {
         let mut rooms = Rooms::default();
-        let lobby = rooms.create("Lobby", 1, true);
+        let none = Retention::default();
+        let lobby = rooms.create("Lobby", 1, true, none);
         assert_eq!(rooms.find("lobby"), Some(lobby));
         assert_eq!(rooms.find("LOBBY"), Some(lobby));
-        assert_eq!(rooms.join(lobby, conn(0), "a".into(), Form::Plain), 0);
-        assert_eq!(rooms.join(lobby, conn(1), "b".into(), Form::Room), 1);
-        assert_eq!(rooms.join(lobby, conn(2), "c".into(), Form::Room), 2);
+        assert_eq!(rooms.join(lobby, conn(0), "a".into(), Form::Plain, None), 0);
+        assert_eq!(rooms.join(lobby, conn(1), "b".into(), Form::Room, None), 1);
+        assert_eq!(rooms.join(lobby, conn(2), "c".into(), Form::Room, None), 2);
         let (gone, moved) = rooms.leave(lobby, 0);
         assert_eq!(&*gone.name, "a");
         assert_eq!(moved, Some(conn(2)));
         assert_eq!(rooms.get(lobby).unwrap().members[0].conn, conn(2));
         // A removed room's id is stale; its name is free.
-        let rust = rooms.create("rust", 2, false);
+        let rust = rooms.create("rust", 2, false, none);
         rooms.remove(rust);
         assert!(rooms.get(rust).is_none());
         assert_eq!(rooms.find("rust"), None);
-        let again = rooms.create("rust", 3, false);
+        let again = rooms.create("rust", 3, false, none);
         assert_eq!(again.index, rust.index);
         assert_ne!(again, rust);
         assert_eq!(rooms.len(), 2);

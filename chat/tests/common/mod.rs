@@ -1,23 +1,21 @@
-//! A `chat serve` child process for the integration tests: started on a
-//! free loopback port (read back from its log), signalled with `kill`, and
-//! killed if a test ends without stopping it.
+//! What the tests of the `chat` program share: a `chat serve` child
+//! process.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long the server may take to start, or to stop after a signal.
-const PATIENCE: Duration = Duration::from_secs(10);
-
+/// `chat serve` in a child process, killed when dropped.
 pub(crate) struct Serve {
     child: Child,
+    /// The address it listens on.
     pub(crate) addr: SocketAddr,
 }
 
 impl Serve {
     /// Starts `chat serve --addr 127.0.0.1:0 EXTRA...` and waits for its
-    /// "listening on" line.
+    /// address.
     pub(crate) fn start(extra: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
             .args(["serve", "--addr", "127.0.0.1:0"])
@@ -28,7 +26,7 @@ impl Serve {
             .spawn()
             .expect("start chat serve");
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + Duration::from_secs(10);
         let addr = loop {
             assert!(Instant::now() < deadline, "no 'listening on' line");
             let mut line = String::new();
@@ -45,15 +43,21 @@ impl Serve {
         Serve { child, addr }
     }
 
-    /// Sends the server `signal` (a name `kill` knows: `INT`, `TERM`,
-    /// `HUP`) and waits for it to exit.
-    pub(crate) fn signal_and_wait(mut self, signal: &str) -> ExitStatus {
+    /// Sends SIGINT and waits for the exit.
+    #[allow(dead_code)] // Not every test file stops a server this way.
+    pub(crate) fn interrupt_and_wait(self) -> std::process::ExitStatus {
+        self.signal_and_wait("INT")
+    }
+
+    /// Sends `signal` (a name `kill` knows: `INT`, `TERM`, `HUP`) and waits
+    /// for the exit.
+    pub(crate) fn signal_and_wait(mut self, signal: &str) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
