@@ -14,6 +14,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod account;
+mod address_flags;
 mod commands;
 mod connect;
 mod serve;

@@ -1,8 +1,9 @@
-//! `chat serve`: the server, configured from flags, stopped by Ctrl-C or
-//! SIGTERM with a graceful shutdown, on the transport of your choice
-//! (`--runtime tokio`, the default; `async-std`; `std`). With `--accounts
-//! FILE`, logins are decided by the accounts service
-//! ([`chat::accounts::service`]), the same on every transport.
+//! `chat serve`: the server, configured from flags, stopped by Ctrl-C,
+//! SIGTERM or SIGHUP (the terminal it ran in closed) with a graceful
+//! shutdown, on the transport of your choice (`--runtime tokio`, the
+//! default; `async-std`; `std`). With `--accounts FILE`, logins are decided
+//! by the accounts service ([`chat::accounts::service`]), the same on every
+//! transport.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +12,8 @@ use chat::accounts::{AccountsSource, LoginOptions, LoginService, file::permissio
 use chat_proto::{Keepalive, LoginMode, RateLimit, ServerConfig};
 use clap::{Args, ValueEnum};
 use transport_tokio::{ServerHandle, ServerOptions};
+
+use crate::address_flags::AddressArgs;
 
 /// Which transport serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +58,9 @@ pub(crate) struct ServeArgs {
     /// second with bursts of 200. Over it, input is paused, not refused.
     #[arg(long, value_name = "MSGS_PER_SEC|off", value_parser = rate_limit_arg)]
     rate_limit: Option<RateArg>,
+    /// Per-address limits.
+    #[command(flatten)]
+    addresses: AddressArgs,
     /// Seconds to flush bye: to everyone on shutdown.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     shutdown_grace: f64,
@@ -128,6 +134,7 @@ impl ServeArgs {
             Some(RateArg::PerSecond(n)) => Some(RateLimit::per_second(n)),
         };
         config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
+        self.addresses.apply(&mut config.addresses);
         config.secrets_in_clear = self.secrets_in_clear;
         if self.accounts.is_some() {
             config.login = LoginMode::Application;
@@ -229,6 +236,7 @@ fn serve_tokio(
     }
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
+        let stop = StopSignal::install();
         let server = transport_tokio::Server::bind(&args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
@@ -236,7 +244,7 @@ fn serve_tokio(
         listening(server.local_addr(), Runtime::Tokio)?;
         server
             .with_options(options)
-            .serve_with_shutdown(stop_signal())
+            .serve_with_shutdown(stop.recv())
             .await
             .map_err(|e| e.to_string())
     })
@@ -282,51 +290,99 @@ fn serve_std(
         .map_err(cannot_listen(&args.addr))?
         .with_options(options);
     start_logins(&server.handle(), logins)?;
-    listening(server.local_addr(), Runtime::Std)?;
     let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
+    listening(server.local_addr(), Runtime::Std)?;
     server.serve().map_err(|e| e.to_string())
 }
 
-/// Runs `on_signal` on Ctrl-C or SIGTERM, from a thread with a small tokio
-/// runtime for the signal handling.
+/// Runs `on_signal` on Ctrl-C, SIGTERM or SIGHUP, from a thread with a
+/// small tokio runtime for the signal handling.
 fn spawn_signal_thread(on_signal: impl FnOnce() + Send + 'static) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    // Handlers are installed before the server starts, so that a signal
+    // that comes early is not the default action (for SIGHUP: death).
+    let stop = runtime.block_on(async { StopSignal::install() });
     std::thread::Builder::new()
         .name("chat-signals".into())
         .spawn(move || {
-            runtime.block_on(stop_signal());
+            runtime.block_on(stop.recv());
             on_signal();
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn stop_signal() {
+/// The stop signals, their handlers installed: Ctrl-C (SIGINT), and on
+/// Unix SIGTERM and SIGHUP. Each asks for a graceful shutdown. SIGHUP comes
+/// when the terminal the server runs in closes; its default action would
+/// kill the process without a `bye:` to anyone.
+///
+/// Handlers are installed before the server says it listens, so that no
+/// signal arriving after that meets the default action.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    handlers: [Option<tokio::signal::unix::Signal>; 3],
+}
+
+impl StopSignal {
+    /// Installs the handlers (inside a tokio runtime). A signal whose
+    /// handler cannot be installed keeps its default action, with a
+    /// warning.
+    fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let install = |name: &str, kind: SignalKind| match signal(kind) {
+                Ok(handler) => Some(handler),
+                Err(e) => {
+                    tracing::warn!(signal = name, error = %e, "cannot handle the signal");
+                    None
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            StopSignal {
+                handlers: [
+                    install("SIGINT", SignalKind::interrupt()),
+                    install("SIGTERM", SignalKind::terminate()),
+                    install("SIGHUP", SignalKind::hangup()),
+                ],
             }
         }
+        #[cfg(not(unix))]
+        StopSignal {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for any of them.
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let [mut int, mut term, mut hup] = self.handlers;
+            tokio::select! {
+                () = next(&mut int) => {}
+                () = next(&mut term) => {}
+                () = next(&mut hup) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop signal received");
     }
-    tracing::info!("stop signal received");
+}
+
+/// The next delivery of `handler`'s signal; never, without a handler.
+#[cfg(unix)]
+async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
+    match handler {
+        Some(handler) => {
+            handler.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

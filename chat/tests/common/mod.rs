@@ -45,9 +45,15 @@ impl Serve {
 
     /// Sends SIGINT and waits for the exit.
     #[allow(dead_code)] // Not every test file stops a server this way.
-    pub(crate) fn interrupt_and_wait(mut self) -> std::process::ExitStatus {
+    pub(crate) fn interrupt_and_wait(self) -> std::process::ExitStatus {
+        self.signal_and_wait("INT")
+    }
+
+    /// Sends `signal` (a name `kill` knows: `INT`, `TERM`, `HUP`) and waits
+    /// for the exit.
+    pub(crate) fn signal_and_wait(mut self, signal: &str) -> std::process::ExitStatus {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
