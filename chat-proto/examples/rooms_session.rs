@@ -13,12 +13,12 @@
 
 use std::time::{Duration, Instant};
 
-use chat_proto::sim::{Network, PeerId};
+use chat_proto::sim::Network;
 use chat_proto::{ClientConfig, ReconnectPolicy, ServerConfig};
 
 #[path = "session.rs"]
 #[allow(dead_code)]
-mod session;
+pub(crate) mod session;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_, text, _) = play()?;
@@ -28,8 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Plays the session; returns the network, the transcript as printed, and
 /// the clients with their names.
-pub(crate) fn play()
--> Result<(Network, String, Vec<(PeerId, &'static str)>), Box<dyn std::error::Error>> {
+pub(crate) fn play() -> session::Played {
     let start = Instant::now();
     let mut net = Network::new(ServerConfig::default(), start)?;
     net.record();

@@ -28,10 +28,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A played session: the network, the transcript as printed, and the
+/// clients with their names.
+pub(crate) type Played =
+    Result<(Network, String, Vec<(PeerId, &'static str)>), Box<dyn std::error::Error>>;
+
 /// Plays the session; returns the network, the transcript as printed, and
 /// the clients with their names.
-pub(crate) fn play()
--> Result<(Network, String, Vec<(PeerId, &'static str)>), Box<dyn std::error::Error>> {
+pub(crate) fn play() -> Played {
     let start = Instant::now();
     let mut net = Network::new(ServerConfig::default(), start)?;
     net.record();

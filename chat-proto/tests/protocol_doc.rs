@@ -4,10 +4,6 @@
 //! clients expect.
 
 #[allow(dead_code)]
-#[path = "../examples/session.rs"]
-mod session;
-
-#[allow(dead_code)]
 #[path = "../examples/rooms_session.rs"]
 mod rooms_session;
 
@@ -23,7 +19,7 @@ fn assert_shown(what: &str, text: &str) {
 
 #[test]
 fn the_seed_session_is_byte_for_byte_what_protocol_md_shows() {
-    let (_, text, _) = session::play().unwrap();
+    let (_, text, _) = rooms_session::session::play().unwrap();
     assert_shown("seed's session", &text);
 }
 

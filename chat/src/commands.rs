@@ -204,6 +204,10 @@ impl View {
                 delay.as_secs_f64()
             ),
             Event::Closed { reason } => format!("* connection closed ({})", describe(reason)),
+            Event::Unconfirmed { room, text } => format!(
+                "! {}maybe not delivered (the connection was lost before the server answered): {text}",
+                self.tag(room)
+            ),
             Event::Gap {
                 room,
                 missing: Some(n),

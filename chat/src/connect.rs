@@ -10,10 +10,15 @@
 //! backoff (the core session decides when); lines typed meanwhile are kept
 //! and sent once logged in again.
 //!
+//! `--password` asks for the account's password on the terminal, without
+//! echo; `--password-stdin` takes the first line of stdin as the password
+//! (the lines after it are messages, as usual). Either logs in with
+//! `iam:NAME:PASSWORD`, which a server takes only over TLS or on loopback.
+//!
 //! With `--tls` (or `--ca`) it speaks TLS and verifies the server's
 //! certificate, against the system's roots or the CA given with `--ca`,
-//! as the host name of `--addr` (sent as SNI too). There is no way to skip
-//! the verification.
+//! as the host name of `--addr` (sent as SNI too); the full-screen client
+//! too. There is no way to skip the verification.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -22,7 +27,7 @@ use std::time::Duration;
 use chat_proto::{ClientConfig, Event, Keepalive, ReconnectPolicy, UsageError};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use transport_tokio::{Client, ClientOptions, ClientTls};
+use transport_tokio::{Client, ClientOptions, ClientTls, ConnectError, Login};
 
 use crate::commands::{HELP, Input, View};
 
@@ -45,6 +50,12 @@ pub(crate) struct ConnectArgs {
     /// Do not reconnect when the connection is lost.
     #[arg(long)]
     pub(crate) no_reconnect: bool,
+    /// Log in to an account: ask for its password (without echo).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub(crate) password: bool,
+    /// Log in to an account whose password is the first line of stdin.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
     /// Speak TLS, verifying the server's certificate against the system's
     /// root certificates (or --ca) as the host name of --addr.
     #[arg(long)]
@@ -54,19 +65,12 @@ pub(crate) struct ConnectArgs {
     /// Implies --tls.
     #[arg(long, value_name = "CA.pem")]
     pub(crate) ca: Option<PathBuf>,
+    /// The TLS settings --tls and --ca make, loaded once by `run`.
+    #[arg(skip)]
+    pub(crate) tls_settings: Option<ClientTls>,
 }
 
 impl ConnectArgs {
-    /// The TLS settings, if --tls or --ca asks for TLS.
-    fn tls(&self) -> Result<Option<ClientTls>, String> {
-        match (&self.ca, self.tls) {
-            (Some(ca), _) => ClientTls::from_ca_file(ca).map(Some),
-            (None, true) => ClientTls::system_roots().map(Some),
-            (None, false) => Ok(None),
-        }
-        .map_err(|e| e.to_string())
-    }
-
     /// The session's configuration from the flags.
     pub(crate) fn config(&self) -> Result<ClientConfig, String> {
         let seconds = |flag: &str, secs: f64| {
@@ -83,17 +87,64 @@ impl ConnectArgs {
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
+
+    /// The TLS settings, if --tls or --ca asks for TLS.
+    fn load_tls(&self) -> Result<Option<ClientTls>, String> {
+        match (&self.ca, self.tls) {
+            (Some(ca), _) => ClientTls::from_ca_file(ca).map(Some),
+            (None, true) => ClientTls::system_roots().map(Some),
+            (None, false) => Ok(None),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// How to log in: as a guest, or to an account with a password read
+    /// from the terminal or from stdin.
+    fn login(&self) -> Result<Login, String> {
+        let password = if self.password {
+            crate::account::prompt(&format!("password for {}: ", self.name))?
+        } else if self.password_stdin {
+            crate::account::stdin_line()?
+        } else {
+            return Ok(Login::guest(&self.name));
+        };
+        if password.is_empty() {
+            return Err("the password is empty".into());
+        }
+        Ok(Login::with_secret(&self.name, password))
+    }
 }
 
-pub(crate) fn run(args: ConnectArgs) -> Result<(), String> {
+/// Connects to `addr` and logs in, over TLS with `tls`.
+pub(crate) async fn open(
+    addr: String,
+    login: Login,
+    config: ClientConfig,
+    tls: Option<ClientTls>,
+) -> Result<Client, ConnectError> {
+    let options = ClientOptions::default();
+    match tls {
+        Some(tls) => Client::connect_tls(addr, login, config, options, &tls).await,
+        None => Client::connect_with(addr, login, config, options).await,
+    }
+}
+
+pub(crate) fn run(mut args: ConnectArgs) -> Result<(), String> {
+    // A CA file that cannot serve is said before anything else happens.
+    args.tls_settings = args.load_tls()?;
+    // Before the session reads stdin (the password may be its first line:
+    // std's stdin buffer, which tokio's stdin reads through, keeps the
+    // lines after it), and before the full-screen client takes the
+    // terminal (a password prompt needs it as it is).
+    let login = args.login()?;
     if crate::tui::available() {
-        return crate::tui::run(args);
+        return crate::tui::run(args, login);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let result = runtime.block_on(session(args));
+    let result = runtime.block_on(session(args, login));
     // Reading stdin holds a blocking thread that only a line would end: do
     // not wait for it.
     runtime.shutdown_background();
@@ -106,15 +157,11 @@ enum Outcome {
     Quit,
 }
 
-async fn session(args: ConnectArgs) -> Result<(), String> {
+async fn session(args: ConnectArgs, login: Login) -> Result<(), String> {
     let config = args.config()?;
-    let options = ClientOptions::default();
-    let (name, addr) = (&args.name, &args.addr);
-    let client = match args.tls()? {
-        Some(tls) => Client::connect_tls(addr, name, config, options, &tls).await,
-        None => Client::connect_with(addr, name, config, options).await,
-    }
-    .map_err(|e| format!("{addr}: {e}"))?;
+    let client = open(args.addr.clone(), login, config, args.tls_settings.clone())
+        .await
+        .map_err(|e| format!("{}: {e}", args.addr))?;
     println!(
         "* logged in as {} at {} (/help lists the commands, /quit leaves)",
         args.name, args.addr

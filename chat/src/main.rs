@@ -4,6 +4,8 @@
 //! chat serve   [--addr 127.0.0.1:7878] [--tls-cert CERT.pem --tls-key KEY.pem]
 //!              [--plain-addr ADDR] [--max-frame BYTES] [--keepalive-idle SECS] ...
 //! chat connect --name NAME [--addr 127.0.0.1:7878] [--tls] [--ca CA.pem]
+//!              [--password | --password-stdin]
+//! chat account add|passwd|remove NAME --accounts FILE
 //! ```
 //!
 //! `chat connect` runs full-screen (see [`tui`]) when stdin and stdout are
@@ -13,6 +15,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod account;
+mod address_flags;
 mod commands;
 mod connect;
 mod serve;
@@ -36,6 +40,9 @@ enum Command {
     /// `/quit` leaves. Full-screen on a terminal; line by line with stdin
     /// or stdout piped.
     Connect(connect::ConnectArgs),
+    /// Manage the accounts file of `chat serve --accounts FILE`: add an
+    /// account, change its password, remove it.
+    Account(account::AccountArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +59,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Account(args) => account::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -67,7 +75,7 @@ impl Cli {
     fn default_log(&self) -> &'static str {
         match self.command {
             Command::Serve(_) => "info",
-            Command::Connect(_) => "warn",
+            Command::Connect(_) | Command::Account(_) => "warn",
         }
     }
 }

@@ -10,9 +10,11 @@
 //! the screen when it gives up. tmux is required: without it the tests
 //! fail and say so (CI installs it).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+mod common;
+use common::Serve;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,46 +24,6 @@ const WAIT: Duration = Duration::from_secs(10);
 /// The panes' size.
 const WIDTH: usize = 100;
 const HEIGHT: usize = 30;
-
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Serve {
-    fn start() -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat serve");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let deadline = Instant::now() + WAIT;
-        let addr = loop {
-            assert!(Instant::now() < deadline, "no 'listening on' line");
-            let mut line = String::new();
-            if stderr.read_line(&mut line).expect("read stderr") == 0 {
-                panic!("chat serve exited early");
-            }
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
-                break addr.expect("address").parse().expect("parse address");
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-        Serve { child, addr }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A private tmux server, killed when dropped.
 struct Tmux {
@@ -265,7 +227,7 @@ impl Pane<'_> {
 fn two_clients_chat_typing_survives_traffic_and_resizes_and_quit_restores_the_terminal() {
     let started = Instant::now();
     let tmux = Tmux::new();
-    let server = Serve::start();
+    let server = Serve::start(&[]);
     let a = tmux.shell("a");
     let b = tmux.shell("b");
     a.connect("张三", server.addr);
@@ -350,7 +312,7 @@ fn two_clients_chat_typing_survives_traffic_and_resizes_and_quit_restores_the_te
 #[test]
 fn ctrl_c_while_reconnecting_leaves_at_once_and_lists_what_was_not_sent() {
     let tmux = Tmux::new();
-    let server = Serve::start();
+    let server = Serve::start(&[]);
     let c = tmux.shell("c");
     c.connect("wangwu", server.addr);
     // The server goes away: the client counts down to its next attempt.

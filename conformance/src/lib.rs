@@ -12,6 +12,7 @@
 //! ```ignore
 //! fn start(config: ServerConfig) -> chat_conformance::TestServer { /* ... */ }
 //! chat_conformance::server_suite!(start);
+//! chat_conformance::hardening_suite!(start);
 //! chat_conformance::client_suite!(start, MyTestClient);
 //! ```
 //!
@@ -39,6 +40,7 @@
 
 pub mod async_harness;
 pub mod client_cases;
+pub mod hardening_cases;
 pub mod server_cases;
 pub mod tls;
 pub mod tls_cases;
@@ -179,12 +181,34 @@ macro_rules! server_suite {
             handle_logged_in_and_stats, handle_shutdown);
     };
     (@cases $start:expr; $($case:ident),*) => {
+        $crate::server_suite!(@in server_cases, $start; $($case),*);
+    };
+    // One test per case, each calling `$crate::$module::$case`.
+    (@in $module:ident, $start:expr; $($case:ident),*) => {
         $(
             #[test]
             fn $case() {
-                $crate::server_cases::$case(&$start);
+                $crate::$module::$case(&$start);
             }
         )*
+    };
+}
+
+/// Expands to one `#[test]` per hardening behaviour (half-closed
+/// connections, per-address limits, look-alike names), run against
+/// `$start`.
+#[macro_export]
+macro_rules! hardening_suite {
+    ($start:expr) => {
+        $crate::hardening_suite!(@cases $start;
+            half_close_gets_every_answer, half_close_after_bye_gets_every_answer,
+            half_close_after_many_frames, half_close_while_input_is_paused, half_close_inside_a_frame,
+            per_address_connection_limit, per_address_connect_rate, per_address_login_rate,
+            loopback_is_exempt_by_default, look_alike_names_are_taken,
+            mixed_script_names_are_refused, names_are_shown_as_typed);
+    };
+    (@cases $start:expr; $($case:ident),*) => {
+        $crate::server_suite!(@in hardening_cases, $start; $($case),*);
     };
 }
 

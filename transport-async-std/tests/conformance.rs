@@ -44,6 +44,7 @@ mod on_async_std {
     }
 
     chat_conformance::server_suite!(start);
+    chat_conformance::hardening_suite!(start);
     chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd>);
 
     mod over_tls {
@@ -77,6 +78,7 @@ mod on_smol {
     }
 
     chat_conformance::server_suite!(start);
+    chat_conformance::hardening_suite!(start);
     chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol>);
 
     mod over_tls {

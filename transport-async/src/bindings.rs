@@ -135,14 +135,15 @@ macro_rules! runtime_api {
 
         impl Client {
             /// Connects to `addr` (`"host:port"` or a `SocketAddr`) and logs
-            /// in as `name`; returns once the server answered `ok:` (or
-            /// refused). Every resolved address is tried in order.
+            /// in: as a guest with a plain name, to an account with
+            /// `Login::with_secret`. Returns once the server answered `ok:`
+            /// (or refused). Every resolved address is tried in order.
             pub async fn connect(
                 addr: impl ::std::convert::Into<$crate::Address>,
-                name: &str,
+                login: impl ::std::convert::Into<$crate::Login>,
                 config: $crate::proto::ClientConfig,
             ) -> ::std::result::Result<Client, $crate::ConnectError> {
-                Self::connect_with(addr, name, config, $crate::ClientOptions::default()).await
+                Self::connect_with(addr, login, config, $crate::ClientOptions::default()).await
             }
 
             /// [`connect`](Self::connect) with transport options, such as a
@@ -151,11 +152,11 @@ macro_rules! runtime_api {
             /// `ClientConfig::reconnect`.)
             pub async fn connect_with(
                 addr: impl ::std::convert::Into<$crate::Address>,
-                name: &str,
+                login: impl ::std::convert::Into<$crate::Login>,
                 config: $crate::proto::ClientConfig,
                 options: $crate::ClientOptions,
             ) -> ::std::result::Result<Client, $crate::ConnectError> {
-                $crate::Client::connect_on($rt, addr, name, config, options)
+                $crate::Client::connect_on($rt, addr, login, config, options)
                     .await
                     .map(Client)
             }
@@ -164,11 +165,11 @@ macro_rules! runtime_api {
             pub async fn connect_on(
                 rt: impl $crate::Runtime,
                 addr: impl ::std::convert::Into<$crate::Address>,
-                name: &str,
+                login: impl ::std::convert::Into<$crate::Login>,
                 config: $crate::proto::ClientConfig,
                 options: $crate::ClientOptions,
             ) -> ::std::result::Result<Client, $crate::ConnectError> {
-                $crate::Client::connect_on(rt, addr, name, config, options)
+                $crate::Client::connect_on(rt, addr, login, config, options)
                     .await
                     .map(Client)
             }
@@ -356,12 +357,12 @@ macro_rules! __runtime_api_tls_client {
         /// reconnect is over TLS too.
         pub async fn connect_tls(
             addr: impl ::std::convert::Into<$crate::Address>,
-            name: &str,
+            login: impl ::std::convert::Into<$crate::Login>,
             config: $crate::proto::ClientConfig,
             options: $crate::ClientOptions,
             tls: &$crate::ClientTls,
         ) -> ::std::result::Result<Client, $crate::ConnectError> {
-            $crate::Client::connect_tls_on($rt, addr, name, config, options, tls)
+            $crate::Client::connect_tls_on($rt, addr, login, config, options, tls)
                 .await
                 .map(Client)
         }
@@ -370,12 +371,12 @@ macro_rules! __runtime_api_tls_client {
         pub async fn connect_tls_on(
             rt: impl $crate::Runtime,
             addr: impl ::std::convert::Into<$crate::Address>,
-            name: &str,
+            login: impl ::std::convert::Into<$crate::Login>,
             config: $crate::proto::ClientConfig,
             options: $crate::ClientOptions,
             tls: &$crate::ClientTls,
         ) -> ::std::result::Result<Client, $crate::ConnectError> {
-            $crate::Client::connect_tls_on(rt, addr, name, config, options, tls)
+            $crate::Client::connect_tls_on(rt, addr, login, config, options, tls)
                 .await
                 .map(Client)
         }

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use chat_proto::{ClientConfig, Event, MAX_DURATION, UsageError, after};
 use futures_io::AsyncWrite;
 use transport_common::{
-    Address, ClientOptions, ClientShared, ConnectError, SocketOrder, WriteQueue, jitter_seed,
-    login_outcome,
+    Address, ClientOptions, ClientShared, ConnectError, Login, SocketOrder, WriteQueue,
+    jitter_seed, login_outcome,
 };
 
 use crate::read::poll_read_bytes;
@@ -51,17 +51,26 @@ pub struct Client {
 
 impl Client {
     /// Connects to `addr` (`"host:port"` or a `SocketAddr`) on runtime `rt`
-    /// and logs in as `name`; returns once the server answered `ok:` (or
+    /// and logs in (as a guest with a plain name, to an account with
+    /// [`Login::with_secret`]); returns once the server answered `ok:` (or
     /// refused). Every resolved address is tried in order.
     pub async fn connect_on(
         rt: impl Runtime,
         addr: impl Into<Address>,
-        name: &str,
+        login: impl Into<Login>,
         config: ClientConfig,
         options: ClientOptions,
     ) -> Result<Client, ConnectError> {
         let rt: Arc<dyn Runtime> = Arc::new(rt);
-        Self::connect_over(rt, addr.into(), name, config, options, Connecting::Plain).await
+        Self::connect_over(
+            rt,
+            addr.into(),
+            login.into(),
+            config,
+            options,
+            Connecting::Plain,
+        )
+        .await
     }
 
     /// [`connect_on`](Self::connect_on) over TLS: verifies the server's
@@ -71,7 +80,7 @@ impl Client {
     pub async fn connect_tls_on(
         rt: impl Runtime,
         addr: impl Into<Address>,
-        name: &str,
+        login: impl Into<Login>,
         config: ClientConfig,
         options: ClientOptions,
         tls: &transport_common::tls::ClientTls,
@@ -79,13 +88,13 @@ impl Client {
         let rt: Arc<dyn Runtime> = Arc::new(rt);
         let addr = addr.into();
         let connecting = Connecting::tls(tls, &addr)?;
-        Self::connect_over(rt, addr, name, config, options, connecting).await
+        Self::connect_over(rt, addr, login.into(), config, options, connecting).await
     }
 
     async fn connect_over(
         rt: Arc<dyn Runtime>,
         addr: Address,
-        name: &str,
+        login: Login,
         mut config: ClientConfig,
         options: ClientOptions,
         connecting: Connecting,
@@ -102,7 +111,7 @@ impl Client {
         let (stream, _) = connect_any(rt.clone(), target.clone()).await?;
         let core = chat_proto::Client::new(config, rt.now())?;
         let shared = Arc::new(ClientShared::new(core, &options));
-        shared.command(|c| c.login(name))?;
+        shared.command(|c| login.start(c))?;
         let io = ClientIo {
             rt: rt.clone(),
             target,

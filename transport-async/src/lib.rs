@@ -74,6 +74,6 @@ pub use server::Server;
 #[cfg(feature = "tls")]
 pub use transport_common::tls::{self, ClientTls, ServerTls, TlsError};
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, ServerHandle, ServerOptions,
-    TimedOut, check_config,
+    Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, Login, ServerHandle,
+    ServerOptions, TimedOut, check_config,
 };

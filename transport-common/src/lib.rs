@@ -20,6 +20,7 @@
 //! * [`ClientShared`]: a client session (the core's, which decides
 //!   reconnects) between the application and the I/O, with bounded queues,
 //!   for async tasks and blocking threads alike;
+//! * [`Login`]: how a client logs in, as a guest or to an account;
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
 //! * [`HandshakeGate`]: a bound on TLS handshakes in progress;
 //! * `tls` (feature `tls`): TLS settings for every transport, from PEM
@@ -37,6 +38,7 @@ mod events;
 mod handshakes;
 mod hub_driver;
 mod listen;
+mod login;
 mod options;
 mod outbox;
 mod server_handle;
@@ -50,6 +52,7 @@ pub use events::Events;
 pub use handshakes::{HandshakeGate, HandshakeSlot};
 pub use hub_driver::{HubDriver, HubMsg, Next};
 pub use listen::bind_listener;
+pub use login::Login;
 pub use options::{
     Address, ClientOptions, ConnectError, LISTEN_BACKLOG, ServerOptions, check_config, jitter_seed,
 };

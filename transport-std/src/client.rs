@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, Event, UsageError};
 use transport_common::{
-    ClientOptions, ClientShared, ConnectError, SocketOrder, TimedOut, WriteQueue, jitter_seed,
-    login_outcome,
+    ClientOptions, ClientShared, ConnectError, Login, SocketOrder, TimedOut, WriteQueue,
+    jitter_seed, login_outcome,
 };
 
 use crate::socket::{Socket, timed_out};
@@ -72,15 +72,16 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `addr`, logs in as `name`, and returns once the server
+    /// Connects to `addr`, logs in (as a guest with a plain name, to an
+    /// account with [`Login::with_secret`]), and returns once the server
     /// answered `ok:` (or refused the login). Every address `addr` resolves
     /// to is tried in order.
     pub fn connect(
         addr: impl ToSocketAddrs,
-        name: &str,
+        login: impl Into<Login>,
         config: ClientConfig,
     ) -> Result<Client, ConnectError> {
-        Self::connect_with(addr, name, config, ClientOptions::default())
+        Self::connect_with(addr, login, config, ClientOptions::default())
     }
 
     /// [`connect`](Self::connect) with transport options, such as a
@@ -88,12 +89,12 @@ impl Client {
     /// (Reconnecting is the session's: set `ClientConfig::reconnect`.)
     pub fn connect_with(
         addr: impl ToSocketAddrs,
-        name: &str,
+        login: impl Into<Login>,
         config: ClientConfig,
         options: ClientOptions,
     ) -> Result<Client, ConnectError> {
         let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-        Self::connect_over(addrs, name, config, options, Opening::Plain)
+        Self::connect_over(addrs, login.into(), config, options, Opening::Plain)
     }
 
     /// [`connect_with`](Self::connect_with) over TLS: verifies the server's
@@ -103,7 +104,7 @@ impl Client {
     #[cfg(feature = "tls")]
     pub fn connect_tls(
         addr: impl Into<transport_common::Address>,
-        name: &str,
+        login: impl Into<Login>,
         config: ClientConfig,
         options: ClientOptions,
         tls: &transport_common::tls::ClientTls,
@@ -113,12 +114,18 @@ impl Client {
             config: tls.config().clone(),
             name: tls.server_name_for(&addr)?,
         };
-        Self::connect_over(addr.resolve_blocking()?, name, config, options, opening)
+        Self::connect_over(
+            addr.resolve_blocking()?,
+            login.into(),
+            config,
+            options,
+            opening,
+        )
     }
 
     fn connect_over(
         addrs: Vec<SocketAddr>,
-        name: &str,
+        login: Login,
         mut config: ClientConfig,
         options: ClientOptions,
         opening: Opening,
@@ -136,7 +143,7 @@ impl Client {
         let (socket, _) = target.open_any()?;
         let core = chat_proto::Client::new(config, Instant::now())?;
         let shared = Arc::new(ClientShared::new(core, &options));
-        shared.command(|c| c.login(name))?;
+        shared.command(|c| login.start(c))?;
         let socket = Arc::new(socket);
         let writer: Writer = Arc::new(Mutex::new(Some(socket.clone())));
         let io = Io {

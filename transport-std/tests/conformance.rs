@@ -90,6 +90,7 @@ fn connect<W: Wire>(
 }
 
 chat_conformance::server_suite!(start);
+chat_conformance::hardening_suite!(start);
 chat_conformance::client_suite!(start, StdClient);
 
 #[cfg(feature = "tls")]

@@ -37,20 +37,31 @@ impl Inner {
     /// `room:ROOM:EPOCH:NEXT`: a new log starts the position over; the
     /// same log keeps it (a resume continues where the session was). Live
     /// traffic starts at `live` either way: what comes before is history.
-    pub(super) fn on_room_state(&mut self, room: &str, epoch: u64, live: u64) {
+    /// Returns whether the session's place continues (the same log).
+    pub(super) fn on_room_state(&mut self, room: &str, epoch: u64, live: u64) -> bool {
         match self.positions.iter_mut().find(|p| p.room == room) {
-            Some(p) if p.epoch == epoch => p.live = live,
+            Some(p) if p.epoch == epoch => {
+                // The resume asked from where the session stood; keep that
+                // as its place even if nothing came yet.
+                p.seen.get_or_insert(p.live);
+                p.live = live;
+                true
+            }
             Some(p) => {
                 p.epoch = epoch;
                 p.live = live;
                 p.seen = None;
+                false
             }
-            None => self.positions.push(Position {
-                room: room.to_owned(),
-                epoch,
-                live,
-                seen: None,
-            }),
+            None => {
+                self.positions.push(Position {
+                    room: room.to_owned(),
+                    epoch,
+                    live,
+                    seen: None,
+                });
+                false
+            }
         }
     }
 
@@ -67,6 +78,14 @@ impl Inner {
         }
         p.seen = Some(offset + 1);
         Some(offset < p.live)
+    }
+
+    /// Where the session stands in `room`: the offset it needs next.
+    pub(super) fn position_next(&self, room: &str) -> Option<u64> {
+        self.positions
+            .iter()
+            .find(|p| p.room == room)
+            .map(Position::next)
     }
 
     /// The session left `room`: nothing to resume there.

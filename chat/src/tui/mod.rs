@@ -55,7 +55,7 @@ pub(crate) fn available() -> bool {
 /// Runs `chat connect` full-screen until the person leaves. The terminal
 /// is given back before this returns, whatever happened; lines typed but
 /// never sent are then listed on stderr.
-pub(crate) fn run(args: ConnectArgs) -> Result<(), String> {
+pub(crate) fn run(args: ConnectArgs, login: transport_tokio::Login) -> Result<(), String> {
     let config = args.config()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -63,7 +63,7 @@ pub(crate) fn run(args: ConnectArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let (mut screen, logs) =
         terminal::Screen::enter().map_err(|e| format!("cannot use the terminal: {e}"))?;
-    let exit = runtime.block_on(session::run(&args, config, &mut screen, logs));
+    let exit = runtime.block_on(session::run(&args, &login, config, &mut screen, logs));
     drop(screen);
     runtime.shutdown_background();
     for line in &exit.unsent {

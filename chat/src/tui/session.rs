@@ -33,7 +33,7 @@ use chat_proto::{Backoff, ClientConfig, Event, UsageError};
 use crossterm::event::EventStream;
 use futures_core::Stream;
 use tokio::sync::mpsc::UnboundedReceiver;
-use transport_tokio::{Client, ClientOptions, ConnectError};
+use transport_tokio::{Client, ConnectError, Login};
 
 use super::app::{App, Command, Now, Outgoing};
 use super::draw;
@@ -63,13 +63,23 @@ pub(crate) struct Exit {
 /// leaves, the terminal goes away, or the first connection is refused.
 pub(crate) async fn run(
     args: &ConnectArgs,
+    login: &Login,
     config: ClientConfig,
     screen: &mut Screen,
     mut logs: UnboundedReceiver<String>,
 ) -> Exit {
     let mut app = App::new(&args.name, &args.addr);
     let mut sending: Option<(Option<String>, Sending)> = None;
-    let result = run_loop(args, config, screen, &mut logs, &mut app, &mut sending).await;
+    let result = run_loop(
+        args,
+        login,
+        config,
+        screen,
+        &mut logs,
+        &mut app,
+        &mut sending,
+    )
+    .await;
     let mut unsent: Vec<String> = sending.and_then(|(line, _)| line).into_iter().collect();
     unsent.extend(app.unsent().cloned());
     Exit { result, unsent }
@@ -77,6 +87,7 @@ pub(crate) async fn run(
 
 async fn run_loop(
     args: &ConnectArgs,
+    login: &Login,
     config: ClientConfig,
     screen: &mut Screen,
     logs: &mut UnboundedReceiver<String>,
@@ -86,7 +97,7 @@ async fn run_loop(
     let mut keys = EventStream::new();
     let mut signals = Signals::new().map_err(|e| format!("signals: {e}"))?;
     let mut backoff = Backoff::new(config.reconnect.unwrap_or_default(), seed());
-    let mut connecting: Option<Connecting> = Some(connect(args, &config));
+    let mut connecting: Option<Connecting> = Some(connect(args, login, &config));
     let mut waiting: Option<Instant> = None;
     let mut client: Option<Arc<Client>> = None;
     let mut leaving: Option<Instant> = None;
@@ -193,7 +204,7 @@ async fn run_loop(
                 }
                 if waiting.is_some_and(|t| now >= t) {
                     waiting = None;
-                    connecting = Some(connect(args, &config));
+                    connecting = Some(connect(args, login, &config));
                     app.status.link = Link::Connecting { attempt: backoff.attempts() + 1 };
                 }
                 // Otherwise a countdown moved on: the next turn draws it.
@@ -259,13 +270,12 @@ fn pump(
 }
 
 /// Opens the first connection and logs in.
-fn connect(args: &ConnectArgs, config: &ClientConfig) -> Connecting {
+fn connect(args: &ConnectArgs, login: &Login, config: &ClientConfig) -> Connecting {
     let addr = args.addr.clone();
-    let name = args.name.clone();
+    let login = login.clone();
     let config = config.clone();
-    Box::pin(
-        async move { Client::connect_with(addr, &name, config, ClientOptions::default()).await },
-    )
+    let tls = args.tls_settings.clone();
+    Box::pin(crate::connect::open(addr, login, config, tls))
 }
 
 /// The next thing the terminal reports.
