@@ -1,12 +1,15 @@
 //! `chat serve`: the server, configured from flags, stopped by Ctrl-C or
 //! SIGTERM with a graceful shutdown, on the transport of your choice
-//! (`--runtime tokio`, the default; `async-std`; `std`).
+//! (`--runtime tokio`, the default; `async-std`; `std`), with the HTTP
+//! side (`--http`, see [`crate::web`]) on the first two.
 
 use std::time::Duration;
 
 use chat_proto::{Keepalive, RateLimit, ServerConfig};
 use clap::{Args, ValueEnum};
 use transport_tokio::ServerOptions;
+
+use crate::web::{self, WebArgs};
 
 /// Which transport serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +65,8 @@ pub(crate) struct ServeArgs {
     /// many cores can share the socket I/O.
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
+    #[command(flatten)]
+    web: WebArgs,
 }
 
 fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
@@ -89,10 +94,19 @@ impl ServeArgs {
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
+    // Checked before anything is bound.
+    let web_config = args.web.config(&config)?;
+    if args.web.http.is_some() && args.runtime == Runtime::Std {
+        return Err(
+            "--http needs --runtime tokio or async-std: the blocking server takes \
+                    no connections but its own sockets"
+                .into(),
+        );
+    }
     let options = ServerOptions::default();
     match args.runtime {
-        Runtime::Tokio => serve_tokio(&args, config, options),
-        Runtime::AsyncStd => serve_async_std(&args, config, options),
+        Runtime::Tokio => serve_tokio(&args, config, web_config, options),
+        Runtime::AsyncStd => serve_async_std(&args, config, web_config, options),
         Runtime::Std => serve_std(&args, config, options),
     }
 }
@@ -110,6 +124,7 @@ fn cannot_listen(addr: &str) -> impl Fn(std::io::Error) -> String + '_ {
 fn serve_tokio(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
 ) -> Result<(), String> {
     let runtime = match args.threads {
@@ -127,6 +142,12 @@ fn serve_tokio(
             .await
             .map_err(cannot_listen(&args.addr))?;
         listening(server.local_addr(), Runtime::Tokio)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            let web = web::bind(addr, attacher, handle, web_config).await?;
+            // It stops with the runtime, once the chat server has.
+            tokio::spawn(web.serve());
+        }
         server
             .with_options(options)
             .serve_with_shutdown(stop_signal())
@@ -138,6 +159,7 @@ fn serve_tokio(
 fn serve_async_std(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
 ) -> Result<(), String> {
     // The stop signal comes from tokio's signal handling, on a thread of its
@@ -155,6 +177,11 @@ fn serve_async_std(
             .await
             .map_err(cannot_listen(&args.addr))?;
         listening(server.local_addr(), Runtime::AsyncStd)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            // It stops with the process, once the chat server has.
+            web::spawn_thread(addr.clone(), attacher, handle, web_config)?;
+        }
         server
             .with_options(options)
             .serve_with_shutdown(stopped)
