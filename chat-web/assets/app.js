@@ -65,7 +65,7 @@
   function colour(name) {
     let h = 0;
     for (const c of name) h = (h * 31 + c.codePointAt(0)) % 360;
-    return `hsl(${h} 55% 38%)`;
+    return `hsl(${(h * 97) % 360} 55% 38%)`;
   }
 
   function said(from, text) {
