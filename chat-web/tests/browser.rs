@@ -277,7 +277,10 @@ fn two_pages_and_a_tcp_client_chat_through_a_real_browser() {
             std::env::var_os("CI").is_none(),
             "chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
         );
-        eprintln!("skipped: chromium or chromedriver not found on PATH");
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: chromium or chromedriver not found on PATH");
+        }
         return;
     };
     let driver = ChromeDriver::start(&chromedriver);
