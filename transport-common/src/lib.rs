@@ -29,6 +29,7 @@
 //! in `transport-std`. Both are built on these pieces.
 
 mod accept;
+mod blocking;
 mod client_shared;
 mod events;
 mod hub_driver;

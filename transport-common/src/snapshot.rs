@@ -19,10 +19,11 @@
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chat_proto::HubStats;
 
+use crate::blocking::{Blocking, wait_until};
 use crate::client_shared::TimedOut;
 
 /// A server's state at one moment, measured by its loop: what
@@ -140,36 +141,19 @@ impl Measurements {
         ticket: u64,
         timeout: Duration,
     ) -> Result<Option<ServerSnapshot>, TimedOut> {
-        // A timeout too long to be an instant is no timeout.
-        let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.lock();
-        loop {
+        let ready = |state: &mut State| {
             if state.answered >= ticket {
-                return Ok(Some(state.latest.clone()));
+                return Some(Some(state.latest.clone()));
             }
-            if state.finished {
-                return Ok(None);
-            }
-            state.blocked += 1;
-            state = match deadline {
-                None => self
-                    .answered
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        state.blocked -= 1;
-                        return Err(TimedOut);
-                    }
-                    self.answered
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-            state.blocked -= 1;
-        }
+            state.finished.then_some(None)
+        };
+        wait_until(&self.answered, self.lock(), Some(timeout), ready).map(|(_, answer)| answer)
+    }
+}
+
+impl Blocking for State {
+    fn blocked(&mut self) -> &mut usize {
+        &mut self.blocked
     }
 }
 
