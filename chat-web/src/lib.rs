@@ -77,7 +77,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tracing::Instrument as _;
 use transport_async::{Attacher, ServerConfig, ServerHandle};
 
@@ -156,22 +156,16 @@ impl WebServer {
         config: WebConfig,
     ) -> io::Result<WebServer> {
         config.check()?;
-        let mut last_error = None;
-        for addr in tokio::net::lookup_host(addr).await? {
-            match listen(addr) {
-                Ok(listener) => {
-                    let router = router::routes(attacher, handle, &config);
-                    return Ok(WebServer {
-                        listener,
-                        router,
-                        config,
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+        // Resolved without blocking, then bound as the chat server binds
+        // (a backlog of 1024, SO_REUSEADDR for a quick restart).
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        let listener = transport_common::bind_listener(&addrs[..])?;
+        listener.set_nonblocking(true)?;
+        Ok(WebServer {
+            listener: TcpListener::from_std(listener)?,
+            router: router::routes(attacher, handle, &config),
+            config,
+        })
     }
 
     /// The address it listens on.
@@ -197,16 +191,4 @@ impl WebServer {
             .instrument(tracing::info_span!("chat_web", %local))
             .await
     }
-}
-
-/// A listening socket that may be bound again at once after a restart.
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
 }

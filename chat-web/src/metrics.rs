@@ -31,26 +31,11 @@ const PREFIX: &str = "chat";
 #[derive(Debug)]
 struct Snapshot(ServerSnapshot);
 
-fn counter(
+fn figure(
     encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    value: u64,
+    (name, help, unit): (&str, &str, Option<&Unit>),
+    metric: impl EncodeMetric,
 ) -> fmt::Result {
-    let metric = ConstCounter::new(value);
-    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
-}
-
-fn gauge(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    value: u64,
-) -> fmt::Result {
-    // A level never exceeds what an i64 holds; saturate rather than wrap.
-    let metric = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
     metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
 }
 
@@ -72,7 +57,9 @@ impl Collector for Snapshot {
             ("room_backlog", "Bytes the rooms hold for their slowest members.", BYTES, s.room_backlog_bytes),
         ];
         for (name, help, unit, value) in gauges {
-            gauge(&mut e, name, help, unit, value)?;
+            // A level never exceeds what an i64 holds; saturate, not wrap.
+            let value = i64::try_from(value).unwrap_or(i64::MAX);
+            figure(&mut e, (name, help, unit), ConstGauge::new(value))?;
         }
         let st = &s.stats;
         let counters: [Figure; 14] = [
@@ -92,7 +79,7 @@ impl Collector for Snapshot {
             ("keepalive_timeouts", "Connections closed for silence after a ping.", None, st.closes(HubCloseReason::KeepaliveTimeout)),
         ];
         for (name, help, unit, value) in counters {
-            counter(&mut e, name, help, unit, value)?;
+            figure(&mut e, (name, help, unit), ConstCounter::new(value))?;
         }
         closes(&mut e, st)
     }
