@@ -6,7 +6,8 @@
 //! with hyper's HTTP/1 connection builder:
 //!
 //! * at most [`WebConfig::max_connections`] HTTP connections at once; one
-//!   more is answered `503` at once and closed (a WebSocket stops counting
+//!   more is answered `503` at once and closed (in a flood, beyond 64
+//!   being answered, closed without a word; a WebSocket stops counting
 //!   once upgraded: from then on it is a chat connection, and the hub's
 //!   connection limits count it);
 //! * a request's headers must arrive within
@@ -39,6 +40,10 @@ content-length: 20\r\nconnection: close\r\n\r\ntoo many connections";
 /// How long a refused connection may take to be told so.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
 
+/// Refused connections told so at once; beyond them (a flood), one more
+/// is closed without a word, so that refusing costs bounded memory.
+const REFUSALS: usize = 64;
+
 /// Tells a connection over the limit so and closes it, reading what it
 /// sent meanwhile (closing with unread input would reset the connection,
 /// and the client could lose the answer), for [`REFUSAL_TIME`] at most.
@@ -61,6 +66,7 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(config.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSALS));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut builder = http1::Builder::new();
     builder
@@ -83,7 +89,12 @@ pub(crate) async fn serve(
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::debug!(%remote, "http connection refused: too many");
-            tokio::spawn(refuse(stream));
+            if let Ok(refusing) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refusing);
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);

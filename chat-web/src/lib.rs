@@ -13,7 +13,8 @@
 //! [`Attacher`], so the hub accepts it like a socket, with the peer's
 //! address, and applies the same limits, keepalive and error codes. This
 //! crate decides nothing about the protocol; the one mapping it makes is
-//! that a WebSocket text message is one frame (PROTOCOL.md, "WebSocket").
+//! that a WebSocket text message is one frame (PROTOCOL.md, "Over a
+//! WebSocket").
 //!
 //! It is its own crate so that users of the transports do not inherit
 //! HTTP dependencies; the `chat` program depends on it for `chat serve
