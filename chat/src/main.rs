@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! chat serve   [--addr 127.0.0.1:7878] [--max-frame BYTES] [--keepalive-idle SECS] ...
+//!              [--http 127.0.0.1:7880] [--http-origin ORIGIN]...
 //! chat connect --name NAME [--addr 127.0.0.1:7878] [--password | --password-stdin]
 //! chat account add|passwd|remove NAME --accounts FILE
 //! ```
@@ -19,6 +20,7 @@ mod commands;
 mod connect;
 mod serve;
 mod tui;
+mod web;
 
 use clap::{Parser, Subcommand};
 

@@ -1,9 +1,10 @@
 //! `chat serve`: the server, configured from flags, stopped by Ctrl-C,
 //! SIGTERM or SIGHUP (the terminal it ran in closed) with a graceful
 //! shutdown, on the transport of your choice (`--runtime tokio`, the
-//! default; `async-std`; `std`). With `--accounts FILE`, logins are decided
-//! by the accounts service ([`chat::accounts::service`]), the same on every
-//! transport.
+//! default; `async-std`; `std`), with the HTTP side (`--http`, see
+//! [`crate::web`]) on the first two. With `--accounts FILE`, logins are
+//! decided by the accounts service ([`chat::accounts::service`]), the same
+//! on every transport.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +15,8 @@ use clap::{Args, ValueEnum};
 use transport_tokio::{ServerHandle, ServerOptions};
 
 use crate::address_flags::AddressArgs;
+
+use crate::web::{self, WebArgs};
 
 /// Which transport serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +96,8 @@ pub(crate) struct ServeArgs {
     /// many cores can share the socket I/O.
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
+    #[command(flatten)]
+    web: WebArgs,
 }
 
 /// The value of `--rate-limit`.
@@ -200,11 +205,20 @@ fn start_logins(handle: &ServerHandle, logins: Option<Logins>) -> Result<(), Str
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
+    // Checked before anything is bound.
+    let web_config = args.web.config(&config)?;
+    if args.web.http.is_some() && args.runtime == Runtime::Std {
+        return Err(
+            "--http needs --runtime tokio or async-std: the blocking server takes \
+                    no connections but its own sockets"
+                .into(),
+        );
+    }
     let logins = args.accounts()?;
     let options = ServerOptions::default();
     match args.runtime {
-        Runtime::Tokio => serve_tokio(&args, config, options, logins),
-        Runtime::AsyncStd => serve_async_std(&args, config, options, logins),
+        Runtime::Tokio => serve_tokio(&args, config, web_config, options, logins),
+        Runtime::AsyncStd => serve_async_std(&args, config, web_config, options, logins),
         Runtime::Std => serve_std(&args, config, options, logins),
     }
 }
@@ -222,6 +236,7 @@ fn cannot_listen(addr: &str) -> impl Fn(std::io::Error) -> String + '_ {
 fn serve_tokio(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
     logins: Option<Logins>,
 ) -> Result<(), String> {
@@ -242,6 +257,12 @@ fn serve_tokio(
             .map_err(cannot_listen(&args.addr))?;
         start_logins(&server.handle(), logins)?;
         listening(server.local_addr(), Runtime::Tokio)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            let web = web::bind(addr, attacher, handle, web_config).await?;
+            // It stops with the runtime, once the chat server has.
+            tokio::spawn(web.serve());
+        }
         server
             .with_options(options)
             .serve_with_shutdown(stop.recv())
@@ -253,6 +274,7 @@ fn serve_tokio(
 fn serve_async_std(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
     logins: Option<Logins>,
 ) -> Result<(), String> {
@@ -272,6 +294,11 @@ fn serve_async_std(
             .map_err(cannot_listen(&args.addr))?;
         start_logins(&server.handle(), logins)?;
         listening(server.local_addr(), Runtime::AsyncStd)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            // It stops with the process, once the chat server has.
+            web::spawn_thread(addr.clone(), attacher, handle, web_config)?;
+        }
         server
             .with_options(options)
             .serve_with_shutdown(stopped)
