@@ -3,6 +3,7 @@
 //! ```text
 //! chat serve   [--addr 127.0.0.1:7878] [--tls-cert CERT.pem --tls-key KEY.pem]
 //!              [--plain-addr ADDR] [--max-frame BYTES] [--keepalive-idle SECS] ...
+//!              [--http 127.0.0.1:7880] [--http-origin ORIGIN]...
 //! chat connect --name NAME [--addr 127.0.0.1:7878] [--tls] [--ca CA.pem]
 //!              [--password | --password-stdin]
 //! chat account add|passwd|remove NAME --accounts FILE
@@ -21,6 +22,7 @@ mod commands;
 mod connect;
 mod serve;
 mod tui;
+mod web;
 
 use clap::{Parser, Subcommand};
 

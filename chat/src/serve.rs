@@ -1,11 +1,12 @@
 //! `chat serve`: the server, configured from flags, stopped by Ctrl-C,
 //! SIGTERM or SIGHUP (the terminal it ran in closed) with a graceful
 //! shutdown, on the transport of your choice (`--runtime tokio`, the
-//! default; `async-std`; `std`). With `--accounts FILE`, logins are decided
-//! by the accounts service ([`chat::accounts::service`]), the same on every
-//! transport. With `--tls-cert` and `--tls-key` it serves TLS on `--addr`;
-//! `--plain-addr` adds a plain-text listener (for tools on loopback) to the
-//! same server.
+//! default; `async-std`; `std`), with the HTTP side (`--http`, see
+//! [`crate::web`]) on the first two. With `--accounts FILE`, logins are
+//! decided by the accounts service ([`chat::accounts::service`]), the same
+//! on every transport. With `--tls-cert` and `--tls-key` it serves TLS on
+//! `--addr`; `--plain-addr` adds a plain-text listener (for tools on
+//! loopback) to the same server.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use clap::{Args, ValueEnum};
 use transport_tokio::{ServerHandle, ServerOptions, ServerTls};
 
 use crate::address_flags::AddressArgs;
+
+use crate::web::{self, WebArgs};
 
 /// Which transport serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +116,8 @@ pub(crate) struct ServeArgs {
     /// many cores can share the socket I/O.
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
+    #[command(flatten)]
+    web: WebArgs,
 }
 
 /// The value of `--rate-limit`.
@@ -234,12 +239,21 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
     // A certificate or key that cannot serve is said before anything binds.
     args.tls_settings = args.load_tls()?;
+    // Checked before anything is bound.
+    let web_config = args.web.config(&config)?;
+    if args.web.http.is_some() && args.runtime == Runtime::Std {
+        return Err(
+            "--http needs --runtime tokio or async-std: the blocking server takes \
+                    no connections but its own sockets"
+                .into(),
+        );
+    }
     let logins = args.accounts()?;
     let mut options = ServerOptions::default();
     options.max_handshakes = args.max_handshakes;
     match args.runtime {
-        Runtime::Tokio => serve_tokio(&args, config, options, logins),
-        Runtime::AsyncStd => serve_async_std(&args, config, options, logins),
+        Runtime::Tokio => serve_tokio(&args, config, web_config, options, logins),
+        Runtime::AsyncStd => serve_async_std(&args, config, web_config, options, logins),
         Runtime::Std => serve_std(&args, config, options, logins),
     }
 }
@@ -266,6 +280,7 @@ fn cannot_listen(addr: &str) -> impl Fn(std::io::Error) -> String + '_ {
 fn serve_tokio(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
     logins: Option<Logins>,
 ) -> Result<(), String> {
@@ -293,6 +308,12 @@ fn serve_tokio(
         start_logins(&server.handle(), logins)?;
         let tls = args.tls_settings.is_some();
         listening(server.local_addrs(), Runtime::Tokio, tls)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            let web = web::bind(addr, attacher, handle, web_config).await?;
+            // It stops with the runtime, once the chat server has.
+            tokio::spawn(web.serve());
+        }
         server
             .with_options(options)
             .serve_with_shutdown(stop.recv())
@@ -304,6 +325,7 @@ fn serve_tokio(
 fn serve_async_std(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
     logins: Option<Logins>,
 ) -> Result<(), String> {
@@ -331,6 +353,11 @@ fn serve_async_std(
         start_logins(&server.handle(), logins)?;
         let tls = args.tls_settings.is_some();
         listening(server.local_addrs(), Runtime::AsyncStd, tls)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            // It stops with the process, once the chat server has.
+            web::spawn_thread(addr.clone(), attacher, handle, web_config)?;
+        }
         server
             .with_options(options)
             .serve_with_shutdown(stopped)

@@ -99,6 +99,14 @@ macro_rules! runtime_api {
                 self.0.handle()
             }
 
+            /// Hands this server streams that did not come from its
+            /// listener (a WebSocket bridged to bytes, a TLS stream, a
+            /// pipe); `via` names where they come from, in the logs. Take
+            /// it before serving; it works from any task or thread.
+            pub fn attacher(&self, via: &'static str) -> $crate::Attacher {
+                self.0.attacher(via)
+            }
+
             /// Serves until the future is dropped, or until the handle's
             /// `shutdown` and the graceful shutdown that follows.
             pub async fn serve(self) -> ::std::io::Result<()> {

@@ -35,6 +35,7 @@ use transport_common::{
     check_config,
 };
 
+use crate::attach::{ATTACH_QUEUE, Attach, Attacher};
 use crate::conn_io::ConnIo;
 use crate::runtime::{BoxFuture, Listener, Runtime, Stream};
 use crate::tls_io::Accepting;
@@ -54,6 +55,8 @@ pub struct Server {
     driver: HubDriver,
     options: ServerOptions,
     rt: Arc<dyn Runtime>,
+    /// Streams handed over by [`Attacher`]s.
+    attached: (mpsc::Sender<Attach>, mpsc::Receiver<Attach>),
 }
 
 /// A listening socket and what to do with its connections.
@@ -105,6 +108,7 @@ impl Server {
             driver,
             options,
             rt,
+            attached: mpsc::channel(ATTACH_QUEUE),
         })
     }
 
@@ -157,6 +161,14 @@ impl Server {
             .collect()
     }
 
+    /// Hands this server streams that did not come from its listener (a
+    /// WebSocket bridged to bytes, a TLS stream, a pipe): see [`Attacher`].
+    /// `via` names where they come from, in the logs. Take it before
+    /// serving; it works from any task or thread.
+    pub fn attacher(&self, via: &'static str) -> Attacher {
+        Attacher::new(self.attached.0.clone(), via)
+    }
+
     /// The application's handle on this server: decide logins, see
     /// events, kick, send notices, read who is logged in, shut down. Take
     /// it before serving; it works from any task or thread.
@@ -187,6 +199,7 @@ impl Server {
             handshakes: HandshakeGate::new(self.options.max_handshakes),
             rt: self.rt,
             listeners: self.listeners,
+            attached: self.attached.1,
             driver: self.driver,
             tx,
             rx,
@@ -222,6 +235,7 @@ struct ServerLoop {
     listeners: Vec<Listening>,
     /// Bounds the TLS handshakes in progress.
     handshakes: HandshakeGate,
+    attached: mpsc::Receiver<Attach>,
     driver: HubDriver,
     tx: mpsc::Sender<HubMsg>,
     rx: mpsc::Receiver<HubMsg>,
@@ -263,6 +277,10 @@ impl ServerLoop {
             }
 
             if self.poll_accept(cx, now) {
+                budget = budget.saturating_sub(1);
+                progress = true;
+            }
+            if self.poll_attached(cx, now) {
                 budget = budget.saturating_sub(1);
                 progress = true;
             }
@@ -346,6 +364,20 @@ impl ServerLoop {
             }
             Poll::Pending => false,
         }
+    }
+
+    /// Accepts one attached stream if one is waiting; returns whether
+    /// anything happened.
+    fn poll_attached(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        // Every attacher gone: `Ready(None)`, nothing to do.
+        let Poll::Ready(Some(attach)) = Pin::new(&mut self.attached).poll_next(cx) else {
+            return false;
+        };
+        let (id, outbox) = self.driver.accept_from(now, attach.peer, attach.via);
+        let span = tracing::debug_span!("conn", %id, via = attach.via);
+        let io = ConnIo::new(id, attach.stream, outbox, self.tx.clone());
+        self.rt.spawn(Box::pin(io.instrument(span)));
+        true
     }
 
     /// Sleeps until `wake_at`; returns whether that moment has already

@@ -12,7 +12,8 @@
 //!   same way for every transport ([`HubDriver::end_batch`]);
 //! * [`ServerHandle`] and [`Events`]: the embedding application's side of
 //!   a server: decide logins, see events, kick, send notices, read who is
-//!   logged in and the hub's counters, from any task or thread;
+//!   logged in and the hub's counters, measure the server
+//!   ([`ServerSnapshot`]), from any task or thread;
 //! * [`Outbox`] and [`WriteQueue`]: output waiting for a connection's
 //!   writer, written with vectored writes and reported back as written;
 //! * [`AcceptBackoff`]: pausing, not spinning, when `accept` runs out of file
@@ -33,6 +34,7 @@
 //! in `transport-std`. Both are built on these pieces.
 
 mod accept;
+mod blocking;
 mod client_shared;
 mod events;
 mod handshakes;
@@ -42,6 +44,7 @@ mod login;
 mod options;
 mod outbox;
 mod server_handle;
+mod snapshot;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod write_queue;
@@ -58,4 +61,5 @@ pub use options::{
 };
 pub use outbox::{Outbox, Taken};
 pub use server_handle::ServerHandle;
+pub use snapshot::ServerSnapshot;
 pub use write_queue::{MAX_SLICES, WriteQueue};

@@ -38,5 +38,6 @@ pub use server::Server;
 #[cfg(feature = "tls")]
 pub use transport_common::tls::{ClientTls, ServerTls, TlsError};
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, Events, Login, ServerHandle, ServerOptions, TimedOut,
+    Address, ClientOptions, ConnectError, Events, Login, ServerHandle, ServerOptions,
+    ServerSnapshot, TimedOut,
 };
