@@ -20,6 +20,10 @@
 //! * [`ClientShared`]: a client session (the core's, which decides
 //!   reconnects) between the application and the I/O, with bounded queues,
 //!   for async tasks and blocking threads alike;
+//! * [`DynStore`]: durable history: any
+//!   [`HistoryStore`](chat_proto::history::HistoryStore), driven by the
+//!   hub driver on a thread of its own, so that no loop waits on a disk
+//!   sync ([`HubDriver::attach_store`]);
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
 //! * [`ServerOptions`], [`ClientOptions`], [`Address`], [`ConnectError`]:
 //!   what every transport is configured with, and how connecting fails.
@@ -35,6 +39,7 @@ mod listen;
 mod options;
 mod outbox;
 mod server_handle;
+mod store_worker;
 mod write_queue;
 
 pub use accept::{AcceptBackoff, is_resource_exhaustion};
@@ -47,4 +52,5 @@ pub use options::{
 };
 pub use outbox::{Outbox, Taken};
 pub use server_handle::ServerHandle;
+pub use store_worker::{DynStore, DynStoreError};
 pub use write_queue::{MAX_SLICES, WriteQueue};
