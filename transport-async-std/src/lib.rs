@@ -86,7 +86,7 @@ pub type ChatCodec<In> = transport_async::FrameCodec<In>;
 
 pub use transport_async::proto;
 pub use transport_async::{
-    Address, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, ErrorCode, Event,
-    Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, LoginMode, RateLimit,
+    Address, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, DynStore, ErrorCode,
+    Event, Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, LoginMode, RateLimit,
     ReconnectPolicy, ServerConfig, ServerHandle, ServerOptions, TimedOut, UsageError,
 };

@@ -62,6 +62,6 @@ pub use codec::{FrameCodec, Inbound, Outbound};
 pub use runtime::{BoxFuture, Listener, Runtime, Stream};
 pub use server::Server;
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, ServerHandle, ServerOptions,
-    TimedOut, check_config,
+    Address, ClientOptions, ConnectError, DynStore, Events, LISTEN_BACKLOG, ServerHandle,
+    ServerOptions, TimedOut, check_config,
 };
