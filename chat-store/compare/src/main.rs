@@ -1,6 +1,7 @@
 //! Compares three embedded databases as the home of chat history: redb,
-//! fjall and SQLite (rusqlite, bundled). Each gets the same work, the work
-//! chat-store does: batches of appended messages spread over rooms, one
+//! fjall and SQLite (rusqlite, bundled), and measures chat-store's own
+//! `SqliteStore` (the store `chat serve --data-dir` uses) on the same
+//! work. Each gets the work chat-store does: batches of appended messages spread over rooms, one
 //! transaction per batch, synced to disk before the batch counts as
 //! stored, with each room pruned to its last `KEEP` messages in the same
 //! transaction. Every room is filled to `KEEP` first, so pruning is always
@@ -231,6 +232,42 @@ mod with_sqlite {
     }
 }
 
+#[cfg(feature = "chat-store")]
+mod with_chat_store {
+    use chat_proto::history::{HistoryStore, StoreRecord, StoredMessage};
+    use chat_store::SqliteStore;
+
+    pub(crate) struct ChatStore(SqliteStore);
+
+    impl ChatStore {
+        pub(crate) fn open(path: &std::path::Path) -> ChatStore {
+            ChatStore(SqliteStore::open(path, super::KEEP as usize).expect("chat-store"))
+        }
+    }
+
+    impl super::Backend for ChatStore {
+        fn name(&self) -> &'static str {
+            "chat-store"
+        }
+
+        fn apply(&mut self, epoch: u64, batch: &[super::Msg]) {
+            let records: Vec<StoreRecord> = batch
+                .iter()
+                .map(|m| StoreRecord::Append {
+                    room: m.room.clone(),
+                    epoch,
+                    message: StoredMessage {
+                        offset: m.offset,
+                        from: m.from.clone(),
+                        text: m.text.clone(),
+                    },
+                })
+                .collect();
+            self.0.apply(&records).expect("apply");
+        }
+    }
+}
+
 /// Fills every room to `KEEP`, then times `batches` batches of `size`.
 fn run(backend: &mut dyn Backend, size: usize, batches: usize) {
     let mut i = 0u64;
@@ -286,7 +323,7 @@ fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("chat-store-compare"));
-    for (size, batches) in [(1, 300), (16, 200), (256, 60)] {
+    for (size, batches) in [(1, 300), (16, 200), (256, 60), (1024, 20)] {
         #[cfg(feature = "redb")]
         run(
             &mut with_redb::Redb::open(&fresh(&base, "redb")),
@@ -302,6 +339,12 @@ fn main() {
         #[cfg(feature = "sqlite")]
         run(
             &mut with_sqlite::Sqlite::open(&fresh(&base, "sqlite")),
+            size,
+            batches,
+        );
+        #[cfg(feature = "chat-store")]
+        run(
+            &mut with_chat_store::ChatStore::open(&fresh(&base, "chat-store")),
             size,
             batches,
         );
