@@ -51,9 +51,9 @@ enum Scenario {
     Resume(ResumeArgs),
 }
 
-/// Flags both scenarios take.
+/// Flags every scenario takes.
 #[derive(Debug, Args)]
-struct Common {
+struct Target {
     /// The server (IP:PORT in 127.0.0.0/8).
     #[arg(long, default_value = "127.0.0.1:7878")]
     addr: String,
@@ -63,6 +63,13 @@ struct Common {
     /// Client names are this prefix and an index.
     #[arg(long, value_name = "PREFIX")]
     name_prefix: Option<String>,
+}
+
+/// Flags fanout and scale take.
+#[derive(Debug, Args)]
+struct Common {
+    #[command(flatten)]
+    target: Target,
     /// Seconds allowed for all logins.
     #[arg(long, value_name = "SECS")]
     login_timeout: Option<f64>,
@@ -146,15 +153,8 @@ struct ScaleArgs {
 
 #[derive(Debug, Args)]
 struct ResumeArgs {
-    /// The server (IP:PORT in 127.0.0.0/8).
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    addr: String,
-    /// The server's pid: adds its CPU time to the report.
-    #[arg(long, value_name = "PID")]
-    server_pid: Option<u32>,
-    /// Client names are this prefix and an index.
-    #[arg(long, value_name = "PREFIX")]
-    name_prefix: Option<String>,
+    #[command(flatten)]
+    target: Target,
     /// N: clients resuming at once.
     #[arg(long, short = 'n', default_value_t = 1000)]
     clients: usize,
@@ -173,11 +173,11 @@ struct ResumeArgs {
 }
 
 fn resume_config(a: &ResumeArgs) -> Result<ResumeConfig, LoadError> {
-    let target = net::parse_target(&a.addr)?;
+    let target = net::parse_target(&a.target.addr)?;
     let mut c = ResumeConfig::new(target, a.clients, a.missed, a.size);
     c.sources = a.sources;
-    c.server_pid = a.server_pid;
-    if let Some(p) = &a.name_prefix {
+    c.server_pid = a.target.server_pid;
+    if let Some(p) = &a.target.name_prefix {
         c.name_prefix = p.clone();
     }
     c.timeout = seconds("timeout", a.timeout)?;
@@ -189,7 +189,7 @@ fn seconds(flag: &str, s: f64) -> Result<Duration, LoadError> {
 }
 
 fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadError> {
-    let target = net::parse_target(&a.common.addr)?;
+    let target = net::parse_target(&a.common.target.addr)?;
     let mut c = FanoutConfig::new(target, a.clients, a.messages, a.size);
     c.protocol = match a.protocol {
         ProtocolArg::Chat => Protocol::Chat,
@@ -202,9 +202,9 @@ fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadErr
     };
     c.batch = a.batch;
     c.sources = a.sources;
-    c.server_pid = a.common.server_pid;
+    c.server_pid = a.common.target.server_pid;
     c.gen_threads = threads;
-    if let Some(p) = &a.common.name_prefix {
+    if let Some(p) = &a.common.target.name_prefix {
         c.name_prefix = p.clone();
     }
     if let Some(s) = a.common.login_timeout {
@@ -217,14 +217,14 @@ fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadErr
 }
 
 fn scale_config(a: &ScaleArgs, threads: usize) -> Result<ScaleConfig, LoadError> {
-    let target = net::parse_target(&a.common.addr)?;
+    let target = net::parse_target(&a.common.target.addr)?;
     let mut c = ScaleConfig::new(target, a.connections, seconds("hold", a.hold)?);
     c.sources = a.sources;
     c.concurrency = a.concurrency;
     c.rooms = a.rooms;
-    c.server_pid = a.common.server_pid;
+    c.server_pid = a.common.target.server_pid;
     c.gen_threads = threads;
-    if let Some(p) = &a.common.name_prefix {
+    if let Some(p) = &a.common.target.name_prefix {
         c.name_prefix = p.clone();
     }
     if let Some(s) = a.common.login_timeout {
