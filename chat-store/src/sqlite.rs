@@ -111,6 +111,9 @@ impl SqliteStore {
             _ => StoreError::Sqlite(e),
         };
         let conn = Connection::open(&path)?;
+        // The file is this process's alone: a lock held by another one is
+        // refused at once, not waited for (rusqlite waits 5 s by default).
+        conn.busy_timeout(std::time::Duration::ZERO)?;
         // Exclusive: the first write takes the lock and keeps it until the
         // connection closes; WAL with a sync of the log at every commit.
         conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE;")
