@@ -490,3 +490,30 @@ fn without_history_an_unechoed_message_is_reported_not_guessed() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_client_that_joins_while_messages_wait_for_the_store_gets_what_follows() {
+    let mut config = unlimited();
+    config.history.durable = true;
+    let mut net = net(config);
+    let s = login(&mut net, resuming(), "speaker");
+    net.set_auto_store(false);
+    net.client(s).say("m0").unwrap();
+    net.run();
+    // Its cursor starts at the room's head, past what is stored.
+    let late = login(&mut net, ClientConfig::plain(), "late");
+    let history = login(&mut net, resuming(), "ann");
+    net.client(s).say("m1").unwrap();
+    net.run();
+    assert!(!net.received(late).contains("msg:speaker:"));
+    net.commit_store();
+    net.client(s).say("m2").unwrap();
+    net.run();
+    net.commit_store();
+    assert_eq!(
+        net.received(late),
+        "ok:late\njoin:ann\nmsg:speaker:m1\nmsg:speaker:m2\n"
+    );
+    assert_eq!(messages(&net.take_events(history), "lobby"), expected(0..3));
+    assert_eq!(messages(&net.take_events(s), "lobby"), expected(0..3));
+}

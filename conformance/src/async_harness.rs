@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, Event, MAX_DURATION, ServerConfig, after};
 use transport_async::{Address, Client, ClientOptions, Runtime, Server};
+use transport_common::DynStore;
 
 use crate::{TestClient, TestServer};
 
@@ -24,14 +25,34 @@ pub trait Executor: Send + 'static {
 
 /// Starts a server on runtime `rt`, run by executor `E` on a thread.
 pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
+    start_with::<E>(rt, config, None)
+}
+
+/// [`start`], with durable history in `store`.
+pub fn start_stored<E: Executor>(
+    rt: impl Runtime,
+    config: ServerConfig,
+    store: DynStore,
+) -> TestServer {
+    start_with::<E>(rt, config, Some(store))
+}
+
+fn start_with<E: Executor>(
+    rt: impl Runtime,
+    config: ServerConfig,
+    store: Option<DynStore>,
+) -> TestServer {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = futures_channel::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let executor = E::new();
         executor.block_on(async move {
-            let server = Server::bind_on(rt, "127.0.0.1:0", config)
+            let mut server = Server::bind_on(rt, "127.0.0.1:0", config)
                 .await
                 .expect("bind");
+            if let Some(store) = store {
+                server = server.with_history_store(store).expect("restore");
+            }
             addr_tx
                 .send((server.local_addr().expect("addr"), server.handle()))
                 .expect("send addr");

@@ -14,6 +14,8 @@
 //! chat_conformance::server_suite!(start);
 //! chat_conformance::hardening_suite!(start);
 //! chat_conformance::client_suite!(start, MyTestClient);
+//! fn start_stored(config: ServerConfig, store: DynStore) -> chat_conformance::TestServer { /* ... */ }
+//! chat_conformance::history_suite!(start, start_stored);
 //! ```
 //!
 //! An async transport needs not even that: [`async_harness`] starts a
@@ -25,6 +27,7 @@
 pub mod async_harness;
 pub mod client_cases;
 pub mod hardening_cases;
+pub mod history_cases;
 pub mod server_cases;
 pub mod wire;
 
@@ -32,10 +35,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_proto::{ClientConfig, Event, ServerConfig};
-use transport_common::{ClientOptions, ServerHandle};
+use transport_common::{ClientOptions, DynStore, ServerHandle};
 
 /// How a transport starts a server for one test.
 pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
+
+/// How a transport starts a server with a history store attached
+/// (`with_history_store`) for one test.
+pub type StartStored<'a> = &'a dyn Fn(ServerConfig, DynStore) -> TestServer;
 
 /// A running server under test. Dropping it shuts the server down.
 pub struct TestServer {
@@ -162,6 +169,29 @@ macro_rules! hardening_suite {
     };
     (@cases $start:expr; $($case:ident),*) => {
         $crate::server_suite!(@in hardening_cases, $start; $($case),*);
+    };
+}
+
+/// Expands to one `#[test]` per history behaviour, run against `$start`
+/// and, for durable history, `$start_stored`.
+#[macro_export]
+macro_rules! history_suite {
+    ($start:expr, $start_stored:expr) => {
+        $crate::history_suite!(@cases $start;
+            history_capability_is_answered, history_on_join_is_marked_by_room,
+            resume_after_reconnect_has_no_gap_and_no_duplicate,
+            history_gap_says_how_many_are_missing, resume_without_the_capability_is_refused);
+        $crate::history_suite!(@cases $start_stored;
+            durable_message_is_echoed_only_once_stored,
+            durable_restart_resumes_with_the_same_epoch);
+    };
+    (@cases $start:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::history_cases::$case(&$start);
+            }
+        )*
     };
 }
 

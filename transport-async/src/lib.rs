@@ -65,6 +65,6 @@ pub use codec::{FrameCodec, Inbound, Outbound};
 pub use runtime::{BoxFuture, Listener, Runtime, Stream};
 pub use server::Server;
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, Login, ServerHandle,
+    Address, ClientOptions, ConnectError, DynStore, Events, LISTEN_BACKLOG, Login, ServerHandle,
     ServerOptions, ServerSnapshot, TimedOut, check_config,
 };

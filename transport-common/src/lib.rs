@@ -22,6 +22,10 @@
 //!   reconnects) between the application and the I/O, with bounded queues,
 //!   for async tasks and blocking threads alike;
 //! * [`Login`]: how a client logs in, as a guest or to an account;
+//! * [`DynStore`]: durable history: any
+//!   [`HistoryStore`](chat_proto::history::HistoryStore), driven by the
+//!   hub driver on a thread of its own, so that no loop waits on a disk
+//!   sync ([`HubDriver::attach_store`]);
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
 //! * [`ServerOptions`], [`ClientOptions`], [`Address`], [`ConnectError`]:
 //!   what every transport is configured with, and how connecting fails.
@@ -40,6 +44,7 @@ mod options;
 mod outbox;
 mod server_handle;
 mod snapshot;
+mod store_worker;
 mod write_queue;
 
 pub use accept::{AcceptBackoff, is_resource_exhaustion};
@@ -54,4 +59,5 @@ pub use options::{
 pub use outbox::{Outbox, Taken};
 pub use server_handle::ServerHandle;
 pub use snapshot::ServerSnapshot;
+pub use store_worker::{DynStore, DynStoreError};
 pub use write_queue::{MAX_SLICES, WriteQueue};

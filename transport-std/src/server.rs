@@ -40,9 +40,10 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
+use chat_proto::history::HistoryStore;
 use chat_proto::{ConnId, ServerConfig};
 use transport_common::{
-    AcceptBackoff, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, bind_listener,
+    AcceptBackoff, DynStore, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, bind_listener,
     check_config,
 };
 
@@ -121,6 +122,23 @@ impl Server {
         self.driver.set_timer_slack(options.timer_slack);
         self.options = options;
         self
+    }
+
+    /// Gives the server durable history from `store` (any
+    /// [`HistoryStore`](chat_proto::history::HistoryStore)): the rooms it
+    /// holds are restored now, before anyone is accepted, and from then on
+    /// a message is handed out only once the store has it, applied on a
+    /// thread of its own (see [`HubDriver::attach_store`]). Needs
+    /// `ServerConfig::history.durable`; fails with `InvalidInput` without
+    /// it, and with `Other` if the store cannot be read or restored. If the
+    /// store fails later, the server shuts down gracefully and `serve`
+    /// returns the error.
+    pub fn with_history_store<S>(mut self, store: S) -> io::Result<Self>
+    where
+        S: HistoryStore + Send + 'static,
+    {
+        self.driver.attach_store(DynStore::new(store))?;
+        Ok(self)
     }
 
     /// The address the server listens on.
@@ -207,7 +225,7 @@ impl Server {
         stopping.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
         let _ = acceptor.join();
-        Ok(())
+        driver.outcome()
     }
 }
 

@@ -4,10 +4,18 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_conformance::{TestClient, TestServer};
-use transport_std::{Client, ClientConfig, ClientOptions, Event, Server, ServerConfig};
+use transport_std::{Client, ClientConfig, ClientOptions, DynStore, Event, Server, ServerConfig};
 
 fn start(config: ServerConfig) -> TestServer {
+    serve(Server::bind("127.0.0.1:0", config).expect("bind"))
+}
+
+fn start_stored(config: ServerConfig, store: DynStore) -> TestServer {
     let server = Server::bind("127.0.0.1:0", config).expect("bind");
+    serve(server.with_history_store(store).expect("restore"))
+}
+
+fn serve(server: Server) -> TestServer {
     let addr = server.local_addr().expect("addr");
     let stop = server.handle();
     let thread = std::thread::spawn(move || server.serve().expect("serve"));
@@ -50,4 +58,5 @@ struct StdClient(Client);
 
 chat_conformance::server_suite!(start);
 chat_conformance::hardening_suite!(start);
+chat_conformance::history_suite!(start, start_stored);
 chat_conformance::client_suite!(start, StdClient);
