@@ -90,6 +90,17 @@ impl Room {
         self.logs[0].backlog() + self.logs[1].backlog()
     }
 
+    /// The offset live traffic starts at for a member joining now: the
+    /// head, or with durable history what is stored (the messages after it
+    /// go out once stored, to everyone in the room by then).
+    pub(super) fn live(&self, durable: bool) -> u64 {
+        if durable {
+            self.durable
+        } else {
+            self.next_offset
+        }
+    }
+
     /// How far `member` is behind, in bytes.
     pub(super) fn behind(&self, member: &Member) -> u64 {
         self.logs[member.form as usize].bytes_from(member.cursor)
