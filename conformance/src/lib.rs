@@ -23,6 +23,7 @@
 
 pub mod async_harness;
 pub mod client_cases;
+pub mod room_cases;
 pub mod server_cases;
 pub mod wire;
 
@@ -114,11 +115,12 @@ pub trait TestClient: Sized {
     fn next_event(&self, timeout: Duration) -> Option<Event>;
 }
 
-/// Expands to one `#[test]` per server behaviour, run against `$start`.
+/// Expands to one `#[test]` per server behaviour, run against `$start`:
+/// the cases of [`server_cases`], then those of [`room_cases`].
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
-        $crate::server_suite!(@cases $start;
+        $crate::server_suite!(@cases $start, server_cases;
             login_ok, login_name_taken, login_invalid_names, login_unicode_name,
             messages_echo_in_one_order, busy_room_loses_nothing, frame_byte_by_byte, many_frames_in_one_write,
             crlf_is_accepted, overlong_frame_then_normal, invalid_utf8, control_characters,
@@ -130,12 +132,20 @@ macro_rules! server_suite {
             late_arrival_during_shutdown_gets_bye, handle_kick, handle_notices,
             handle_login_approved, handle_login_refused_frees_the_name,
             handle_logged_in_and_stats, handle_shutdown);
+        $crate::server_suite!(@cases $start, room_cases;
+            room_capability_is_answered, room_join_and_part, room_persistent_rooms_keep_their_log,
+            room_say_reaches_every_member, room_who_lists_members, room_list_names_every_room,
+            room_private_messages, room_default_room_in_both_forms, room_seed_session_is_unchanged,
+            room_errors_are_answered, room_frames_need_a_login_and_a_grammar,
+            room_names_and_look_alikes, room_isolation, room_order_is_one_order,
+            room_presence_limit, room_leaving_the_server_leaves_every_room,
+            room_handle_sees_room_activity);
     };
-    (@cases $start:expr; $($case:ident),*) => {
+    (@cases $start:expr, $module:ident; $($case:ident),*) => {
         $(
             #[test]
             fn $case() {
-                $crate::server_cases::$case(&$start);
+                $crate::$module::$case(&$start);
             }
         )*
     };
