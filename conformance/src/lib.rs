@@ -108,6 +108,12 @@ pub trait TestClient: Sized {
     fn say(&self, text: &str);
     /// Asks who is there.
     fn who(&self);
+    /// Joins `room`; panics if the client refuses.
+    fn join(&self, room: &str);
+    /// Says `text` in `room`; panics if the client refuses.
+    fn say_in(&self, room: &str, text: &str);
+    /// Says `text` to the user `to` only; panics if the client refuses.
+    fn pm(&self, to: &str, text: &str);
     /// Closes with `bye:`.
     fn close(&self);
     /// The next event, waiting up to `timeout`; `None` on timeout or after
@@ -158,7 +164,7 @@ macro_rules! client_suite {
         $crate::client_suite!(@cases $start, $client;
             client_chats, client_login_refused, client_keepalive_keeps_idle_session,
             client_answers_pings_while_idle, client_detects_silent_server, client_reconnects,
-            client_tries_every_address, client_connect_times_out);
+            client_tries_every_address, client_connect_times_out, client_speaks_in_rooms);
     };
     (@cases $start:expr, $client:ty; $($case:ident),*) => {
         $(

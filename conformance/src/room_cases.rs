@@ -7,10 +7,10 @@
 //! rooms and one order per room.
 //!
 //! Where a case must show that something did *not* arrive, it uses a
-//! barrier instead of a timed silence: the sender first reads its own echo
-//! (so the server has relayed the message), then the watcher sends
-//! `ping:TOKEN` and reads up to its `pong:TOKEN`; anything relayed to the
-//! watcher before would have come before the pong.
+//! barrier ([`RawConn::sync`]) instead of a timed silence: the sender first
+//! reads its own echo (so the server has relayed the message), then the
+//! watcher sends `ping:TOKEN` and reads up to its `pong:TOKEN`; anything
+//! relayed to the watcher before would have come before the pong.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,14 +51,9 @@ fn room_frame(line: &str, room: &str) -> (String, u64) {
         .strip_prefix(&format!("room:{room}:"))
         .unwrap_or_else(|| panic!("expected room:{room}:..., got {line:?}"));
     let (epoch, next) = rest.split_once(':').expect("room:ROOM:EPOCH:NEXT");
-    assert!(
-        !epoch.is_empty()
-            && epoch.len() <= 16
-            && epoch
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
-        "epoch {epoch:?} is not lowercase hexadecimal"
-    );
+    let hex = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+    let valid = (1..=16).contains(&epoch.len()) && epoch.bytes().all(hex);
+    assert!(valid, "epoch {epoch:?} is not lowercase hexadecimal");
     (epoch.to_owned(), next.parse().expect("a decimal offset"))
 }
 
@@ -70,35 +65,10 @@ fn join(c: &mut RawConn, room: &str, me: &str) -> (String, u64) {
     room_frame(&c.expect_prefix(&format!("room:{room}:")), room)
 }
 
-/// A barrier: sends `ping:TOKEN` and returns every line before its pong.
-fn sync(c: &mut RawConn, token: &str) -> Vec<String> {
-    c.send(format!("ping:{token}\n").as_bytes());
-    c.skip_to(&format!("pong:{token}"))
-}
-
-/// Reads a listing, `HEAD` frames up to the empty one, checking that each
-/// fits `max_frame_len`; returns the items in order.
-fn listing(c: &mut RawConn, head: &str, max_frame_len: usize) -> Vec<String> {
-    let mut items = Vec::new();
-    loop {
-        let line = c.expect_prefix(head);
-        assert!(
-            line.len() < max_frame_len,
-            "{} bytes with LF, more than {max_frame_len}: {line:?}",
-            line.len() + 1
-        );
-        let rest = &line[head.len()..];
-        if rest.is_empty() {
-            return items;
-        }
-        items.extend(rest.split(',').map(String::from));
-    }
-}
-
 /// `rooms:` as a map from room to member count.
 fn rooms_of(c: &mut RawConn, max_frame_len: usize) -> BTreeMap<String, usize> {
     c.send(b"rooms:\n");
-    listing(c, "rooms:", max_frame_len)
+    c.listing("rooms:", max_frame_len)
         .into_iter()
         .map(|entry| {
             let (room, n) = entry.split_once('=').expect("ROOM=COUNT");
@@ -126,7 +96,7 @@ pub fn room_capability_is_answered(start: Start<'_>) {
     // more.
     c.send(b"iam:c\n");
     c.expect("ok:c");
-    assert_eq!(sync(&mut c, "c"), Vec::<String>::new());
+    assert_eq!(c.sync("c"), Vec::<String>::new());
     a.expect("joined:lobby:c");
     b.send(b"iam:b\n");
     b.expect("ok:b");
@@ -227,7 +197,7 @@ pub fn room_say_reaches_every_member(start: Start<'_>) {
     let mut lobby_only = RawConn::login(server.addr(), "lobby_only");
     a.send(b"say:rust:more\n");
     a.skip_to("said:rust:2:a:more");
-    assert_eq!(sync(&mut lobby_only, "l"), Vec::<String>::new());
+    assert_eq!(lobby_only.sync("l"), Vec::<String>::new());
 }
 
 /// `who:ROOM` lists the room's members in room order, in frames that fit
@@ -251,7 +221,7 @@ pub fn room_who_lists_members(start: Start<'_>) {
     let mut outsider = RawConn::login(server.addr(), "outsider");
     for ask in ["who:big\n", "who:BIG\n"] {
         outsider.send(ask.as_bytes());
-        let listed = listing(&mut outsider, "members:big:", MAX);
+        let listed = outsider.listing("members:big:", MAX);
         assert_eq!(listed, members, "room order is join order here");
     }
     // Split over frames: the answer took more than one non-empty frame.
@@ -265,7 +235,7 @@ pub fn room_who_lists_members(start: Start<'_>) {
     conns[0].send(b"part:big\n");
     conns[0].skip_to(&format!("parted:big:{}", members[0]));
     outsider.send(b"who:big\n");
-    let mut now: Vec<String> = listing(&mut outsider, "members:big:", MAX);
+    let mut now: Vec<String> = outsider.listing("members:big:", MAX);
     now.sort();
     let mut expected = members[1..].to_vec();
     expected.sort();
@@ -314,8 +284,8 @@ pub fn room_private_messages(start: Start<'_>) {
     a.expect("pm:Bob:a:好");
     a.send(b"pm:a:note to self\n");
     a.expect("pm:a:a:note to self");
-    assert_eq!(sync(&mut a, "a"), Vec::<String>::new(), "to oneself: once");
-    assert_eq!(sync(&mut c, "c"), Vec::<String>::new());
+    assert_eq!(a.sync("a"), Vec::<String>::new(), "to oneself: once");
+    assert_eq!(c.sync("c"), Vec::<String>::new());
     // Someone who left is no one.
     c.send(b"bye:\n");
     c.expect("bye:");
@@ -348,17 +318,11 @@ pub fn room_default_room_in_both_forms(start: Start<'_>) {
     plain.expect("msg:plain:said by plain");
     modern.expect("said:lobby:3:plain:said by plain");
     plain.send(b"who:\n");
-    assert_eq!(listing(&mut plain, "users:", 4096), ["plain", "modern"]);
+    assert_eq!(plain.listing("users:", 4096), ["plain", "modern"]);
     modern.send(b"who:\n");
-    assert_eq!(
-        listing(&mut modern, "members:lobby:", 4096),
-        ["plain", "modern"]
-    );
+    assert_eq!(modern.listing("members:lobby:", 4096), ["plain", "modern"]);
     plain.send(b"who:lobby\n");
-    assert_eq!(
-        listing(&mut plain, "members:lobby:", 4096),
-        ["plain", "modern"]
-    );
+    assert_eq!(plain.listing("members:lobby:", 4096), ["plain", "modern"]);
     let mut third = RawConn::login(server.addr(), "third");
     plain.expect("join:third");
     modern.expect("joined:lobby:third");
@@ -404,7 +368,7 @@ pub fn room_seed_session_is_unchanged(start: Start<'_>) {
         ]
     );
     zhangsan.expect("left:lisi");
-    assert_eq!(sync(&mut zhangsan, "end"), Vec::<String>::new());
+    assert_eq!(zhangsan.sync("end"), Vec::<String>::new());
 }
 
 /// Every room error is answered with its code, and none is fatal.
@@ -462,7 +426,7 @@ pub fn room_errors_are_answered(start: Start<'_>) {
     c.skip_to("msg:c:back");
     // Everyone is still served.
     for (conn, token) in [(&mut a, "a"), (&mut b, "b"), (&mut c, "c")] {
-        sync(conn, token);
+        conn.sync(token);
     }
 }
 
@@ -535,14 +499,14 @@ pub fn room_isolation(start: Start<'_>) {
     let mut lobby = RawConn::login(addr, "lobby_only");
     // Presence frames out of the way, before and after the joins.
     for (c, token) in [(&mut red, "r0"), (&mut blue, "b0"), (&mut both, "o0")] {
-        sync(c, token);
+        c.sync(token);
     }
     join(&mut red, "red", "red");
     join(&mut blue, "blue", "blue");
     join(&mut both, "red", "both");
     join(&mut both, "blue", "both");
     for (c, token) in [(&mut red, "r1"), (&mut blue, "b1"), (&mut both, "o1")] {
-        sync(c, token);
+        c.sync(token);
     }
     let red_frames: String = (0..10).map(|i| format!("say:red:r{i}\n")).collect();
     let blue_frames: String = (0..10).map(|i| format!("say:blue:b{i}\n")).collect();
@@ -561,10 +525,10 @@ pub fn room_isolation(start: Start<'_>) {
     assert_eq!(red_got, red_expected);
     assert_eq!(blue_got, blue_expected);
     // Both rooms relayed everything: nothing more for anyone.
-    assert_eq!(sync(&mut red, "r2"), Vec::<String>::new());
-    assert_eq!(sync(&mut blue, "b2"), Vec::<String>::new());
-    assert_eq!(sync(&mut lobby, "l"), Vec::<String>::new());
-    let got = sync(&mut both, "o2");
+    assert_eq!(red.sync("r2"), Vec::<String>::new());
+    assert_eq!(blue.sync("b2"), Vec::<String>::new());
+    assert_eq!(lobby.sync("l"), Vec::<String>::new());
+    let got = both.sync("o2");
     let of = |room: &str| -> Vec<&String> {
         got.iter()
             .filter(|l| l.starts_with(&format!("said:{room}:")))
@@ -595,7 +559,7 @@ pub fn room_order_is_one_order(start: Start<'_>) {
     }
     for (i, c) in conns.iter_mut().enumerate() {
         // Presence of those who came later, out of the way.
-        sync(c, &format!("s{i}"));
+        c.sync(&format!("s{i}"));
     }
     for round in 0..ROUNDS {
         for (i, c) in conns.iter_mut().enumerate() {
@@ -650,7 +614,7 @@ pub fn room_presence_limit(start: Start<'_>) {
     // It holds 2 before b leaves: a hears it.
     b.send(b"part:r\n");
     b.expect("parted:r:b");
-    assert_eq!(sync(&mut a, "a"), ["parted:r:b"]);
+    assert_eq!(a.sync("a"), ["parted:r:b"]);
 }
 
 /// Leaving the server leaves every room: the others hear it in each room
@@ -660,29 +624,20 @@ pub fn room_leaving_the_server_leaves_every_room(start: Start<'_>) {
     let mut a = rooms_login(server.addr(), "a");
     let mut b = rooms_login(server.addr(), "b");
     let mut plain = RawConn::login(server.addr(), "plain");
-    sync(&mut a, "a0");
-    sync(&mut b, "b0");
+    a.sync("a0");
+    b.sync("b0");
     for (c, name) in [(&mut a, "a"), (&mut b, "b")] {
         join(c, "rust", name);
         join(c, "go", name);
     }
-    sync(&mut a, "a1");
+    a.sync("a1");
     b.close();
-    let mut heard = BTreeSet::new();
-    for _ in 0..3 {
-        heard.insert(a.line());
-    }
-    assert_eq!(
-        heard,
-        BTreeSet::from([
-            "parted:go:b".to_owned(),
-            "parted:lobby:b".to_owned(),
-            "parted:rust:b".to_owned()
-        ])
-    );
+    let heard: BTreeSet<String> = (0..3).map(|_| a.line()).collect();
+    let expected = ["parted:go:b", "parted:lobby:b", "parted:rust:b"];
+    assert_eq!(heard, expected.map(String::from).into());
     plain.skip_to("left:b");
     a.send(b"who:rust\n");
-    assert_eq!(listing(&mut a, "members:rust:", 4096), ["a"]);
+    assert_eq!(a.listing("members:rust:", 4096), ["a"]);
     assert_eq!(
         rooms_of(&mut a, 4096),
         BTreeMap::from([("go".into(), 1), (LOBBY.into(), 2), ("rust".into(), 1)])
