@@ -344,11 +344,7 @@ impl Harness {
                     reads: rooms::RoomReads::default(),
                 });
                 if let Some(name) = login {
-                    let mut line = String::new();
-                    if cap_rooms || cap_history {
-                        line = rooms::cap_line(cap_rooms, cap_history, false);
-                    }
-                    line += &format!("iam:{}\n", NAMES[usize::from(name) % NAMES.len()]);
+                    let line = rooms::login_line(name, cap_rooms, cap_history);
                     self.hub.handle_input(id, self.now, line.as_bytes());
                 }
             }
@@ -469,55 +465,20 @@ impl Harness {
                 room,
                 epoch,
                 next,
-            } => {
-                let epoch = match epoch {
-                    Some(i) if !self.epochs.is_empty() => {
-                        self.epochs[usize::from(i) % self.epochs.len()]
-                    }
-                    _ => 0,
-                };
-                self.line(conn, &rooms::resume_line(room, epoch, next));
-            }
+            } => self.resume(conn, room, epoch, next),
             Op::NoticeRoom { room } => {
-                let room = rooms::ROOMS[usize::from(room) % rooms::ROOMS.len()];
+                let room = rooms::room_name(room);
                 self.hub
                     .notice_room(room, self.now, "room notice")
                     .expect("valid");
             }
             Op::RemoveFromRoom { conn, room } => {
                 let Some(id) = self.pick(conn) else { return };
-                let room = rooms::ROOMS[usize::from(room) % rooms::ROOMS.len()];
+                let room = rooms::room_name(room);
                 self.hub.remove_from_room(id, room, self.now);
             }
             Op::Stored => self.stored(),
             Op::Shutdown => self.hub.shutdown(self.now),
-        }
-    }
-
-    /// Sends one or more lines on a connection.
-    fn line(&mut self, conn: u8, line: &str) {
-        if let Some(id) = self.pick(conn) {
-            self.hub.handle_input(id, self.now, line.as_bytes());
-        }
-    }
-
-    /// Reports every message the hub asked to store as stored, room by
-    /// room, up to the last one.
-    fn stored(&mut self) {
-        let mut upto: BTreeMap<(String, u64), u64> = BTreeMap::new();
-        for record in self.unstored.drain(..) {
-            if let StoreRecord::Append {
-                room,
-                epoch,
-                message,
-            } = record
-            {
-                let next = upto.entry((room, epoch)).or_default();
-                *next = (*next).max(message.offset + 1);
-            }
-        }
-        for ((room, epoch), next) in upto {
-            self.hub.stored(self.now, &room, epoch, next);
         }
     }
 

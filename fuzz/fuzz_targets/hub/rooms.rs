@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use chat_proto::history::StoreRecord;
 use chat_proto::{ConnId, History, Hub, NameKey, ServerConfig, ServerFrame};
 
-use super::{MAX_FRAME_LEN, NAMES};
+use super::{Harness, MAX_FRAME_LEN, NAMES};
 
 /// Room names: look-alikes of one another and of the default room, one
 /// of 30 three-byte characters (90 bytes, within the 118 a 256-byte frame
@@ -51,9 +52,64 @@ pub(crate) enum RoomVerb {
     Rooms,
 }
 
+/// The room name `room` picks from the pool.
+pub(crate) fn room_name(room: u8) -> &'static str {
+    ROOMS[usize::from(room) % ROOMS.len()]
+}
+
+/// `cap:` if any capability is asked for, then `iam:` with a name from the
+/// pool.
+pub(crate) fn login_line(name: u8, rooms: bool, history: bool) -> String {
+    let caps = if rooms || history {
+        cap_line(rooms, history, false)
+    } else {
+        String::new()
+    };
+    format!("{caps}iam:{}\n", NAMES[usize::from(name) % NAMES.len()])
+}
+
+impl Harness {
+    /// Sends one or more lines on a connection.
+    pub(crate) fn line(&mut self, conn: u8, line: &str) {
+        if let Some(id) = self.pick(conn) {
+            self.hub.handle_input(id, self.now, line.as_bytes());
+        }
+    }
+
+    /// `resume:` with an epoch the hub gave out (`Some`, picked from those
+    /// seen), or 0.
+    pub(crate) fn resume(&mut self, conn: u8, room: u8, epoch: Option<u8>, next: u16) {
+        let epoch = match epoch {
+            Some(i) if !self.epochs.is_empty() => self.epochs[usize::from(i) % self.epochs.len()],
+            _ => 0,
+        };
+        self.line(conn, &resume_line(room, epoch, next));
+    }
+
+    /// Reports every message the hub asked to store as stored, each room's
+    /// log up to its last message appended.
+    pub(crate) fn stored(&mut self) {
+        let mut upto: BTreeMap<(String, u64), u64> = BTreeMap::new();
+        for record in self.unstored.drain(..) {
+            if let StoreRecord::Append {
+                room,
+                epoch,
+                message,
+            } = record
+            {
+                let next = upto.entry((room, epoch)).or_default();
+                *next = (*next).max(message.offset + 1);
+            }
+        }
+        for ((room, epoch), next) in upto {
+            self.hub.stored(self.now, &room, epoch, next);
+        }
+    }
+}
+
 /// Builds the line for `verb` from the pools.
 pub(crate) fn room_line(verb: &RoomVerb, room: u8, name: u8, text: u8) -> String {
-    let room = ROOMS[usize::from(room) % ROOMS.len()];
+    let room = room_name(room);
     let text = TEXTS[usize::from(text) % TEXTS.len()];
     // One past the pool: a name nobody holds.
     let name = NAMES
@@ -86,7 +142,7 @@ pub(crate) fn cap_line(rooms: bool, history: bool, unknown: bool) -> String {
 /// `resume:ROOM:EPOCH:NEXT`, with an epoch the hub gave out (`Some`) or
 /// any.
 pub(crate) fn resume_line(room: u8, epoch: u64, next: u16) -> String {
-    let room = ROOMS[usize::from(room) % ROOMS.len()];
+    let room = room_name(room);
     format!("resume:{room}:{epoch:x}:{next}\n")
 }
 
