@@ -36,7 +36,8 @@ pub enum ClientFrame<'a> {
     IamSecret {
         /// The name.
         name: Name<'a>,
-        /// The secret; it may hold `:`.
+        /// The secret; it may hold `:`, and may be empty (a server refuses
+        /// an empty one like any wrong secret).
         secret: Text<'a>,
     },
     /// `msg:TEXT`: say `TEXT` in the default room.
@@ -279,7 +280,6 @@ impl<'a> ClientFrame<'a> {
         let (tag, payload) = (raw.tag(), raw.payload());
         Ok(match tag {
             "iam" => match payload.split_once(':') {
-                Some((_, "")) => return Err(bad("iam", "the secret after NAME: is empty")),
                 Some((name, secret)) => ClientFrame::IamSecret {
                     name: Name::new(name)?,
                     secret: Text::trusted(secret),

@@ -87,6 +87,7 @@
 //!             from: "lisi".into(),
 //!             text: "did you have dinner".into(),
 //!             offset: Some(0),
+//!             history: false,
 //!         },
 //!     ]
 //! );
@@ -98,6 +99,7 @@
 //!         from: "lisi".into(),
 //!         text: "did you have dinner".into(),
 //!         offset: Some(0),
+//!         history: false,
 //!     })
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())

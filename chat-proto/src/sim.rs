@@ -104,6 +104,21 @@ struct Peer {
     events: Vec<Event>,
 }
 
+impl Peer {
+    /// The socket is gone: what was in flight is lost, and the client is
+    /// told.
+    fn cut(&mut self, now: Instant) {
+        self.connected = false;
+        self.inbox.clear();
+        self.kernel.clear();
+        self.kernel_len = 0;
+        self.unsent.clear();
+        self.client.disconnected(now);
+        self.events
+            .extend(std::iter::from_fn(|| self.client.poll_event()));
+    }
+}
+
 /// Clients and a hub joined by in-memory pipes, with a simulated clock.
 #[derive(Debug)]
 pub struct Network {
@@ -200,19 +215,10 @@ impl Network {
                 field: "restorable history",
             })?;
         }
-        for i in 0..self.peers.len() {
-            let p = &mut self.peers[i];
-            if !p.connected {
-                continue;
+        for p in &mut self.peers {
+            if p.connected {
+                p.cut(self.now);
             }
-            p.connected = false;
-            p.inbox.clear();
-            p.kernel.clear();
-            p.kernel_len = 0;
-            p.unsent.clear();
-            p.client.disconnected(self.now);
-            p.events
-                .extend(std::iter::from_fn(|| p.client.poll_event()));
         }
         self.by_conn.clear();
         self.hub = hub;
@@ -389,6 +395,27 @@ impl Network {
     /// Takes the events `peer`'s client emitted so far.
     pub fn take_events(&mut self, peer: PeerId) -> Vec<Event> {
         std::mem::take(&mut self.peers[peer.0].events)
+    }
+
+    /// What `peer` received since recording started
+    /// ([`record`](Self::record)), as text (lossy if not UTF-8).
+    pub fn received(&self, peer: PeerId) -> String {
+        self.wire_text(peer, Direction::ToClient)
+    }
+
+    /// What `peer` sent since recording started, as text.
+    pub fn sent(&self, peer: PeerId) -> String {
+        self.wire_text(peer, Direction::ToServer)
+    }
+
+    fn wire_text(&self, peer: PeerId, direction: Direction) -> String {
+        let bytes: Vec<u8> = self
+            .transcript
+            .iter()
+            .filter(|w| w.peer == peer && w.direction == direction)
+            .flat_map(|w| w.bytes.iter().copied())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Takes the events the hub emitted so far.
@@ -675,15 +702,8 @@ impl Network {
         if !p.connected {
             return;
         }
-        p.connected = false;
-        p.inbox.clear();
-        p.kernel.clear();
-        p.kernel_len = 0;
-        p.unsent.clear();
         self.by_conn.remove(&p.conn);
-        p.client.disconnected(self.now);
-        p.events
-            .extend(std::iter::from_fn(|| p.client.poll_event()));
+        p.cut(self.now);
         self.hub.disconnected(p.conn, self.now);
         self.drain_hub();
     }

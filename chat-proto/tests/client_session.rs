@@ -339,3 +339,47 @@ fn a_session_logged_in_with_a_secret_sends_it_again_after_a_reconnect() {
     c.connected(t0 + delay);
     assert_eq!(drain(&mut c).0, "iam:phoenix:s3cret:with colon\n");
 }
+
+/// A resume answered (`room:` read) but cut before any of the replay came:
+/// the next resume asks from the same place again, not from the new live
+/// boundary.
+#[test]
+fn a_resume_cut_before_its_replay_asks_from_the_same_place_again() {
+    let t0 = Instant::now();
+    let mut config = reconnecting(None);
+    config.rooms = true;
+    let mut c = Client::new(config, t0).unwrap();
+    c.login("ann").unwrap();
+    drain(&mut c);
+    c.handle_input(
+        t0,
+        b"cap:rooms,history\nok:ann\njoined:lobby:ann\nroom:lobby:5e:0\n",
+    );
+    drain(&mut c);
+    let reconnect = |c: &mut Client, at: Instant| -> String {
+        c.disconnected(at);
+        let (_, events, _) = drain(c);
+        let Some(Event::Reconnecting { delay, .. }) = events.get(1).cloned() else {
+            panic!("{events:?}")
+        };
+        c.handle_timeout(at + delay);
+        assert_eq!(drain(c).2, [ClientOutput::Connect]);
+        c.connected(at + delay);
+        drain(c).0
+    };
+    assert_eq!(
+        reconnect(&mut c, t0),
+        "cap:rooms,history\nresume:lobby:5e:0\niam:ann\n"
+    );
+    // The server answers: four messages missed, live from 4; cut before
+    // any of them arrives.
+    c.handle_input(
+        t0,
+        b"cap:rooms,history\nok:ann\njoined:lobby:ann\nroom:lobby:5e:4\n",
+    );
+    drain(&mut c);
+    assert_eq!(
+        reconnect(&mut c, t0 + S),
+        "cap:rooms,history\nresume:lobby:5e:0\niam:ann\n"
+    );
+}

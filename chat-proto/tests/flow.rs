@@ -273,3 +273,48 @@ fn a_pipelining_client_is_slowed_never_dropped() {
     assert!(net.is_connected(pinger));
     assert_eq!(net.hub().stats().closes(HubCloseReason::SlowConsumer), 0);
 }
+
+/// A room message queued ahead of private frames that fill the outbound
+/// bound: with nothing in flight, no write will ever come to make room, so
+/// the message goes anyway (the bound is passed by at most one frame)
+/// rather than the connection waiting for its write timeout.
+#[test]
+fn a_room_message_ahead_of_a_full_private_queue_still_goes_when_nothing_is_in_flight() {
+    use chat_proto::{Hub, Output};
+    let mut config = ServerConfig::default();
+    config.max_frame_len = 256;
+    config.outbound_limit = 512;
+    config.rate_limit = None;
+    config.history = chat_proto::History::none();
+    let now = Instant::now();
+    let mut hub = Hub::new(config).unwrap();
+    let a = hub.accept(now, None);
+    let b = hub.accept(now, None);
+    hub.handle_input(a, now, b"iam:a\n");
+    hub.handle_input(b, now, b"iam:b\n");
+    let drain = |hub: &mut Hub, written: bool| -> Vec<u8> {
+        let mut to_b = Vec::new();
+        while let Some(output) = hub.poll_output() {
+            if let Output::Transmit(t) = output {
+                let n = t.len();
+                if t.conn == b {
+                    to_b.extend(t.data.concat());
+                }
+                if written || t.conn != b {
+                    hub.written(t.conn, now, n);
+                }
+            }
+        }
+        to_b
+    };
+    drain(&mut hub, true);
+    // In one batch: a message for b's room, then 15 pongs owed to b (225
+    // bytes, behind the message in b's queue).
+    let text = "x".repeat(60);
+    hub.handle_input(a, now, format!("msg:{text}\n").as_bytes());
+    hub.handle_input(b, now, "ping:123456789\n".repeat(15).as_bytes());
+    let to_b = String::from_utf8(drain(&mut hub, false)).unwrap();
+    assert!(to_b.starts_with(&format!("msg:a:{text}\n")), "{to_b:?}");
+    assert_eq!(to_b.matches("pong:123456789\n").count(), 15, "{to_b:?}");
+    assert_eq!(hub.unflushed(b), Some(hub.in_flight(b).unwrap()));
+}

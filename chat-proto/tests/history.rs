@@ -54,17 +54,6 @@ fn say(net: &mut Network, from: PeerId, texts: std::ops::Range<u32>) {
     }
 }
 
-/// What `peer` received, as text.
-fn received(net: &Network, peer: PeerId) -> String {
-    let bytes: Vec<u8> = net
-        .transcript()
-        .iter()
-        .filter(|w| w.peer == peer && w.direction == Direction::ToClient)
-        .flat_map(|w| w.bytes.to_vec())
-        .collect();
-    String::from_utf8(bytes).unwrap()
-}
-
 /// The messages among `events` in `room`: (offset, text).
 fn messages(events: &[Event], in_room: &str) -> Vec<(u64, String)> {
     events
@@ -88,7 +77,7 @@ fn history_on_join_comes_before_the_live_boundary_and_plain_clients_see_none() {
     let s = speaker(&mut net);
     say(&mut net, s, 0..30);
     let a = login(&mut net, ClientConfig::default(), "ann");
-    let text = received(&net, a);
+    let text = net.received(a);
     let epoch = format!("{:x}", {
         let line = text.lines().find(|l| l.starts_with("room:lobby:")).unwrap();
         u64::from_str_radix(line.split(':').nth(2).unwrap(), 16).unwrap()
@@ -101,14 +90,14 @@ fn history_on_join_comes_before_the_live_boundary_and_plain_clients_see_none() {
     assert_eq!(messages(&net.take_events(a), "lobby"), expected(10..30));
     // A client of the seed's protocol sees the seed's frames only.
     let p = login(&mut net, ClientConfig::plain(), "plain");
-    assert_eq!(received(&net, p), "ok:plain\n");
+    assert_eq!(net.received(p), "ok:plain\n");
     // Rooms without history: no replay.
     let mut rooms_only = ClientConfig::default();
     rooms_only.rooms = true;
     let r = net.connect(rooms_only).unwrap();
     net.send_raw(r, b"cap:rooms\niam:rooms_only\n");
     assert_eq!(
-        received(&net, r),
+        net.received(r),
         format!("cap:rooms\nok:rooms_only\njoined:lobby:rooms_only\nroom:lobby:{epoch}:30\n")
     );
 }
@@ -230,7 +219,7 @@ fn a_gap_says_how_much_is_missing_and_what_is_kept_follows() {
     );
     assert_eq!(messages(&events[gap..], "lobby"), expected(43..53));
     assert!(
-        received(&net, a)
+        net.received(a)
             .contains("err:history-gap:lobby:40:messages 3 to 42 are no longer kept\n")
     );
     assert_eq!(net.hub().stats().history_gaps, 1);
@@ -298,22 +287,30 @@ fn durable_history_hands_out_only_what_is_stored_and_survives_a_restart() {
     net.commit_store();
     assert_eq!(messages(&net.take_events(a), "lobby"), expected(10..11));
     assert_eq!(messages(&net.take_events(s), "lobby"), expected(10..11));
-    // A crash loses what was not stored, which nobody saw.
-    net.client(s).say("lost").unwrap();
+    // A crash loses what was not stored, which nobody saw; the sender's
+    // session, which never saw it echoed, sends it again once it has
+    // resumed.
+    net.client(s).say("again").unwrap();
     net.run();
     net.set_auto_store(true);
     config.seed = 99;
     net.restart_hub(config).unwrap();
     net.advance(2 * S);
     assert!(net.is_connected(a) && net.is_connected(s));
-    net.client(s).say("m11").unwrap();
+    net.client(s).say("m12").unwrap();
     net.run();
     let events = net.take_events(a);
     assert!(
         !events.iter().any(|e| matches!(e, Event::Gap { .. })),
         "{events:?}"
     );
-    assert_eq!(messages(&events, "lobby"), expected(11..12));
+    assert_eq!(
+        messages(&events, "lobby"),
+        [(11, "again".to_string()), (12, "m12".to_string())]
+    );
+    let said: Vec<Event> = net.take_events(s);
+    assert!(!said.iter().any(|e| matches!(e, Event::Unconfirmed { .. })));
+    assert_eq!(messages(&said, "lobby").len(), 2, "{said:?}");
     let lobby = net.hub().rooms().find(|(r, _)| *r == "lobby").unwrap();
     assert_eq!(lobby.1, 2);
 }
@@ -326,7 +323,7 @@ fn resume_needs_the_history_capability_and_a_room_not_joined_yet() {
     let raw = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(raw, b"resume:lobby:0:0\ncap:rooms\nresume:lobby:0:0\n");
     assert_eq!(
-        received(&net, raw),
+        net.received(raw),
         "err:bad-frame:resume: needs the history capability (send cap:rooms,history first)\n\
          cap:rooms\n\
          err:bad-frame:resume: needs the history capability (send cap:rooms,history first)\n"
@@ -335,13 +332,16 @@ fn resume_needs_the_history_capability_and_a_room_not_joined_yet() {
     let epoch = net.hub().rooms().count();
     assert_eq!(epoch, 1);
     net.send_raw(a, b"resume:lobby:0:0\n");
-    assert!(received(&net, a).ends_with("err:already-in-room:already in lobby\n"));
+    assert!(
+        net.received(a)
+            .ends_with("err:already-in-room:already in lobby\n")
+    );
     // After login, a resume joins the room from that point.
     net.client(s).say("x").unwrap();
     net.run();
     let b = login(&mut net, ClientConfig::default(), "bob");
     net.send_raw(b, b"join:rust\nsay:rust:r0\nsay:rust:r1\npart:rust\n");
-    let text = received(&net, b);
+    let text = net.received(b);
     let epoch = text
         .lines()
         .find(|l| l.starts_with("room:rust:"))
@@ -352,11 +352,11 @@ fn resume_needs_the_history_capability_and_a_room_not_joined_yet() {
         .to_owned();
     net.send_raw(a, format!("resume:rust:{epoch}:1\n").as_bytes());
     assert!(
-        received(&net, a).ends_with(&format!(
+        net.received(a).ends_with(&format!(
             "joined:rust:ann\nroom:rust:{epoch}:2\nsaid:rust:1:bob:r1\n"
         )),
         "{}",
-        received(&net, a)
+        net.received(a)
     );
 }
 
@@ -424,4 +424,69 @@ fn a_replay_goes_through_the_window_and_never_pauses_the_room() {
     }
     assert_eq!(got, 1000);
     assert!(net.is_connected(a));
+}
+
+/// How many times `text` was said in the lobby, as `events` show.
+fn count(events: &[Event], text: &str) -> usize {
+    messages(events, "lobby")
+        .iter()
+        .filter(|(_, t)| t == text)
+        .count()
+}
+
+#[test]
+fn a_message_the_server_never_took_is_sent_again_after_the_resume_once() {
+    let mut net = net(unlimited());
+    let b = login(&mut net, ClientConfig::default(), "bob");
+    let a = login(&mut net, resuming(), "ann");
+    // Queued, and the connection is cut before it leaves.
+    net.client(a).say("in the tunnel").unwrap();
+    net.disconnect(a);
+    net.advance(2 * S);
+    assert!(net.is_connected(a));
+    let (ea, eb) = (net.take_events(a), net.take_events(b));
+    assert_eq!(count(&eb, "in the tunnel"), 1, "{eb:?}");
+    assert_eq!(count(&ea, "in the tunnel"), 1, "{ea:?}");
+    assert!(!ea.iter().any(|e| matches!(e, Event::Unconfirmed { .. })));
+}
+
+#[test]
+fn a_message_whose_echo_was_lost_is_not_sent_twice() {
+    let mut net = net(unlimited());
+    let b = login(&mut net, ClientConfig::default(), "bob");
+    let a = login(&mut net, resuming(), "ann");
+    // The server takes it and relays it; the echo to ann is lost with the
+    // connection.
+    net.set_reading(a, false);
+    net.client(a).say("did it go?").unwrap();
+    net.run();
+    assert_eq!(count(&net.take_events(b), "did it go?"), 1);
+    net.disconnect(a);
+    net.set_reading(a, true);
+    net.advance(2 * S);
+    let (ea, eb) = (net.take_events(a), net.take_events(b));
+    assert_eq!(count(&eb, "did it go?"), 0, "not again: {eb:?}");
+    // Ann sees it once, replayed.
+    assert_eq!(count(&ea, "did it go?"), 1, "{ea:?}");
+    assert!(!ea.iter().any(|e| matches!(e, Event::Unconfirmed { .. })));
+}
+
+#[test]
+fn without_history_an_unechoed_message_is_reported_not_guessed() {
+    let mut net = net(unlimited());
+    let mut plain = ClientConfig::plain();
+    plain.reconnect = resuming().reconnect;
+    let a = login(&mut net, plain, "ann");
+    net.client(a).say("lost?").unwrap();
+    net.disconnect(a);
+    net.advance(2 * S);
+    assert!(net.is_connected(a));
+    let events = net.take_events(a);
+    assert!(
+        events.contains(&Event::Unconfirmed {
+            room: String::new(),
+            text: "lost?".into()
+        }),
+        "{events:?}"
+    );
 }

@@ -22,17 +22,6 @@ fn join(net: &mut Network, name: &str) -> PeerId {
     peer
 }
 
-/// The server frames `peer` received since recording started, as text.
-fn received(net: &Network, peer: PeerId) -> String {
-    let bytes: Vec<u8> = net
-        .transcript()
-        .iter()
-        .filter(|w| w.peer == peer && w.direction == Direction::ToClient)
-        .flat_map(|w| w.bytes.to_vec())
-        .collect();
-    String::from_utf8(bytes).unwrap()
-}
-
 /// What one drain of a hub's outputs held.
 #[derive(Debug, Default)]
 struct Drained {
@@ -88,7 +77,7 @@ fn login_answers_ok_and_refuses_taken_and_invalid_names() {
     net.send_raw(c, b"iam:bad name\niam:\n");
     net.run();
     assert_eq!(
-        received(&net, c),
+        net.received(c),
         "err:name-taken:zhangsan is taken\n\
          err:bad-name:name may hold only letters, digits, '_', '-' and '.'\n\
          err:bad-name:name is empty\n"
@@ -99,9 +88,15 @@ fn login_answers_ok_and_refuses_taken_and_invalid_names() {
     assert_eq!(net.client(c).name(), Some("lisi"));
     net.send_raw(c, b"iam:other\n");
     net.run();
-    assert!(received(&net, c).ends_with("err:already-logged-in:already logged in as lisi\n"));
+    assert!(
+        net.received(c)
+            .ends_with("err:already-logged-in:already logged in as lisi\n")
+    );
     assert_eq!(net.hub().members(), 3);
-    assert!(received(&net, a).starts_with("ok:zhangsan\njoin:张三\njoin:lisi\n"));
+    assert!(
+        net.received(a)
+            .starts_with("ok:zhangsan\njoin:张三\njoin:lisi\n")
+    );
 }
 
 #[test]
@@ -167,7 +162,7 @@ fn frames_before_login_are_refused() {
     net.send_raw(a, b"msg:hello\nwho:\nping:1\nnick:x\n");
     net.run();
     assert_eq!(
-        received(&net, a),
+        net.received(a),
         "err:not-logged-in:log in with iam:NAME first\n\
          err:not-logged-in:log in with iam:NAME first\n\
          pong:1\n\
@@ -188,7 +183,7 @@ fn malformed_frames_get_an_error_and_the_connection_goes_on() {
     );
     net.run();
     assert_eq!(
-        received(&net, a),
+        net.received(a),
         "ok:a\n\
          err:too-long:frame longer than 4096 bytes\n\
          err:bad-utf8:frame is not valid UTF-8\n\
@@ -210,7 +205,7 @@ fn relayed_message_must_fit_the_frame_limit() {
     let text = "x".repeat(4096 - "msg:\n".len());
     net.send_raw(a, format!("msg:{text}\n").as_bytes());
     net.run();
-    assert!(received(&net, a).ends_with(
+    assert!(net.received(a).ends_with(
         "err:too-long:relayed as msg:NAME:TEXT the frame would be 4105 bytes, more than 4096\n"
     ));
 }
@@ -225,7 +220,7 @@ fn who_lists_everyone_in_frames_within_the_limit() {
     net.record();
     net.client(peers[7]).who().unwrap();
     net.run();
-    let text = received(&net, peers[7]);
+    let text = net.received(peers[7]);
     let frames: Vec<&str> = text.lines().collect();
     // 60 names of 7 bytes fill two frames of at most 256 bytes.
     assert_eq!(frames.len(), 3, "{frames:?}");
@@ -260,8 +255,8 @@ fn bye_is_answered_then_the_connection_closes_and_others_see_left() {
         })
     );
     assert_eq!(net.hub().members(), 1);
-    assert!(received(&net, b).ends_with("bye:gotta go\n"));
-    assert!(received(&net, a).ends_with("join:b\nleft:b\n"));
+    assert!(net.received(b).ends_with("bye:gotta go\n"));
+    assert!(net.received(a).ends_with("join:b\nleft:b\n"));
     let closed: Vec<_> = net
         .take_hub_events()
         .into_iter()
@@ -366,7 +361,10 @@ fn login_timeout_drops_a_silent_anonymous_connection() {
     assert!(net.is_connected(lurker));
     net.advance(S);
     assert!(!net.is_connected(lurker));
-    assert!(received(&net, lurker).ends_with("err:timeout:no login in time\n"));
+    assert!(
+        net.received(lurker)
+            .ends_with("err:timeout:no login in time\n")
+    );
     assert!(net.is_connected(member));
     assert!(net.take_hub_events().iter().any(|e| *e
         == HubEvent::Closed {
@@ -382,7 +380,7 @@ fn keepalive_pings_idle_clients_and_keeps_them() {
     let a = join(&mut net, "a");
     net.advance(2 * 3600 * S);
     assert!(net.is_connected(a));
-    let text = received(&net, a);
+    let text = net.received(a);
     // The client pings the server too; both answer.
     assert!(text.contains("ping:1\n"), "{text}");
     assert!(text.contains("pong:1\n"), "{text}");
@@ -430,7 +428,7 @@ fn keepalive_drops_a_client_that_stops_answering() {
             conn: net.conn(b),
             reason: HubCloseReason::KeepaliveTimeout
         }));
-    assert!(received(&net, a).contains("left:b\n"));
+    assert!(net.received(a).contains("left:b\n"));
 }
 
 #[test]
@@ -533,7 +531,7 @@ fn server_full_refuses_connections_past_the_limit() {
     let c = net.connect(ClientConfig::plain()).unwrap();
     net.run();
     assert!(!net.is_connected(c));
-    assert_eq!(received(&net, c), "err:server-full:at most 2 connections\n");
+    assert_eq!(net.received(c), "err:server-full:at most 2 connections\n");
     assert_eq!(
         net.take_events(c),
         [

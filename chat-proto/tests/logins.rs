@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use chat_proto::sim::{Direction, Network, PeerId};
+use chat_proto::sim::{Network, PeerId};
 use chat_proto::{
     AddressRange, ClientConfig, ErrorCode, HubCloseReason, HubEvent, LoginMode, Peer, ServerConfig,
 };
@@ -38,17 +38,6 @@ fn connect(net: &mut Network, from: Peer) -> PeerId {
     net.connect_from(ClientConfig::plain(), from).unwrap()
 }
 
-/// What `peer` received since recording started, as text.
-fn received(net: &Network, peer: PeerId) -> String {
-    let bytes: Vec<u8> = net
-        .transcript()
-        .iter()
-        .filter(|w| w.peer == peer && w.direction == Direction::ToClient)
-        .flat_map(|w| w.bytes.to_vec())
-        .collect();
-    String::from_utf8(bytes).unwrap()
-}
-
 /// The login requests among the hub's events, with their secrets.
 fn requests(net: &mut Network) -> Vec<(chat_proto::ConnId, String, Option<String>)> {
     net.take_hub_events()
@@ -58,6 +47,14 @@ fn requests(net: &mut Network) -> Vec<(chat_proto::ConnId, String, Option<String
             _ => None,
         })
         .collect()
+}
+
+/// Refuses the login the application was last asked for, with `code`.
+fn refuse_next(net: &mut Network, code: ErrorCode, text: &str) {
+    let (conn, ..) = requests(net).remove(0);
+    let now = net.now();
+    net.hub_mut().refuse_login(conn, now, code, text).unwrap();
+    net.run();
 }
 
 #[test]
@@ -92,7 +89,7 @@ fn a_thousand_wrong_guesses_take_at_least_ten_minutes_of_server_delay() {
                 refused += 1;
                 break;
             }
-            let text = received(&net, guesser);
+            let text = net.received(guesser);
             let new = &text[seen..];
             if let Some(rest) = new.find("err:retry-later:").map(|i| &new[i + 16..]) {
                 seen = text.len();
@@ -109,7 +106,7 @@ fn a_thousand_wrong_guesses_take_at_least_ten_minutes_of_server_delay() {
             assert!(net.is_paused(guesser) || net.hub().is_input_paused(net.conn(guesser)));
             net.advance(S / 4);
         }
-        seen = seen.max(received(&net, guesser).len());
+        seen = seen.max(net.received(guesser).len());
     }
     let took = net.now() - start;
     assert!(
@@ -131,12 +128,7 @@ fn a_success_clears_the_failures_of_the_name() {
         // A connection per attempt: the login timeout is 10 s.
         let a = connect(&mut net, Peer::secure(addr(1)));
         net.send_raw(a, b"iam:bob:wrong\n");
-        let (conn, ..) = requests(&mut net).remove(0);
-        let now = net.now();
-        net.hub_mut()
-            .refuse_login(conn, now, ErrorCode::LoginRefused, "no")
-            .unwrap();
-        net.run();
+        refuse_next(&mut net, ErrorCode::LoginRefused, "no");
         // The next attempt is held 1, then 2, then 4 s.
         if failure < 2 {
             net.advance(Duration::from_secs(1 << failure));
@@ -153,7 +145,7 @@ fn a_success_clears_the_failures_of_the_name() {
     let now = net.now();
     net.hub_mut().approve_login(conn, now);
     net.run();
-    assert!(received(&net, a).contains("ok:bob\n"));
+    assert!(net.received(a).contains("ok:bob\n"));
     assert_eq!(net.hub().tracked().1, 0);
 }
 
@@ -164,7 +156,7 @@ fn secrets_are_refused_in_clear_except_from_loopback_or_when_allowed() {
     net.send_raw(plain, b"iam:carol:pw\n");
     assert!(requests(&mut net).is_empty());
     assert_eq!(
-        received(&net, plain),
+        net.received(plain),
         "err:insecure:a secret needs an encrypted connection (TLS); it was not looked at\n"
     );
     // Not fatal: a guest login goes on.
@@ -190,14 +182,14 @@ fn secrets_are_refused_in_clear_except_from_loopback_or_when_allowed() {
 }
 
 #[test]
-fn an_open_server_refuses_secrets_and_an_empty_secret_is_a_bad_frame() {
+fn an_open_server_refuses_secrets_even_empty_ones() {
     let mut net = net(ServerConfig::default());
     let a = connect(&mut net, Peer::secure(addr(1)));
     net.send_raw(a, b"iam:zhangsan:pw\niam:zhangsan:\n");
     assert_eq!(
-        received(&net, a),
+        net.received(a),
         "err:login-refused:this server has no accounts: log in with iam:NAME\n\
-         err:bad-frame:malformed iam frame: the secret after NAME: is empty\n"
+         err:login-refused:this server has no accounts: log in with iam:NAME\n"
     );
     assert_eq!(net.hub().find("zhangsan"), None);
 }
@@ -214,7 +206,7 @@ fn one_address_may_hold_only_so_many_connections() {
     let fourth = connect(&mut net, Peer::plain(addr(1)));
     net.run();
     assert_eq!(
-        received(&net, fourth),
+        net.received(fourth),
         "err:too-many-connections:at most 3 connections from one address\n"
     );
     assert!(!net.is_connected(fourth));
@@ -226,7 +218,7 @@ fn one_address_may_hold_only_so_many_connections() {
     net.disconnect(mine[0]);
     let again = connect(&mut net, Peer::plain(addr(1)));
     net.send_raw(again, b"iam:again\n");
-    assert_eq!(received(&net, again), "ok:again\n");
+    assert_eq!(net.received(again), "ok:again\n");
 }
 
 #[test]
@@ -240,7 +232,7 @@ fn ipv6_addresses_count_per_64() {
     connect(&mut net, six("2001:db8:0:1::2"));
     let third = connect(&mut net, six("2001:db8:0:1:ffff::3"));
     net.run();
-    assert!(received(&net, third).starts_with("err:too-many-connections:"));
+    assert!(net.received(third).starts_with("err:too-many-connections:"));
     let next_block = connect(&mut net, six("2001:db8:0:2::1"));
     assert!(net.is_connected(next_block));
 }
@@ -257,7 +249,7 @@ fn one_address_may_open_only_so_many_connections_a_minute() {
     let over = connect(&mut net, Peer::plain(addr(1)));
     net.run();
     assert_eq!(
-        received(&net, over),
+        net.received(over),
         "err:connection-rate:at most 30 new connections from one address every 60 s\n"
     );
     // Two seconds refill one connection (30 a minute).
@@ -278,14 +270,14 @@ fn one_address_may_try_only_so_many_logins_a_minute() {
     for _ in 0..29 {
         net.send_raw(a, b"iam:taken\n");
     }
-    let text = received(&net, a);
+    let text = net.received(a);
     assert_eq!(text.matches("err:name-taken:").count(), 29);
     net.send_raw(a, b"iam:other\n");
     // The 31st attempt within the minute waits two seconds for its token:
     // held, not refused.
     assert!(net.hub().is_input_paused(net.conn(a)));
     net.advance(2 * S);
-    assert!(received(&net, a).ends_with("ok:other\n"));
+    assert!(net.received(a).ends_with("ok:other\n"));
 }
 
 #[test]
@@ -308,7 +300,7 @@ fn loopback_is_exempt_by_default_and_exemptions_are_configurable() {
     let d = connect(&mut net, Peer::plain(Some(IpAddr::from([198, 51, 100, 1]))));
     net.run();
     assert!(net.is_connected(c));
-    assert!(received(&net, d).starts_with("err:too-many-connections:"));
+    assert!(net.received(d).starts_with("err:too-many-connections:"));
 }
 
 #[test]
@@ -323,4 +315,31 @@ fn address_bookkeeping_is_bounded() {
         net.disconnect(p);
         assert!(net.hub().tracked().0 <= 64);
     }
+}
+
+#[test]
+fn only_a_refused_secret_counts_as_a_failed_login() {
+    let mut net = net(app_login());
+    let a = connect(&mut net, Peer::secure(addr(1)));
+    // A guest turned away, and a busy application, do not slow anyone.
+    for (line, code) in [
+        (&b"iam:guest\n"[..], ErrorCode::LoginRefused),
+        (&b"iam:bob:pw\n"[..], ErrorCode::RetryLater),
+        (&b"iam:guest\n"[..], ErrorCode::LoginRefused),
+    ] {
+        net.send_raw(a, line);
+        refuse_next(&mut net, code, "1:no");
+    }
+    assert_eq!(
+        net.hub().tracked(),
+        (1, 0),
+        "one address seen, no name failed"
+    );
+    // A wrong secret does.
+    net.send_raw(a, b"iam:bob:wrong\n");
+    refuse_next(&mut net, ErrorCode::LoginRefused, "no");
+    net.send_raw(a, b"iam:bob:again\n");
+    assert!(requests(&mut net).is_empty(), "held a second");
+    net.advance(S);
+    assert_eq!(requests(&mut net).len(), 1);
 }

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use chat_proto::sim::{Direction, Network, PeerId};
+use chat_proto::sim::{Network, PeerId};
 use chat_proto::{ClientConfig, ErrorCode, Event, HubEvent, ServerConfig};
 
 fn net(config: ServerConfig) -> Network {
@@ -21,24 +21,13 @@ fn nc(net: &mut Network, name: &str) -> PeerId {
     peer
 }
 
-/// Everything `peer` received since recording started, as text.
-fn received(net: &Network, peer: PeerId) -> String {
-    let bytes: Vec<u8> = net
-        .transcript()
-        .iter()
-        .filter(|w| w.peer == peer && w.direction == Direction::ToClient)
-        .flat_map(|w| w.bytes.to_vec())
-        .collect();
-    String::from_utf8(bytes).unwrap()
-}
-
 /// What `peer` received after `before` bytes.
 fn since(net: &Network, peer: PeerId, before: usize) -> String {
-    received(net, peer)[before..].to_string()
+    net.received(peer)[before..].to_string()
 }
 
 fn mark(net: &Network, peer: PeerId) -> usize {
-    received(net, peer).len()
+    net.received(peer).len()
 }
 
 #[test]
@@ -72,7 +61,7 @@ fn join_say_who_part_byte_for_byte() {
         )
     );
     // The seed's room is untouched by all this.
-    assert!(!received(&net, a).contains("msg:"));
+    assert!(!net.received(a).contains("msg:"));
 }
 
 #[test]
@@ -96,7 +85,7 @@ fn clients_in_different_rooms_never_see_each_others_messages() {
     assert!(got_b.contains("said:blue:0:b:only blue"));
     assert!(!got_b.contains("only red"));
     assert!(!got_b.contains("sneaky"));
-    let got_c = received(&net, c);
+    let got_c = net.received(c);
     assert!(got_c.contains("only red") && got_c.contains("only blue"));
 }
 
@@ -199,7 +188,7 @@ fn rooms_come_and_go_unless_persistent() {
     let a = nc(&mut net, "a");
     net.send_raw(a, b"join:tmp\n");
     assert_eq!(net.hub().rooms().count(), 2);
-    let before = received(&net, a);
+    let before = net.received(a);
     let epoch1 = before
         .lines()
         .find(|l| l.starts_with("room:tmp:"))
@@ -208,7 +197,8 @@ fn rooms_come_and_go_unless_persistent() {
     net.send_raw(a, b"part:tmp\n");
     assert_eq!(net.hub().rooms().count(), 1, "an emptied room goes");
     net.send_raw(a, b"join:tmp\n");
-    let epoch2 = received(&net, a)
+    let epoch2 = net
+        .received(a)
         .lines()
         .rfind(|l| l.starts_with("room:tmp:"))
         .unwrap()
@@ -225,7 +215,7 @@ fn rooms_come_and_go_unless_persistent() {
         b"join:keep\nsay:keep:1\nsay:keep:2\npart:keep\njoin:keep\n",
     );
     assert_eq!(net.hub().rooms().count(), 2);
-    assert!(received(&net, a).ends_with(":2\n"), "{}", received(&net, a));
+    assert!(net.received(a).ends_with(":2\n"), "{}", net.received(a));
     net.send_raw(a, b"part:lobby\n");
     assert_eq!(net.hub().room_members("lobby").unwrap().count(), 0);
 }
@@ -256,7 +246,7 @@ fn the_rooms_capability_puts_the_default_room_in_the_room_form() {
     let plain = nc(&mut net, "plain");
     let modern = net.connect(ClientConfig::plain()).unwrap();
     net.send_raw(modern, b"cap:rooms,unheard-of\niam:modern\n");
-    let got = received(&net, modern);
+    let got = net.received(modern);
     let lines: Vec<&str> = got.lines().collect();
     assert_eq!(lines[0], "cap:rooms");
     assert_eq!(lines[1], "ok:modern");
@@ -276,7 +266,10 @@ fn the_rooms_capability_puts_the_default_room_in_the_room_form() {
     );
     // Capabilities come before the login.
     net.send_raw(plain, b"cap:rooms\n");
-    assert!(received(&net, plain).ends_with("err:bad-frame:cap: must come before iam:\n"));
+    assert!(
+        net.received(plain)
+            .ends_with("err:bad-frame:cap: must come before iam:\n")
+    );
 }
 
 #[test]
@@ -312,7 +305,7 @@ fn a_room_name_too_long_for_small_frames_is_refused() {
         a,
         format!("join:{long}\njoin:{}\n", "房".repeat(30)).as_bytes(),
     );
-    let got = received(&net, a);
+    let got = net.received(a);
     assert!(
         got.contains("err:bad-name:a room name may have at most 118 bytes"),
         "{got}"
@@ -403,12 +396,14 @@ fn the_client_library_speaks_rooms() {
             from: "lisi".into(),
             text: "hi rust".into(),
             offset: Some(0),
+            history: false,
         },
         Event::Message {
             room: "lobby".into(),
             from: "lisi".into(),
             text: "hi lobby".into(),
             offset: Some(0),
+            history: false,
         },
         Event::Private {
             from: "lisi".into(),

@@ -5,8 +5,9 @@
 //! `/rooms`, `/who [ROOM]`, `/msg NAME TEXT`, `/quit`, `/help`).
 //! [`View`] keeps the little a display needs (the current room, the
 //! session's name) and renders each [`Event`] as one line, naming the room
-//! when it is not the current one. The line-mode client and the full-screen
-//! one share both.
+//! when it is not the current one; [`View::render_pieces`] gives the same
+//! line with the names apart, for a display that colours them. The
+//! line-mode client and the full-screen one share both.
 
 use chat_proto::{CloseReason, Event};
 
@@ -87,7 +88,7 @@ pub(crate) struct View {
 
 impl View {
     /// Whether `room` is the current room.
-    fn is_current(&self, room: &str) -> bool {
+    pub(crate) fn is_current(&self, room: &str) -> bool {
         match &self.current {
             Some(current) => current == room,
             // The default room: named once known; an unnamed room in an
@@ -134,24 +135,62 @@ impl View {
 
     /// One line for a person, or `None` for events not worth a line.
     pub(crate) fn render(&self, event: &Event) -> Option<String> {
+        self.render_pieces(event).map(|pieces| join(&pieces))
+    }
+
+    /// The line of [`render`](Self::render) in pieces, the names apart, so
+    /// that a display can colour them.
+    pub(crate) fn render_pieces(&self, event: &Event) -> Option<Vec<Piece>> {
+        use Piece::{Name, Text};
+        let name = |s: &str| Name(s.to_owned());
         Some(match event {
             Event::Message {
                 room, from, text, ..
-            } => format!("{}{from}: {text}", self.tag(room)),
-            Event::Joined { room, name } => format!("* {}{name} joined", self.tag(room)),
-            Event::Left { room, name } => format!("* {}{name} left", self.tag(room)),
-            Event::Users { room, names } if self.is_current(room) => {
-                format!("* users: {}", names.join(", "))
-            }
+            } => vec![Text(self.tag(room)), name(from), Text(format!(": {text}"))],
+            Event::Joined { room, name: who } => vec![
+                Text(format!("* {}", self.tag(room))),
+                name(who),
+                Text(" joined".into()),
+            ],
+            Event::Left { room, name: who } => vec![
+                Text(format!("* {}", self.tag(room))),
+                name(who),
+                Text(" left".into()),
+            ],
             Event::Users { room, names } => {
-                let room = if room.is_empty() { "main" } else { room };
-                format!("* users in {room}: {}", names.join(", "))
+                let head = if self.is_current(room) {
+                    "* users: ".to_owned()
+                } else {
+                    let room = if room.is_empty() { "main" } else { room };
+                    format!("* users in {room}: ")
+                };
+                let mut pieces = vec![Text(head)];
+                for (i, who) in names.iter().enumerate() {
+                    if i > 0 {
+                        pieces.push(Text(", ".into()));
+                    }
+                    pieces.push(name(who));
+                }
+                pieces
             }
+            Event::Private { from, to, text } => vec![
+                Text("[pm] ".into()),
+                name(from),
+                Text(" -> ".into()),
+                name(to),
+                Text(format!(": {text}")),
+            ],
+            other => vec![Text(self.render_plain(other))],
+        })
+    }
+
+    /// The line for an event that names nobody worth colouring.
+    fn render_plain(&self, event: &Event) -> String {
+        match event {
             Event::Rooms { rooms } => {
                 let list: Vec<String> = rooms.iter().map(|(r, n)| format!("{r} ({n})")).collect();
                 format!("* rooms: {}", list.join(", "))
             }
-            Event::Private { from, to, text } => format!("[pm] {from} -> {to}: {text}"),
             Event::Notice { room: None, text } => format!("! notice: {text}"),
             Event::Notice {
                 room: Some(room),
@@ -165,9 +204,46 @@ impl View {
                 delay.as_secs_f64()
             ),
             Event::Closed { reason } => format!("* connection closed ({})", describe(reason)),
+            Event::Unconfirmed { room, text } => format!(
+                "! {}maybe not delivered (the connection was lost before the server answered): {text}",
+                self.tag(room)
+            ),
+            Event::Gap {
+                room,
+                missing: Some(n),
+            } => format!(
+                "* {}{n} messages were said while you were away and are no longer kept",
+                self.tag(room)
+            ),
+            Event::Gap {
+                room,
+                missing: None,
+            } => format!(
+                "* {}the room's history was lost (server restarted?): messages may be missing",
+                self.tag(room)
+            ),
             other => format!("* {other:?}"),
-        })
+        }
     }
+}
+
+/// A piece of a rendered line: text, or a person's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Plain text.
+    Text(String),
+    /// A name, which a display may colour.
+    Name(String),
+}
+
+/// The pieces of a line as one string.
+pub(crate) fn join(pieces: &[Piece]) -> String {
+    pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(s) | Piece::Name(s) => s.as_str(),
+        })
+        .collect()
 }
 
 /// Why a connection closed, for a person.
@@ -224,6 +300,7 @@ mod tests {
             from: "lisi".into(),
             text: "hi".into(),
             offset: None,
+            history: false,
         };
         assert_eq!(view.render(&msg("lobby")).unwrap(), "lisi: hi");
         assert_eq!(view.render(&msg("rust")).unwrap(), "[rust] lisi: hi");
@@ -237,5 +314,39 @@ mod tests {
         });
         assert_eq!(view.current, None);
         assert_eq!(view.current_name(), "lobby");
+    }
+
+    #[test]
+    fn pieces_keep_names_apart_and_join_to_the_line() {
+        let view = View {
+            me: "我".into(),
+            default_room: Some("lobby".into()),
+            current: None,
+        };
+        let event = Event::Private {
+            from: "张三".into(),
+            to: "我".into(),
+            text: "你好: hi".into(),
+        };
+        let pieces = view.render_pieces(&event).unwrap();
+        let names: Vec<&Piece> = pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Name(_)))
+            .collect();
+        assert_eq!(
+            names,
+            [&Piece::Name("张三".into()), &Piece::Name("我".into())]
+        );
+        assert_eq!(join(&pieces), "[pm] 张三 -> 我: 你好: hi");
+        let users = Event::Users {
+            room: "lobby".into(),
+            names: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(view.render(&users).unwrap(), "* users: a, b");
+        let elsewhere = Event::Users {
+            room: "rust".into(),
+            names: vec![],
+        };
+        assert_eq!(view.render(&elsewhere).unwrap(), "* users in rust: ");
     }
 }

@@ -1,5 +1,6 @@
-//! `chat connect`: a line-oriented client for people, on a terminal or with
-//! stdin piped.
+//! `chat connect`: a line-oriented client for people and scripts, used
+//! when stdin or stdout is not a terminal (on a terminal, `chat connect`
+//! runs full-screen: [`tui`](crate::tui)).
 //!
 //! A typed line is a message for the current room; slash commands join and
 //! leave rooms, list them, ask who is there and send private messages (see
@@ -8,6 +9,11 @@
 //! named when it is not the current one. A lost connection is reopened with
 //! backoff (the core session decides when); lines typed meanwhile are kept
 //! and sent once logged in again.
+//!
+//! `--password` asks for the account's password on the terminal, without
+//! echo; `--password-stdin` takes the first line of stdin as the password
+//! (the lines after it are messages, as usual). Either logs in with
+//! `iam:NAME:PASSWORD`, which a server takes only over TLS or on loopback.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -15,7 +21,7 @@ use std::time::Duration;
 use chat_proto::{ClientConfig, Event, Keepalive, ReconnectPolicy, UsageError};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use transport_tokio::{Client, ClientOptions};
+use transport_tokio::{Client, ClientOptions, Login};
 
 use crate::commands::{HELP, Input, View};
 
@@ -38,6 +44,12 @@ pub(crate) struct ConnectArgs {
     /// Do not reconnect when the connection is lost.
     #[arg(long)]
     pub(crate) no_reconnect: bool,
+    /// Log in to an account: ask for its password (without echo).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub(crate) password: bool,
+    /// Log in to an account whose password is the first line of stdin.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
 }
 
 impl ConnectArgs {
@@ -57,14 +69,38 @@ impl ConnectArgs {
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
+
+    /// How to log in: as a guest, or to an account with a password read
+    /// from the terminal or from stdin.
+    fn login(&self) -> Result<Login, String> {
+        let password = if self.password {
+            crate::account::prompt(&format!("password for {}: ", self.name))?
+        } else if self.password_stdin {
+            crate::account::stdin_line()?
+        } else {
+            return Ok(Login::guest(&self.name));
+        };
+        if password.is_empty() {
+            return Err("the password is empty".into());
+        }
+        Ok(Login::with_secret(&self.name, password))
+    }
 }
 
 pub(crate) fn run(args: ConnectArgs) -> Result<(), String> {
+    // Before the session reads stdin (the password may be its first line:
+    // std's stdin buffer, which tokio's stdin reads through, keeps the
+    // lines after it), and before the full-screen client takes the
+    // terminal (a password prompt needs it as it is).
+    let login = args.login()?;
+    if crate::tui::available() {
+        return crate::tui::run(args, login);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let result = runtime.block_on(session(args));
+    let result = runtime.block_on(session(args, login));
     // Reading stdin holds a blocking thread that only a line would end: do
     // not wait for it.
     runtime.shutdown_background();
@@ -77,9 +113,9 @@ enum Outcome {
     Quit,
 }
 
-async fn session(args: ConnectArgs) -> Result<(), String> {
+async fn session(args: ConnectArgs, login: Login) -> Result<(), String> {
     let config = args.config()?;
-    let client = Client::connect_with(&args.addr, &args.name, config, ClientOptions::default())
+    let client = Client::connect_with(&args.addr, login, config, ClientOptions::default())
         .await
         .map_err(|e| format!("{}: {e}", args.addr))?;
     println!(

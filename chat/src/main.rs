@@ -2,16 +2,25 @@
 //!
 //! ```text
 //! chat serve   [--addr 127.0.0.1:7878] [--max-frame BYTES] [--keepalive-idle SECS] ...
-//! chat connect --name NAME [--addr 127.0.0.1:7878]
+//!              [--http 127.0.0.1:7880] [--http-origin ORIGIN]...
+//! chat connect --name NAME [--addr 127.0.0.1:7878] [--password | --password-stdin]
+//! chat account add|passwd|remove NAME --accounts FILE
 //! ```
+//!
+//! `chat connect` runs full-screen (see [`tui`]) when stdin and stdout are
+//! terminals, and line by line otherwise.
 //!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod account;
+mod address_flags;
 mod commands;
 mod connect;
 mod serve;
+mod tui;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -28,22 +37,29 @@ enum Command {
     /// Run the chat server.
     Serve(serve::ServeArgs),
     /// Chat interactively: typed lines are messages, `/who` lists users,
-    /// `/quit` leaves. Works with stdin piped, too.
+    /// `/quit` leaves. Full-screen on a terminal; line by line with stdin
+    /// or stdout piped.
     Connect(connect::ConnectArgs),
+    /// Manage the accounts file of `chat serve --accounts FILE`: add an
+    /// account, change its password, remove it.
+    Account(account::AccountArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log())),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log()));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if matches!(cli.command, Command::Connect(_)) && tui::available() {
+        // Full-screen: logs go to the scrollback, never under the screen.
+        logs.with_writer(tui::LogWriter).with_ansi(false).init();
+    } else {
+        logs.with_writer(std::io::stderr).init();
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Account(args) => account::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -59,7 +75,7 @@ impl Cli {
     fn default_log(&self) -> &'static str {
         match self.command {
             Command::Serve(_) => "info",
-            Command::Connect(_) => "warn",
+            Command::Connect(_) | Command::Account(_) => "warn",
         }
     }
 }

@@ -1,12 +1,22 @@
-//! `chat serve`: the server, configured from flags, stopped by Ctrl-C or
-//! SIGTERM with a graceful shutdown, on the transport of your choice
-//! (`--runtime tokio`, the default; `async-std`; `std`).
+//! `chat serve`: the server, configured from flags, stopped by Ctrl-C,
+//! SIGTERM or SIGHUP (the terminal it ran in closed) with a graceful
+//! shutdown, on the transport of your choice (`--runtime tokio`, the
+//! default; `async-std`; `std`), with the HTTP side (`--http`, see
+//! [`crate::web`]) on the first two. With `--accounts FILE`, logins are
+//! decided by the accounts service ([`chat::accounts::service`]), the same
+//! on every transport.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use chat_proto::{Keepalive, RateLimit, ServerConfig};
+use chat::accounts::{AccountsSource, LoginOptions, LoginService, file::permission_warning};
+use chat_proto::{Keepalive, LoginMode, RateLimit, ServerConfig};
 use clap::{Args, ValueEnum};
-use transport_tokio::ServerOptions;
+use transport_tokio::{ServerHandle, ServerOptions};
+
+use crate::address_flags::AddressArgs;
+
+use crate::web::{self, WebArgs};
 
 /// Which transport serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,18 +61,43 @@ pub(crate) struct ServeArgs {
     /// second with bursts of 200. Over it, input is paused, not refused.
     #[arg(long, value_name = "MSGS_PER_SEC|off", value_parser = rate_limit_arg)]
     rate_limit: Option<RateArg>,
+    /// Per-address limits.
+    #[command(flatten)]
+    addresses: AddressArgs,
     /// Seconds to flush bye: to everyone on shutdown.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     shutdown_grace: f64,
     /// The transport that serves.
     #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
     runtime: Runtime,
+    /// Accounts file (made with `chat account add`): each registered name
+    /// needs its password (`iam:NAME:PASSWORD`); other names stay free for
+    /// guests. Read again whenever it changes.
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
+    /// Refuse guests: only accounts may log in.
+    #[arg(long, requires = "accounts")]
+    require_account: bool,
+    /// Threads checking passwords (each check takes 19 MiB while it runs).
+    #[arg(long, value_name = "N", default_value_t = LoginOptions::default().verify_threads)]
+    verify_threads: usize,
+    /// Password checks running or waiting beyond which a login with a
+    /// password is answered `err:retry-later`.
+    #[arg(long, value_name = "N", default_value_t = LoginOptions::default().max_pending)]
+    max_pending_logins: usize,
+    /// Take passwords over plain text from addresses other than loopback.
+    /// Only for a server behind something that encrypts (a TLS proxy, a
+    /// VPN): a password sent in clear can be read on the way.
+    #[arg(long)]
+    secrets_in_clear: bool,
     /// tokio worker threads. The default, 1, runs everything on one thread:
     /// the hub is one state machine, and on small machines extra workers
     /// mostly add cross-thread wake-ups (see BENCHMARKS.md). Raise it where
     /// many cores can share the socket I/O.
     #[arg(long, value_name = "N", default_value_t = 1)]
     threads: usize,
+    #[command(flatten)]
+    web: WebArgs,
 }
 
 /// The value of `--rate-limit`.
@@ -104,18 +139,87 @@ impl ServeArgs {
             Some(RateArg::PerSecond(n)) => Some(RateLimit::per_second(n)),
         };
         config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
+        self.addresses.apply(&mut config.addresses);
+        config.secrets_in_clear = self.secrets_in_clear;
+        if self.accounts.is_some() {
+            config.login = LoginMode::Application;
+        }
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
+
+    /// The accounts, read before anything listens, if `--accounts`.
+    fn accounts(&self) -> Result<Option<Logins>, String> {
+        let Some(path) = &self.accounts else {
+            return Ok(None);
+        };
+        let options = self.login_options()?;
+        let source = AccountsSource::open(path, self.require_account).map_err(|e| e.to_string())?;
+        if let Some(warning) = permission_warning(path) {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(
+            path = %path.display(),
+            "{} accounts; {}",
+            source.len(),
+            if self.require_account {
+                "only accounts may log in"
+            } else {
+                "guests may use the other names"
+            }
+        );
+        Ok(Some(Logins { source, options }))
+    }
+
+    fn login_options(&self) -> Result<LoginOptions, String> {
+        let mut options = LoginOptions::default();
+        options.verify_threads = at_least_one("verify-threads", self.verify_threads)?;
+        options.max_pending = at_least_one("max-pending-logins", self.max_pending_logins)?;
+        Ok(options)
+    }
+}
+
+fn at_least_one(flag: &str, n: usize) -> Result<usize, String> {
+    if n == 0 {
+        return Err(format!("--{flag} must be at least 1"));
+    }
+    Ok(n)
+}
+
+/// What the accounts service is started with, once the server's handle
+/// exists.
+struct Logins {
+    source: AccountsSource,
+    options: LoginOptions,
+}
+
+/// Starts the accounts service on `handle`, if there are accounts. It
+/// ends by itself when the server stops.
+fn start_logins(handle: &ServerHandle, logins: Option<Logins>) -> Result<(), String> {
+    if let Some(Logins { source, options }) = logins {
+        LoginService::start(handle, source, options)
+            .map_err(|e| format!("cannot start the accounts service: {e}"))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
+    // Checked before anything is bound.
+    let web_config = args.web.config(&config)?;
+    if args.web.http.is_some() && args.runtime == Runtime::Std {
+        return Err(
+            "--http needs --runtime tokio or async-std: the blocking server takes \
+                    no connections but its own sockets"
+                .into(),
+        );
+    }
+    let logins = args.accounts()?;
     let options = ServerOptions::default();
     match args.runtime {
-        Runtime::Tokio => serve_tokio(&args, config, options),
-        Runtime::AsyncStd => serve_async_std(&args, config, options),
-        Runtime::Std => serve_std(&args, config, options),
+        Runtime::Tokio => serve_tokio(&args, config, web_config, options, logins),
+        Runtime::AsyncStd => serve_async_std(&args, config, web_config, options, logins),
+        Runtime::Std => serve_std(&args, config, options, logins),
     }
 }
 
@@ -132,7 +236,9 @@ fn cannot_listen(addr: &str) -> impl Fn(std::io::Error) -> String + '_ {
 fn serve_tokio(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
+    logins: Option<Logins>,
 ) -> Result<(), String> {
     let runtime = match args.threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()
@@ -145,13 +251,21 @@ fn serve_tokio(
     }
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
+        let stop = StopSignal::install();
         let server = transport_tokio::Server::bind(&args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
+        start_logins(&server.handle(), logins)?;
         listening(server.local_addr(), Runtime::Tokio)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            let web = web::bind(addr, attacher, handle, web_config).await?;
+            // It stops with the runtime, once the chat server has.
+            tokio::spawn(web.serve());
+        }
         server
             .with_options(options)
-            .serve_with_shutdown(stop_signal())
+            .serve_with_shutdown(stop.recv())
             .await
             .map_err(|e| e.to_string())
     })
@@ -160,7 +274,9 @@ fn serve_tokio(
 fn serve_async_std(
     args: &ServeArgs,
     config: ServerConfig,
+    web_config: chat_web::WebConfig,
     options: ServerOptions,
+    logins: Option<Logins>,
 ) -> Result<(), String> {
     // The stop signal comes from tokio's signal handling, on a thread of its
     // own; the server itself runs on async-std.
@@ -176,7 +292,13 @@ fn serve_async_std(
         let server = transport_async_std::Server::bind_on(rt, &*args.addr, config)
             .await
             .map_err(cannot_listen(&args.addr))?;
+        start_logins(&server.handle(), logins)?;
         listening(server.local_addr(), Runtime::AsyncStd)?;
+        if let Some(addr) = &args.web.http {
+            let (attacher, handle) = (server.attacher("websocket"), server.handle());
+            // It stops with the process, once the chat server has.
+            web::spawn_thread(addr.clone(), attacher, handle, web_config)?;
+        }
         server
             .with_options(options)
             .serve_with_shutdown(stopped)
@@ -185,55 +307,109 @@ fn serve_async_std(
     })
 }
 
-fn serve_std(args: &ServeArgs, config: ServerConfig, options: ServerOptions) -> Result<(), String> {
+fn serve_std(
+    args: &ServeArgs,
+    config: ServerConfig,
+    options: ServerOptions,
+    logins: Option<Logins>,
+) -> Result<(), String> {
     let server = transport_std::Server::bind(&*args.addr, config)
         .map_err(cannot_listen(&args.addr))?
         .with_options(options);
-    listening(server.local_addr(), Runtime::Std)?;
+    start_logins(&server.handle(), logins)?;
     let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
+    listening(server.local_addr(), Runtime::Std)?;
     server.serve().map_err(|e| e.to_string())
 }
 
-/// Runs `on_signal` on Ctrl-C or SIGTERM, from a thread with a small tokio
-/// runtime for the signal handling.
+/// Runs `on_signal` on Ctrl-C, SIGTERM or SIGHUP, from a thread with a
+/// small tokio runtime for the signal handling.
 fn spawn_signal_thread(on_signal: impl FnOnce() + Send + 'static) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    // Handlers are installed before the server starts, so that a signal
+    // that comes early is not the default action (for SIGHUP: death).
+    let stop = runtime.block_on(async { StopSignal::install() });
     std::thread::Builder::new()
         .name("chat-signals".into())
         .spawn(move || {
-            runtime.block_on(stop_signal());
+            runtime.block_on(stop.recv());
             on_signal();
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn stop_signal() {
+/// The stop signals, their handlers installed: Ctrl-C (SIGINT), and on
+/// Unix SIGTERM and SIGHUP. Each asks for a graceful shutdown. SIGHUP comes
+/// when the terminal the server runs in closes; its default action would
+/// kill the process without a `bye:` to anyone.
+///
+/// Handlers are installed before the server says it listens, so that no
+/// signal arriving after that meets the default action.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    handlers: [Option<tokio::signal::unix::Signal>; 3],
+}
+
+impl StopSignal {
+    /// Installs the handlers (inside a tokio runtime). A signal whose
+    /// handler cannot be installed keeps its default action, with a
+    /// warning.
+    fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let install = |name: &str, kind: SignalKind| match signal(kind) {
+                Ok(handler) => Some(handler),
+                Err(e) => {
+                    tracing::warn!(signal = name, error = %e, "cannot handle the signal");
+                    None
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            StopSignal {
+                handlers: [
+                    install("SIGINT", SignalKind::interrupt()),
+                    install("SIGTERM", SignalKind::terminate()),
+                    install("SIGHUP", SignalKind::hangup()),
+                ],
             }
         }
+        #[cfg(not(unix))]
+        StopSignal {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for any of them.
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let [mut int, mut term, mut hup] = self.handlers;
+            tokio::select! {
+                () = next(&mut int) => {}
+                () = next(&mut term) => {}
+                () = next(&mut hup) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop signal received");
     }
-    tracing::info!("stop signal received");
+}
+
+/// The next delivery of `handler`'s signal; never, without a handler.
+#[cfg(unix)]
+async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
+    match handler {
+        Some(handler) => {
+            handler.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

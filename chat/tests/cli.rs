@@ -1,69 +1,13 @@
 //! The `chat` program end to end: `chat serve` starts, serves raw clients
 //! and `chat connect` (with stdin piped), and stops gracefully on SIGINT.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use chat_conformance::wire::RawConn;
-
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Serve {
-    fn start(extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat serve");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let addr = loop {
-            assert!(Instant::now() < deadline, "no 'listening on' line");
-            let mut line = String::new();
-            if stderr.read_line(&mut line).expect("read stderr") == 0 {
-                panic!("chat serve exited early");
-            }
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
-                break addr.expect("address").parse().expect("parse address");
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-        Serve { child, addr }
-    }
-
-    fn interrupt_and_wait(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "chat serve did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Serve;
 
 fn serves_and_stops_gracefully_on_sigint(runtime: &str) {
     let server = Serve::start(&[

@@ -84,7 +84,7 @@ pub fn client_chats<C: TestClient>(start: Start<'_>) {
     });
     b.say("did you have dinner");
     let msg = |e: &Event| {
-        matches!(e, Event::Message { room, from, text, offset: Some(_) }
+        matches!(e, Event::Message { room, from, text, offset: Some(_), .. }
             if room == "lobby" && from == "lisi" && text == "did you have dinner")
     };
     wait_for(&a, "the message", msg);
@@ -330,6 +330,7 @@ pub fn client_speaks_in_rooms<C: TestClient>(start: Start<'_>) {
         from: "lisi".into(),
         text: "hi: rust".into(),
         offset: Some(0),
+        history: false,
     };
     wait_for(&a, "the room's message", |e| *e == said);
     wait_for(&b, "its own message back", |e| *e == said);

@@ -12,6 +12,7 @@
 //! ```ignore
 //! fn start(config: ServerConfig) -> chat_conformance::TestServer { /* ... */ }
 //! chat_conformance::server_suite!(start);
+//! chat_conformance::hardening_suite!(start);
 //! chat_conformance::client_suite!(start, MyTestClient);
 //! ```
 //!
@@ -23,6 +24,7 @@
 
 pub mod async_harness;
 pub mod client_cases;
+pub mod hardening_cases;
 pub mod room_cases;
 pub mod server_cases;
 pub mod wire;
@@ -126,7 +128,7 @@ pub trait TestClient: Sized {
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
-        $crate::server_suite!(@cases $start, server_cases;
+        $crate::server_suite!(@cases $start;
             login_ok, login_name_taken, login_invalid_names, login_unicode_name,
             messages_echo_in_one_order, busy_room_loses_nothing, frame_byte_by_byte, many_frames_in_one_write,
             crlf_is_accepted, overlong_frame_then_normal, invalid_utf8, control_characters,
@@ -138,7 +140,7 @@ macro_rules! server_suite {
             late_arrival_during_shutdown_gets_bye, handle_kick, handle_notices,
             handle_login_approved, handle_login_refused_frees_the_name,
             handle_logged_in_and_stats, handle_shutdown);
-        $crate::server_suite!(@cases $start, room_cases;
+        $crate::server_suite!(@in room_cases, $start;
             room_capability_is_answered, room_join_and_part, room_persistent_rooms_keep_their_log,
             room_say_reaches_every_member, room_who_lists_members, room_list_names_every_room,
             room_private_messages, room_default_room_in_both_forms, room_seed_session_is_unchanged,
@@ -147,13 +149,35 @@ macro_rules! server_suite {
             room_presence_limit, room_leaving_the_server_leaves_every_room,
             room_handle_sees_room_activity);
     };
-    (@cases $start:expr, $module:ident; $($case:ident),*) => {
+    (@cases $start:expr; $($case:ident),*) => {
+        $crate::server_suite!(@in server_cases, $start; $($case),*);
+    };
+    // One test per case, each calling `$crate::$module::$case`.
+    (@in $module:ident, $start:expr; $($case:ident),*) => {
         $(
             #[test]
             fn $case() {
                 $crate::$module::$case(&$start);
             }
         )*
+    };
+}
+
+/// Expands to one `#[test]` per hardening behaviour (half-closed
+/// connections, per-address limits, look-alike names), run against
+/// `$start`.
+#[macro_export]
+macro_rules! hardening_suite {
+    ($start:expr) => {
+        $crate::hardening_suite!(@cases $start;
+            half_close_gets_every_answer, half_close_after_bye_gets_every_answer,
+            half_close_after_many_frames, half_close_while_input_is_paused, half_close_inside_a_frame,
+            per_address_connection_limit, per_address_connect_rate, per_address_login_rate,
+            loopback_is_exempt_by_default, look_alike_names_are_taken,
+            mixed_script_names_are_refused, names_are_shown_as_typed);
+    };
+    (@cases $start:expr; $($case:ident),*) => {
+        $crate::server_suite!(@in hardening_cases, $start; $($case),*);
     };
 }
 

@@ -6,7 +6,7 @@
 //! hanging it.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use chat_proto::{MAX_DURATION, after};
@@ -26,6 +26,29 @@ impl RawConn {
     /// Connects to `addr`.
     pub fn connect(addr: SocketAddr) -> RawConn {
         let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect to the server");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        RawConn {
+            stream,
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Connects to `addr` from the source address `source` (a socket bound
+    /// to it, port chosen by the kernel, before it connects), so that a
+    /// server can tell clients apart by address: any of 127.0.0.0/8 works
+    /// on loopback.
+    pub fn connect_from(addr: SocketAddr, source: IpAddr) -> RawConn {
+        use socket2::{Domain, Socket, Type};
+        let socket =
+            Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("create a socket");
+        socket
+            .bind(&SocketAddr::new(source, 0).into())
+            .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        socket
+            .connect_timeout(&addr.into(), PATIENCE)
+            .expect("connect to the server");
+        let stream = TcpStream::from(socket);
         stream.set_nodelay(true).expect("set TCP_NODELAY");
         RawConn {
             stream,
@@ -164,24 +187,40 @@ impl RawConn {
     /// Reads until EOF, which must come within `patience`; returns the lines
     /// read on the way.
     pub fn expect_eof_within(&mut self, patience: Duration) -> Vec<String> {
-        let deadline = after(Instant::now(), patience.min(MAX_DURATION));
-        let mut lines = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.try_line(left) {
-                Some(line) => lines.push(line),
-                None if self.eof => return lines,
-                None => panic!(
-                    "expected EOF within {patience:?}; read {} lines",
-                    lines.len()
-                ),
-            }
+        match self.read_to_eof(patience) {
+            (lines, true) => lines,
+            (lines, false) => panic!(
+                "expected EOF within {patience:?}; read {} lines",
+                lines.len()
+            ),
         }
     }
 
     /// Asserts the server closes the connection soon.
     pub fn expect_eof(&mut self) -> Vec<String> {
         self.expect_eof_within(PATIENCE)
+    }
+
+    /// Ends our side of the stream (a TCP half-close, as `nc -N` does at
+    /// the end of its input): the server sees EOF and we can still read.
+    pub fn shutdown_write(&mut self) {
+        self.stream
+            .shutdown(Shutdown::Write)
+            .expect("shut down the write side");
+    }
+
+    /// Reads until EOF or until `patience` has passed, whichever comes
+    /// first; returns the lines read and whether EOF came.
+    pub fn read_to_eof(&mut self, patience: Duration) -> (Vec<String>, bool) {
+        let deadline = after(Instant::now(), patience.min(MAX_DURATION));
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.try_line(left) {
+                Some(line) => lines.push(line),
+                None => return (lines, self.eof),
+            }
+        }
     }
 
     /// Closes our side completely.

@@ -30,8 +30,8 @@
 //! * `HubEvent::Closed` comes once per accepted connection (checked after a
 //!   final shutdown whose grace period runs out), `LoggedIn` never after
 //!   it, and the hub is then finished;
-//! * the logged-in names are unique (by their look-alike key) and are
-//!   exactly those the events say; `connections()` never exceeds
+//! * the logged-in names are unique (by their look-alike key), none mixes
+//!   scripts, and they are exactly those the events say; `connections()` never exceeds
 //!   `max_connections`;
 //! * after `handle_timeout(t)`, `poll_timeout()` is `None` or later than `t`;
 //! * the rooms agree with themselves (see `rooms::check_rooms`): counts,
@@ -53,19 +53,26 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::BytesMut;
 use chat_proto::{
     ClientFrame, ConnId, Decoder, ErrorCode, Hub, HubEvent, Keepalive, LoginMode, NameKey, Output,
-    RateLimit, ServerConfig, ServerFrame, history::StoreRecord,
+    RateLimit, ServerConfig, ServerFrame, history::StoreRecord, is_mixed_script,
 };
 use libfuzzer_sys::fuzz_target;
 
 const MAX_FRAME_LEN: usize = 256;
 
-/// Names for logins, so that names collide; the last two are the longest
-/// names there are, in characters and in bytes.
-const NAMES: [&str; 6] = [
+/// Names for logins, so that names collide, look-alikes of them (which
+/// must collide by key), mixed-script ones (refused); the last two are the
+/// longest names there are, in characters and in bytes.
+const NAMES: [&str; 12] = [
     "zhangsan",
     "lisi",
     "张三",
     "a",
+    "ZhangSan",
+    "\u{FF5A}hangsan",
+    "\u{430}",
+    "\u{430}dmin",
+    "\u{212A}",
+    "k",
     "abcdefghijklmnopqrstuvwxyz012345",
     "张张张张张张张张张张张张张张张张张张张张张张张张张张张张张张张张",
 ];
@@ -644,6 +651,7 @@ impl Harness {
                         .any(|n| NameKey::of(n) == NameKey::of(&name)),
                     "{name} logged in twice"
                 );
+                assert!(!is_mixed_script(&name), "{name} mixes scripts");
                 assert!(self.members.insert(conn, name).is_none());
             }
             HubEvent::Closed { conn, .. } => {

@@ -10,16 +10,21 @@
 //!   accept an arbitrary string exactly when an independent predicate
 //!   written from the grammar of PROTOCOL.md section 2 does;
 //! * any line the decoder lets through that parses as a frame of either
-//!   direction encodes back to the very same line.
+//!   direction encodes back to the very same line;
+//! * `NameKey::of` and `is_mixed_script` take any string without panicking,
+//!   give the same answer twice, and the same answer for the NFC and NFD
+//!   spellings of it (canonically equivalent strings are one name).
 
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::BytesMut;
 use chat_proto::{
-    ClientFrame, Code, Decoder, Name, NameList, PeerError, RawFrame, ServerFrame, Text, Token,
+    ClientFrame, Code, Decoder, Name, NameKey, NameList, PeerError, RawFrame, ServerFrame, Text,
+    Token, is_mixed_script,
 };
 use libfuzzer_sys::fuzz_target;
+use unicode_normalization::UnicodeNormalization;
 
 #[derive(Debug, Arbitrary)]
 struct Input<'a> {
@@ -95,6 +100,20 @@ fn check_validation(s: &str) {
     assert_eq!(NameList::new(s).is_ok(), list, "NameList {s:?}");
     if let Ok(name) = Name::new(s) {
         assert_eq!(name.as_str(), s);
+    }
+    check_name_key(s);
+}
+
+/// The look-alike key and the mixed-script test are total, deterministic
+/// and blind to canonical equivalence.
+fn check_name_key(s: &str) {
+    let key = NameKey::of(s);
+    assert_eq!(NameKey::of(s), key, "{s:?}");
+    let mixed = is_mixed_script(s);
+    assert_eq!(is_mixed_script(s), mixed, "{s:?}");
+    for form in [s.nfc().collect::<String>(), s.nfd().collect()] {
+        assert_eq!(NameKey::of(&form), key, "{s:?} and {form:?}");
+        assert_eq!(is_mixed_script(&form), mixed, "{s:?} and {form:?}");
     }
 }
 

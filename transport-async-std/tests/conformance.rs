@@ -44,6 +44,7 @@ mod on_async_std {
     }
 
     chat_conformance::server_suite!(start);
+    chat_conformance::hardening_suite!(start);
     chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd>);
 }
 
@@ -55,5 +56,6 @@ mod on_smol {
     }
 
     chat_conformance::server_suite!(start);
+    chat_conformance::hardening_suite!(start);
     chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol>);
 }

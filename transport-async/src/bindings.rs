@@ -76,6 +76,14 @@ macro_rules! runtime_api {
                 self.0.handle()
             }
 
+            /// Hands this server streams that did not come from its
+            /// listener (a WebSocket bridged to bytes, a TLS stream, a
+            /// pipe); `via` names where they come from, in the logs. Take
+            /// it before serving; it works from any task or thread.
+            pub fn attacher(&self, via: &'static str) -> $crate::Attacher {
+                self.0.attacher(via)
+            }
+
             /// Serves until the future is dropped, or until the handle's
             /// `shutdown` and the graceful shutdown that follows.
             pub async fn serve(self) -> ::std::io::Result<()> {
@@ -112,14 +120,15 @@ macro_rules! runtime_api {
 
         impl Client {
             /// Connects to `addr` (`"host:port"` or a `SocketAddr`) and logs
-            /// in as `name`; returns once the server answered `ok:` (or
-            /// refused). Every resolved address is tried in order.
+            /// in: as a guest with a plain name, to an account with
+            /// `Login::with_secret`. Returns once the server answered `ok:`
+            /// (or refused). Every resolved address is tried in order.
             pub async fn connect(
                 addr: impl ::std::convert::Into<$crate::Address>,
-                name: &str,
+                login: impl ::std::convert::Into<$crate::Login>,
                 config: $crate::proto::ClientConfig,
             ) -> ::std::result::Result<Client, $crate::ConnectError> {
-                Self::connect_with(addr, name, config, $crate::ClientOptions::default()).await
+                Self::connect_with(addr, login, config, $crate::ClientOptions::default()).await
             }
 
             /// [`connect`](Self::connect) with transport options, such as a
@@ -128,11 +137,11 @@ macro_rules! runtime_api {
             /// `ClientConfig::reconnect`.)
             pub async fn connect_with(
                 addr: impl ::std::convert::Into<$crate::Address>,
-                name: &str,
+                login: impl ::std::convert::Into<$crate::Login>,
                 config: $crate::proto::ClientConfig,
                 options: $crate::ClientOptions,
             ) -> ::std::result::Result<Client, $crate::ConnectError> {
-                $crate::Client::connect_on($rt, addr, name, config, options)
+                $crate::Client::connect_on($rt, addr, login, config, options)
                     .await
                     .map(Client)
             }
@@ -141,11 +150,11 @@ macro_rules! runtime_api {
             pub async fn connect_on(
                 rt: impl $crate::Runtime,
                 addr: impl ::std::convert::Into<$crate::Address>,
-                name: &str,
+                login: impl ::std::convert::Into<$crate::Login>,
                 config: $crate::proto::ClientConfig,
                 options: $crate::ClientOptions,
             ) -> ::std::result::Result<Client, $crate::ConnectError> {
-                $crate::Client::connect_on(rt, addr, name, config, options)
+                $crate::Client::connect_on(rt, addr, login, config, options)
                     .await
                     .map(Client)
             }

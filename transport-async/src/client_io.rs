@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use chat_proto::{ClientConfig, Event, MAX_DURATION, UsageError, after};
 use futures_io::AsyncWrite;
 use transport_common::{
-    Address, ClientOptions, ClientShared, ConnectError, SocketOrder, WriteQueue, jitter_seed,
-    login_outcome,
+    Address, ClientOptions, ClientShared, ConnectError, Login, SocketOrder, WriteQueue,
+    jitter_seed, login_outcome,
 };
 
 use crate::read::poll_read_bytes;
@@ -44,12 +44,13 @@ pub struct Client {
 
 impl Client {
     /// Connects to `addr` (`"host:port"` or a `SocketAddr`) on runtime `rt`
-    /// and logs in as `name`; returns once the server answered `ok:` (or
+    /// and logs in (as a guest with a plain name, to an account with
+    /// [`Login::with_secret`]); returns once the server answered `ok:` (or
     /// refused). Every resolved address is tried in order.
     pub async fn connect_on(
         rt: impl Runtime,
         addr: impl Into<Address>,
-        name: &str,
+        login: impl Into<Login>,
         mut config: ClientConfig,
         options: ClientOptions,
     ) -> Result<Client, ConnectError> {
@@ -62,7 +63,7 @@ impl Client {
         let (stream, _) = connect_any(rt.clone(), addrs.clone(), options.connect_timeout).await?;
         let core = chat_proto::Client::new(config, rt.now())?;
         let shared = Arc::new(ClientShared::new(core, &options));
-        shared.command(|c| c.login(name))?;
+        shared.command(|c| login.into().start(c))?;
         let io = ClientIo {
             rt: rt.clone(),
             addrs,

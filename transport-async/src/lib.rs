@@ -2,7 +2,8 @@
 //! `futures-io`, for every async runtime.
 //!
 //! * [`Server`]: binds, accepts, runs one task per connection and one loop
-//!   around the hub driver, shuts down gracefully.
+//!   around the hub driver, shuts down gracefully; an [`Attacher`] hands
+//!   it streams from elsewhere than its listener (a WebSocket, a pipe).
 //! * [`Client`]: connects, logs in, runs keepalive and reconnect in a
 //!   background task.
 //! * [`FrameCodec`]: the framing behind the codec traits of tokio-util
@@ -44,6 +45,7 @@
 //! transport_async::runtime_api!(runtime: crate::runtime::TokioRuntime, name: "tokio");
 //! ```
 
+mod attach;
 mod bindings;
 mod client_io;
 mod codec;
@@ -52,16 +54,17 @@ pub mod read;
 mod runtime;
 mod server;
 
+pub use attach::{Attacher, ServerGone};
 pub use chat_proto as proto;
 pub use chat_proto::{
     ClientConfig, CloseReason, ConnId, ErrorCode, Event, HubCloseReason, HubEvent, HubStats,
-    Keepalive, LoginMode, RateLimit, ReconnectPolicy, ServerConfig, UsageError,
+    Keepalive, LoginMode, Peer, RateLimit, ReconnectPolicy, ServerConfig, UsageError,
 };
 pub use client_io::Client;
 pub use codec::{FrameCodec, Inbound, Outbound};
 pub use runtime::{BoxFuture, Listener, Runtime, Stream};
 pub use server::Server;
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, ServerHandle, ServerOptions,
-    TimedOut, check_config,
+    Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, Login, ServerHandle,
+    ServerOptions, ServerSnapshot, TimedOut, check_config,
 };

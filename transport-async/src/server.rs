@@ -26,6 +26,7 @@ use transport_common::{
     AcceptBackoff, Address, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, check_config,
 };
 
+use crate::attach::{ATTACH_QUEUE, Attach, Attacher};
 use crate::conn_io::ConnIo;
 use crate::runtime::{BoxFuture, Listener, Runtime};
 
@@ -43,6 +44,8 @@ pub struct Server {
     driver: HubDriver,
     options: ServerOptions,
     rt: Arc<dyn Runtime>,
+    /// Streams handed over by [`Attacher`]s.
+    attached: (mpsc::Sender<Attach>, mpsc::Receiver<Attach>),
 }
 
 impl Server {
@@ -68,6 +71,7 @@ impl Server {
                         driver,
                         options,
                         rt,
+                        attached: mpsc::channel(ATTACH_QUEUE),
                     });
                 }
                 Err(e) => last_error = Some(e),
@@ -97,6 +101,14 @@ impl Server {
         self.driver.server_handle()
     }
 
+    /// Hands this server streams that did not come from its listener (a
+    /// WebSocket bridged to bytes, a TLS stream, a pipe): see [`Attacher`].
+    /// `via` names where they come from, in the logs. Take it before
+    /// serving; it works from any task or thread.
+    pub fn attacher(&self, via: &'static str) -> Attacher {
+        Attacher::new(self.attached.0.clone(), via)
+    }
+
     /// Serves until the future is dropped, or until
     /// [`ServerHandle::shutdown`] and the graceful shutdown that follows.
     pub async fn serve(self) -> io::Result<()> {
@@ -119,6 +131,7 @@ impl Server {
             accept_backoff: AcceptBackoff::new(self.options.accept_pause),
             rt: self.rt,
             listener: self.listener,
+            attached: self.attached.1,
             driver: self.driver,
             tx,
             rx,
@@ -139,6 +152,7 @@ impl Server {
 struct ServerLoop {
     rt: Arc<dyn Runtime>,
     listener: Box<dyn Listener>,
+    attached: mpsc::Receiver<Attach>,
     driver: HubDriver,
     tx: mpsc::Sender<HubMsg>,
     rx: mpsc::Receiver<HubMsg>,
@@ -180,6 +194,10 @@ impl ServerLoop {
             }
 
             if self.poll_accept(cx, now) {
+                budget = budget.saturating_sub(1);
+                progress = true;
+            }
+            if self.poll_attached(cx, now) {
                 budget = budget.saturating_sub(1);
                 progress = true;
             }
@@ -229,6 +247,20 @@ impl ServerLoop {
             }
             Poll::Pending => false,
         }
+    }
+
+    /// Accepts one attached stream if one is waiting; returns whether
+    /// anything happened.
+    fn poll_attached(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        // Every attacher gone: `Ready(None)`, nothing to do.
+        let Poll::Ready(Some(attach)) = Pin::new(&mut self.attached).poll_next(cx) else {
+            return false;
+        };
+        let (id, outbox) = self.driver.accept_from(now, attach.peer, attach.via);
+        let span = tracing::debug_span!("conn", %id, via = attach.via);
+        let io = ConnIo::new(id, attach.stream, outbox, self.tx.clone());
+        self.rt.spawn(Box::pin(io.instrument(span)));
+        true
     }
 
     /// Sleeps until `wake_at`; returns whether that moment has already

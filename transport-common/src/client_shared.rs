@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chat_proto::{Client, ClientOutput, CloseReason, Event, UsageError};
 
+use crate::blocking::{Blocking, wait_until};
 use crate::options::{ClientOptions, ConnectError};
 
 /// What the core asks of the I/O about the socket.
@@ -58,6 +59,12 @@ struct Inner {
     finished: bool,
     /// Threads blocked waiting; only they need the condvar notified.
     blocked: usize,
+}
+
+impl Blocking for Inner {
+    fn blocked(&mut self) -> &mut usize {
+        &mut self.blocked
+    }
 }
 
 /// The meeting point of a client's application side and its I/O side.
@@ -246,39 +253,16 @@ impl ClientShared {
     /// The next event, waiting up to `timeout` (forever if `None`);
     /// `Ok(None)` once the session is over for good.
     pub fn recv_blocking(&self, timeout: Option<Duration>) -> Result<Option<Event>, TimedOut> {
-        // A timeout too large for an `Instant` waits forever.
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut inner = self.lock();
-        loop {
-            if let Some(event) = inner.events.pop_front() {
-                if inner.events.len() + 1 == self.max_events {
-                    self.wake(inner, true, false);
-                }
-                return Ok(Some(event));
-            }
-            if inner.finished {
-                return Ok(None);
-            }
-            inner.blocked += 1;
-            inner = match deadline {
-                None => self
-                    .changed
-                    .wait(inner)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        inner.blocked -= 1;
-                        return Err(TimedOut);
-                    }
-                    self.changed
-                        .wait_timeout(inner, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-            inner.blocked -= 1;
+        let ready = |inner: &mut Inner| match inner.events.pop_front() {
+            Some(event) => Some(Some(event)),
+            None => inner.finished.then_some(None),
+        };
+        let (inner, event) = wait_until(&self.changed, self.lock(), timeout, ready)?;
+        // A reader taking an event from a full queue lets the I/O go on.
+        if event.is_some() && inner.events.len() + 1 == self.max_events {
+            self.wake(inner, true, false);
         }
+        Ok(event)
     }
 
     // ---- the I/O's side ---------------------------------------------------

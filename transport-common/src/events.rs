@@ -17,10 +17,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chat_proto::HubEvent;
 
+use crate::blocking::{Blocking, wait_until};
 use crate::client_shared::TimedOut;
 
 #[derive(Debug, Default)]
@@ -144,38 +145,18 @@ impl Events {
     }
 
     fn wait(&self, timeout: Option<Duration>) -> Result<Option<HubEvent>, TimedOut> {
-        // A timeout too long to be an instant is no timeout.
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut state = self.queue.lock();
-        loop {
-            if let Some(event) = state.events.pop_front() {
-                return Ok(Some(event));
-            }
-            if state.finished {
-                return Ok(None);
-            }
-            state.blocked += 1;
-            state = match deadline {
-                None => self
-                    .queue
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        state.blocked -= 1;
-                        return Err(TimedOut);
-                    }
-                    self.queue
-                        .changed
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-            state.blocked -= 1;
-        }
+        let ready = |state: &mut State| match state.events.pop_front() {
+            Some(event) => Some(Some(event)),
+            None => state.finished.then_some(None),
+        };
+        let waited = wait_until(&self.queue.changed, self.queue.lock(), timeout, ready);
+        waited.map(|(_, event)| event)
+    }
+}
+
+impl Blocking for State {
+    fn blocked(&mut self) -> &mut usize {
+        &mut self.blocked
     }
 }
 
@@ -191,6 +172,7 @@ impl Drop for Events {
 mod tests {
     use super::*;
     use chat_proto::{ConnId, Hub, HubCloseReason, ServerConfig};
+    use std::time::Instant;
 
     fn some_conn() -> ConnId {
         let mut hub = Hub::new(ServerConfig::default()).unwrap();

@@ -29,10 +29,13 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chat_proto::{ConfigError, ConnId, Hub, HubEvent, MAX_DURATION, Output, ServerConfig, after};
+use chat_proto::{
+    ConfigError, ConnId, Hub, HubEvent, MAX_DURATION, Output, Peer, ServerConfig, after,
+};
 
 use crate::outbox::Outbox;
 use crate::server_handle::{Command, ServerHandle};
+use crate::snapshot::ServerSnapshot;
 
 /// What a connection tells the hub.
 #[derive(Debug)]
@@ -131,10 +134,13 @@ impl HubDriver {
     /// the batch's output for its connection in one write). Then says what
     /// the loop does next.
     pub fn end_batch(&mut self, now: Instant) -> Next {
-        self.apply_commands(now);
+        let measure = self.apply_commands(now);
         self.hub.handle_timeout(now);
         self.drain();
         self.handle.set_stats(self.hub.stats());
+        if let Some(ticket) = measure {
+            self.handle.measured(ticket, self.snapshot());
+        }
         for outbox in self.to_wake.drain(..) {
             outbox.wake();
         }
@@ -153,7 +159,29 @@ impl HubDriver {
         self.hub.poll_timeout().map(|t| after(t, slack))
     }
 
-    fn apply_commands(&mut self, now: Instant) {
+    /// The hub's counters and levels now. Walks the open connections and
+    /// the rooms: taken only when the application asks
+    /// ([`ServerHandle::measure`]).
+    pub fn snapshot(&self) -> ServerSnapshot {
+        let hub = &self.hub;
+        let unflushed = self.open.iter().flatten();
+        let unflushed = unflushed.filter_map(|entry| hub.unflushed(entry.id));
+        let backlogs = hub.rooms().filter_map(|(name, _)| hub.room_backlog(name));
+        ServerSnapshot {
+            stats: hub.stats().clone(),
+            connections: hub.connections(),
+            sockets: hub.sockets(),
+            members: hub.members(),
+            rooms: hub.rooms().count(),
+            unflushed_bytes: unflushed.map(|n| n as u64).sum(),
+            room_backlog_bytes: backlogs.sum(),
+        }
+    }
+
+    /// Applies the queued commands; returns the last measurement ticket
+    /// among them, to be answered at the end of the batch.
+    fn apply_commands(&mut self, now: Instant) -> Option<u64> {
+        let mut measure = None;
         for command in self.handle.take_commands() {
             let result = match command {
                 Command::Approve(conn) => {
@@ -164,6 +192,10 @@ impl HubDriver {
                 Command::Kick(conn, reason) => self.hub.kick(conn, now, &reason),
                 Command::Notice(conn, text) => self.hub.notice(conn, now, &text),
                 Command::NoticeAll(text) => self.hub.notice_all(now, &text),
+                Command::Measure(ticket) => {
+                    measure = Some(ticket);
+                    Ok(())
+                }
                 Command::Shutdown => {
                     self.shutdown(now);
                     Ok(())
@@ -175,14 +207,36 @@ impl HubDriver {
             }
             self.drain();
         }
+        measure
     }
 
-    /// Registers a connection accepted at `now`. The caller starts its
+    /// Registers a connection accepted at `now` by the server's listener,
+    /// from `peer` (a plain-text TCP connection). The caller starts its
     /// reader and writer with the returned id and outbox. A connection over
-    /// the limit is already told `err:server-full` and closed through its
-    /// outbox; its writer flushes that and exits.
+    /// a limit is already told so (`err:server-full`, ...) and closed
+    /// through its outbox; its writer flushes that and exits.
     pub fn accept(&mut self, now: Instant, peer: SocketAddr) -> (ConnId, Arc<Outbox>) {
         let id = self.hub.accept(now, Some(peer.ip()));
+        tracing::info!(conn = %id, %peer, "accepted");
+        self.register(id)
+    }
+
+    /// Registers a connection that came some other way than the server's
+    /// listener (a WebSocket, a stream in memory, ...), as
+    /// [`accept`](Self::accept) does: `peer` is what is known of its other
+    /// end, `via` says how it came, for the logs.
+    pub fn accept_from(&mut self, now: Instant, peer: Peer, via: &str) -> (ConnId, Arc<Outbox>) {
+        let id = self.hub.accept_from(now, peer);
+        match peer.addr {
+            Some(addr) => {
+                tracing::info!(conn = %id, peer = %addr, secure = peer.secure, via, "accepted")
+            }
+            None => tracing::info!(conn = %id, secure = peer.secure, via, "accepted"),
+        }
+        self.register(id)
+    }
+
+    fn register(&mut self, id: ConnId) -> (ConnId, Arc<Outbox>) {
         let outbox = Arc::new(Outbox::new());
         let index = id.index();
         if self.open.len() <= index {
@@ -193,7 +247,6 @@ impl HubDriver {
             id,
             outbox: outbox.clone(),
         });
-        tracing::info!(conn = %id, %peer, "accepted");
         self.drain();
         (id, outbox)
     }
@@ -460,6 +513,51 @@ mod tests {
             ));
         }
         assert_eq!(events.recv(), None);
+    }
+
+    #[test]
+    fn a_measurement_is_taken_at_the_end_of_the_batch_after_the_request() {
+        use std::pin::pin;
+        use std::task::{Context, Poll, Waker};
+
+        let now = Instant::now();
+        let mut driver = HubDriver::new(ServerConfig::default(), Duration::ZERO).unwrap();
+        let handle = driver.server_handle();
+        let (a, out_a) = driver.accept(now, peer());
+        // A connection that came another way, from a loopback address.
+        let loopback = Peer::plain(Some([127, 0, 0, 2].into()));
+        let (b, out_b) = driver.accept_from(now, loopback, "test");
+        assert_eq!(driver.hub().peer(b), loopback.addr);
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
+        driver.handle(HubMsg::Input(b, Bytes::from_static(b"iam:b\n")), now);
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"msg:hi\n")), now);
+        let owed_a = take(&out_a).data.concat().len();
+        let owed_b = take(&out_b).data.concat().len();
+        // a reports its bytes written; b's are still owed.
+        driver.handle(HubMsg::Written(a, owed_a), now);
+
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut measuring = pin!(handle.measure());
+        assert!(measuring.as_mut().poll(&mut cx).is_pending());
+        driver.end_batch(now);
+        let Poll::Ready(Some(snapshot)) = measuring.as_mut().poll(&mut cx) else {
+            panic!("no measurement after the batch")
+        };
+        assert_eq!(
+            (snapshot.connections, snapshot.sockets, snapshot.members),
+            (2, 2, 2)
+        );
+        assert_eq!(snapshot.rooms, 1);
+        assert_eq!(snapshot.unflushed_bytes, owed_b as u64);
+        assert_eq!(snapshot.stats, *driver.hub().stats());
+        assert_eq!((snapshot.stats.logins, snapshot.stats.messages), (2, 1));
+        assert_eq!(snapshot.stats.deliveries, 2);
+
+        // Once the server is gone, a request gets no answer, at once.
+        drop(driver);
+        let mut measuring = pin!(handle.measure());
+        assert_eq!(measuring.as_mut().poll(&mut cx), Poll::Ready(None));
+        assert_eq!(handle.measure_timeout(Duration::MAX), Ok(None));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!   same way for every transport ([`HubDriver::end_batch`]);
 //! * [`ServerHandle`] and [`Events`]: the embedding application's side of
 //!   a server: decide logins, see events, kick, send notices, read who is
-//!   logged in and the hub's counters, from any task or thread;
+//!   logged in and the hub's counters, measure the server
+//!   ([`ServerSnapshot`]), from any task or thread;
 //! * [`Outbox`] and [`WriteQueue`]: output waiting for a connection's
 //!   writer, written with vectored writes and reported back as written;
 //! * [`AcceptBackoff`]: pausing, not spinning, when `accept` runs out of file
@@ -20,6 +21,7 @@
 //! * [`ClientShared`]: a client session (the core's, which decides
 //!   reconnects) between the application and the I/O, with bounded queues,
 //!   for async tasks and blocking threads alike;
+//! * [`Login`]: how a client logs in, as a guest or to an account;
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
 //! * [`ServerOptions`], [`ClientOptions`], [`Address`], [`ConnectError`]:
 //!   what every transport is configured with, and how connecting fails.
@@ -28,13 +30,16 @@
 //! in `transport-std`. Both are built on these pieces.
 
 mod accept;
+mod blocking;
 mod client_shared;
 mod events;
 mod hub_driver;
 mod listen;
+mod login;
 mod options;
 mod outbox;
 mod server_handle;
+mod snapshot;
 mod write_queue;
 
 pub use accept::{AcceptBackoff, is_resource_exhaustion};
@@ -42,9 +47,11 @@ pub use client_shared::{ClientShared, SocketOrder, TimedOut, login_outcome};
 pub use events::Events;
 pub use hub_driver::{HubDriver, HubMsg, Next};
 pub use listen::bind_listener;
+pub use login::Login;
 pub use options::{
     Address, ClientOptions, ConnectError, LISTEN_BACKLOG, ServerOptions, check_config, jitter_seed,
 };
 pub use outbox::{Outbox, Taken};
 pub use server_handle::ServerHandle;
+pub use snapshot::ServerSnapshot;
 pub use write_queue::{MAX_SLICES, WriteQueue};

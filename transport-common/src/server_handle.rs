@@ -11,7 +11,10 @@
 //! refusal's frame length) is checked at once, and a bad value is an
 //! error of the call. Reads ([`logged_in`](ServerHandle::logged_in),
 //! [`stats`](ServerHandle::stats)) are snapshots the loop keeps up to date,
-//! so they cost no round trip and never wait for the hub.
+//! so they cost no round trip and never wait for the hub;
+//! [`measure`](ServerHandle::measure) is the one read that asks the loop,
+//! for the levels it would cost the hub to keep up to date (see
+//! [`ServerSnapshot`]).
 //!
 //! Every transport's server uses this one type; the hub driver is its other
 //! end.
@@ -20,10 +23,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
+use std::time::Duration;
 
 use chat_proto::{Code, ConnId, ErrorCode, HubStats, ServerFrame, Text, UsageError};
 
+use crate::client_shared::TimedOut;
 use crate::events::{Events, Queue};
+use crate::snapshot::{Measurements, ServerSnapshot};
 
 /// An action for the hub, made through a [`ServerHandle`].
 #[derive(Debug)]
@@ -33,6 +39,8 @@ pub(crate) enum Command {
     Kick(ConnId, String),
     Notice(ConnId, String),
     NoticeAll(String),
+    /// Answer every measurement request up to this ticket.
+    Measure(u64),
     Shutdown,
 }
 
@@ -53,6 +61,7 @@ pub(crate) struct Shared {
     /// Logged-in connections by `ConnId::index`.
     logged_in: Mutex<Vec<Option<(ConnId, String)>>>,
     stats: Mutex<HubStats>,
+    measurements: Measurements,
     subscribers: Mutex<Vec<Arc<Queue>>>,
     /// How many subscriptions were made; the driver skips copying events
     /// while it is zero.
@@ -95,6 +104,7 @@ impl ServerHandle {
                 commands: Mutex::default(),
                 logged_in: Mutex::default(),
                 stats: Mutex::default(),
+                measurements: Measurements::default(),
                 subscribers: Mutex::default(),
                 subscriptions: AtomicUsize::new(0),
             }),
@@ -194,6 +204,31 @@ impl ServerHandle {
         lock(&self.shared.stats).clone()
     }
 
+    /// Measures the server: its loop answers at the end of its current
+    /// batch with the hub's counters and levels of one moment (see
+    /// [`ServerSnapshot`]), taken after this call. `None` if the server has
+    /// stopped. Costs the loop one walk over the open connections and the
+    /// rooms per batch that has requests, however many; nothing otherwise.
+    pub async fn measure(&self) -> Option<ServerSnapshot> {
+        let ticket = self.ask_measurement()?;
+        std::future::poll_fn(|cx| self.shared.measurements.poll(ticket, cx)).await
+    }
+
+    /// [`measure`](Self::measure) from a thread, blocking up to `timeout`;
+    /// `Ok(None)` if the server has stopped.
+    pub fn measure_timeout(&self, timeout: Duration) -> Result<Option<ServerSnapshot>, TimedOut> {
+        let Some(ticket) = self.ask_measurement() else {
+            return Ok(None);
+        };
+        self.shared.measurements.wait(ticket, timeout)
+    }
+
+    fn ask_measurement(&self) -> Option<u64> {
+        let ticket = self.shared.measurements.ask()?;
+        self.push(Command::Measure(ticket));
+        Some(ticket)
+    }
+
     fn check(&self, frame: &ServerFrame<'_>) -> Result<(), UsageError> {
         let (len, limit) = (frame.encoded_len(), self.shared.max_frame_len);
         if len > limit {
@@ -270,6 +305,11 @@ impl ServerHandle {
         lock(&self.shared.stats).clone_from(stats);
     }
 
+    /// Answers the measurement requests up to `ticket`.
+    pub(crate) fn measured(&self, ticket: u64, snapshot: ServerSnapshot) {
+        self.shared.measurements.answer(ticket, snapshot);
+    }
+
     /// The server stopped: subscriptions end, commands are dropped.
     pub(crate) fn finish(&self) {
         let mut commands = lock(&self.shared.commands);
@@ -281,5 +321,6 @@ impl ServerHandle {
             queue.finish();
         }
         lock(&self.shared.logged_in).clear();
+        self.shared.measurements.finish();
     }
 }

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, Event, UsageError};
 use transport_common::{
-    ClientOptions, ClientShared, ConnectError, SocketOrder, TimedOut, WriteQueue, jitter_seed,
-    login_outcome,
+    ClientOptions, ClientShared, ConnectError, Login, SocketOrder, TimedOut, WriteQueue,
+    jitter_seed, login_outcome,
 };
 
 /// The socket commands write to; `None` between connections.
@@ -55,15 +55,16 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `addr`, logs in as `name`, and returns once the server
+    /// Connects to `addr`, logs in (as a guest with a plain name, to an
+    /// account with [`Login::with_secret`]), and returns once the server
     /// answered `ok:` (or refused the login). Every address `addr` resolves
     /// to is tried in order.
     pub fn connect(
         addr: impl ToSocketAddrs,
-        name: &str,
+        login: impl Into<Login>,
         config: ClientConfig,
     ) -> Result<Client, ConnectError> {
-        Self::connect_with(addr, name, config, ClientOptions::default())
+        Self::connect_with(addr, login, config, ClientOptions::default())
     }
 
     /// [`connect`](Self::connect) with transport options, such as a
@@ -71,7 +72,7 @@ impl Client {
     /// (Reconnecting is the session's: set `ClientConfig::reconnect`.)
     pub fn connect_with(
         addr: impl ToSocketAddrs,
-        name: &str,
+        login: impl Into<Login>,
         mut config: ClientConfig,
         options: ClientOptions,
     ) -> Result<Client, ConnectError> {
@@ -83,7 +84,7 @@ impl Client {
         let (stream, _) = open_any(&addrs, &config, options.connect_timeout)?;
         let core = chat_proto::Client::new(config.clone(), Instant::now())?;
         let shared = Arc::new(ClientShared::new(core, &options));
-        shared.command(|c| c.login(name))?;
+        shared.command(|c| login.into().start(c))?;
         let writer: Writer = Arc::new(Mutex::new(Some(stream.try_clone()?)));
         let io = Io {
             shared: shared.clone(),

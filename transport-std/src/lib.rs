@@ -28,5 +28,6 @@ pub use chat_proto::{
 pub use client::Client;
 pub use server::Server;
 pub use transport_common::{
-    ClientOptions, ConnectError, Events, ServerHandle, ServerOptions, TimedOut,
+    ClientOptions, ConnectError, Events, Login, ServerHandle, ServerOptions, ServerSnapshot,
+    TimedOut,
 };

@@ -61,4 +61,5 @@ impl TestClient for StdClient {
 struct StdClient(Client);
 
 chat_conformance::server_suite!(start);
+chat_conformance::hardening_suite!(start);
 chat_conformance::client_suite!(start, StdClient);

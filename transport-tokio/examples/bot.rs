@@ -1,7 +1,12 @@
 //! A bot on `transport-tokio` alone:
 //! `cargo run -p transport-tokio --example tokio-bot [ADDR] [NAME]`.
 //! Greets everyone who joins and answers `!time` with the seconds since the
-//! Unix epoch; Ctrl-C says bye and leaves.
+//! Unix epoch; Ctrl-C says bye and leaves. It answers live messages only:
+//! what the server replays from a room's history (on joining, or resuming
+//! after a reconnect) was answered before, or is stale.
+//!
+//! `transport-tokio/tests/examples.rs` runs [`serve_bot`] against a real
+//! server, so this example is tested in CI.
 
 #![allow(clippy::print_stdout)]
 
@@ -18,25 +23,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.reconnect = Some(ReconnectPolicy::default());
     let bot = Client::connect_with(addr, &name, config, ClientOptions::default()).await?;
     println!("logged in as {name}");
-    loop {
-        let event = tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
-                bot.close("bot going to sleep")?;
-                continue;
-            }
-            event = bot.next_event() => event,
-        };
-        match event {
-            Some(Event::Joined { name: who, .. }) if who != name => {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            bot.close("bot going to sleep")?;
+            // Drain until the session ends, so the bye goes out.
+            while bot.next_event().await.is_some() {}
+            Ok(())
+        }
+        done = serve_bot(&bot, &name, |event| println!("{event:?}")) => done,
+    }
+}
+
+/// Answers `bot`'s events until its session ends: greets who joins, answers
+/// `!time`; hands every other event to `other`.
+pub(crate) async fn serve_bot(
+    bot: &Client,
+    name: &str,
+    mut other: impl FnMut(&Event),
+) -> Result<(), Box<dyn std::error::Error>> {
+    while let Some(event) = bot.next_event().await {
+        match &event {
+            Event::Joined { name: who, .. } if who != name => {
                 bot.say(&format!("welcome, {who}!")).await?
             }
-            Some(Event::Message { text, .. }) if text.trim() == "!time" => {
+            Event::Message {
+                text,
+                history: false,
+                ..
+            } if text.trim() == "!time" => {
                 let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
                 bot.say(&format!("it is {secs} seconds past the Unix epoch"))
                     .await?;
             }
-            Some(other) => println!("{other:?}"),
-            None => return Ok(()),
+            _ => other(&event),
         }
     }
+    Ok(())
 }

@@ -73,7 +73,8 @@ pub type ChatCodec<In> = transport_async::FrameCodec<In>;
 
 pub use transport_async::proto;
 pub use transport_async::{
-    Address, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, ErrorCode, Event,
-    Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, LoginMode, RateLimit,
-    ReconnectPolicy, ServerConfig, ServerHandle, ServerOptions, TimedOut, UsageError,
+    Address, Attacher, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, ErrorCode,
+    Event, Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, Login, LoginMode, Peer,
+    RateLimit, ReconnectPolicy, ServerConfig, ServerGone, ServerHandle, ServerOptions,
+    ServerSnapshot, Stream, TimedOut, UsageError,
 };

@@ -30,4 +30,5 @@ fn start(config: ServerConfig) -> TestServer {
 }
 
 chat_conformance::server_suite!(start);
+chat_conformance::hardening_suite!(start);
 chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio>);

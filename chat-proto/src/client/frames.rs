@@ -52,6 +52,7 @@ impl Inner {
                     // Back in the rooms the session was in: those resumed
                     // before `iam:` are rejoined by the server.
                     let resumed = std::mem::take(&mut self.resumed);
+                    self.give_up_unresumed(&resumed);
                     for room in self.joined_rooms.clone() {
                         if !(self.history_cap && resumed.contains(&room)) {
                             let _ = self.queue(&ClientFrame::Join(Name::trusted(&room)));
@@ -64,24 +65,36 @@ impl Inner {
                 self.rooms_cap = list.contains("rooms");
                 self.history_cap = list.contains("history");
             }
-            ServerFrame::Msg { from, text } => self.events.push_back(Event::Message {
-                room: self.default_room_name(),
-                from: from.into_string(),
-                text: text.into_string(),
-                offset: None,
-            }),
+            ServerFrame::Msg { from, text } => {
+                let room = self.default_room_name();
+                if self.is_me(&from) {
+                    self.confirm(&room, &text);
+                }
+                self.events.push_back(Event::Message {
+                    room,
+                    from: from.into_string(),
+                    text: text.into_string(),
+                    offset: None,
+                    history: false,
+                });
+            }
             ServerFrame::Said {
                 room,
                 offset,
                 from,
                 text,
             } => {
-                if self.is_new(&room, offset) {
+                if let Some(history) = self.is_new(&room, offset) {
+                    if self.is_me(&from) {
+                        self.confirm(&room, &text);
+                    }
+                    self.replayed(&room, offset);
                     self.events.push_back(Event::Message {
                         room: room.into_string(),
                         from: from.into_string(),
                         text: text.into_string(),
                         offset: Some(offset),
+                        history,
                     });
                 }
             }
@@ -137,7 +150,15 @@ impl Inner {
             }
             ServerFrame::Room { room, epoch, next } => {
                 if self.history_cap {
-                    self.on_room_state(&room, epoch, next);
+                    // Where the session stood before this answer.
+                    let have = self.position_next(&room).unwrap_or(next);
+                    if self.on_room_state(&room, epoch, next) {
+                        self.await_replay(&room, next, have);
+                    } else {
+                        // A new log: whether the old one had them, nobody
+                        // can tell.
+                        self.give_up(Some(&room));
+                    }
                 }
             }
             ServerFrame::Pm { from, to, text } => self.events.push_back(Event::Private {
@@ -218,7 +239,12 @@ impl Inner {
         if known == Some(ErrorCode::HistoryGap)
             && let Some((room, missing)) = Inner::parse_gap(&text)
         {
-            return self.events.push_back(Event::Gap { room, missing });
+            self.events.push_back(Event::Gap {
+                room: room.clone(),
+                missing,
+            });
+            // Some of its unconfirmed messages may have been in the gap.
+            return self.give_up(Some(&room));
         }
         self.events.push_back(Event::Error {
             code,

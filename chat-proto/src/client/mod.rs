@@ -15,6 +15,7 @@
 mod frames;
 mod resume;
 mod types;
+mod unconfirmed;
 
 #[cfg(test)]
 mod tests;
@@ -105,6 +106,7 @@ enum Socket {
 ///             from: "lisi".into(),
 ///             text: "did you have dinner".into(),
 ///             offset: Some(7),
+///             history: false,
 ///         },
 ///     ]
 /// );
@@ -156,6 +158,8 @@ struct Inner {
     positions: Vec<resume::Position>,
     /// Rooms asked for with `resume:` before `iam:` on this connection.
     resumed: Vec<String>,
+    /// Messages said and not yet echoed.
+    unconfirmed: unconfirmed::Unconfirmed,
     /// The server's default room, once it said its name.
     default_room: Option<String>,
     /// Rooms joined besides the default one, to join again after a
@@ -208,6 +212,7 @@ impl Client {
                 had_history: false,
                 positions: Vec::new(),
                 resumed: Vec::new(),
+                unconfirmed: unconfirmed::Unconfirmed::default(),
                 default_room: None,
                 joined_rooms: Vec::new(),
                 pings_sent: 0,
@@ -339,7 +344,12 @@ impl Client {
                 limit,
             });
         }
-        inner.queue(&ClientFrame::Say { room, text })
+        inner.queue(&ClientFrame::Say {
+            room: room.clone(),
+            text: text.clone(),
+        })?;
+        inner.note_said(Some(&room), &text);
+        Ok(())
     }
 
     /// Sends `who:ROOM`. The answer arrives as one [`Event::Users`].
@@ -390,7 +400,9 @@ impl Client {
                 limit,
             });
         }
-        inner.queue(&ClientFrame::Msg(text))
+        inner.queue(&ClientFrame::Msg(text.clone()))?;
+        inner.note_said(None, &text);
+        Ok(())
     }
 
     /// Sends `who:`. The answer arrives as one [`Event::Users`].
@@ -669,23 +681,11 @@ impl Inner {
             },
             None => ClientFrame::Iam(name.clone()),
         };
-        let len = frame.encoded_len();
-        let limit = self.config.max_frame_len;
-        if len > limit {
-            return Err(UsageError::TooLong { len, limit });
-        }
-        frame.encode(&mut self.out);
-        Ok(())
+        queue_frame(&mut self.out, self.config.max_frame_len, &frame)
     }
 
     fn queue(&mut self, frame: &ClientFrame<'_>) -> Result<(), UsageError> {
-        let len = frame.encoded_len();
-        let limit = self.config.max_frame_len;
-        if len > limit {
-            return Err(UsageError::TooLong { len, limit });
-        }
-        frame.encode(&mut self.out);
-        Ok(())
+        queue_frame(&mut self.out, self.config.max_frame_len, frame)
     }
 
     /// Whether a connection that ended for `reason` is followed by another.
@@ -716,6 +716,9 @@ impl Inner {
             ClientState::Closed
         };
         self.events.push_back(Event::Closed { reason });
+        if self.state == ClientState::Closed {
+            self.give_up(None);
+        }
         if self.socket == Socket::Open {
             self.close_socket();
         }
@@ -748,4 +751,18 @@ impl Inner {
             }
         }
     }
+}
+
+/// Encodes `frame` onto `out` if it fits in `limit` bytes.
+fn queue_frame(
+    out: &mut BytesMut,
+    limit: usize,
+    frame: &ClientFrame<'_>,
+) -> Result<(), UsageError> {
+    let len = frame.encoded_len();
+    if len > limit {
+        return Err(UsageError::TooLong { len, limit });
+    }
+    frame.encode(out);
+    Ok(())
 }

@@ -35,35 +35,57 @@ impl Position {
 
 impl Inner {
     /// `room:ROOM:EPOCH:NEXT`: a new log starts the position over; the
-    /// same log keeps it (a resume continues where the session was).
-    pub(super) fn on_room_state(&mut self, room: &str, epoch: u64, live: u64) {
+    /// same log keeps it (a resume continues where the session was). Live
+    /// traffic starts at `live` either way: what comes before is history.
+    /// Returns whether the session's place continues (the same log).
+    pub(super) fn on_room_state(&mut self, room: &str, epoch: u64, live: u64) -> bool {
         match self.positions.iter_mut().find(|p| p.room == room) {
-            Some(p) if p.epoch == epoch => {}
+            Some(p) if p.epoch == epoch => {
+                // The resume asked from where the session stood; keep that
+                // as its place even if nothing came yet.
+                p.seen.get_or_insert(p.live);
+                p.live = live;
+                true
+            }
             Some(p) => {
                 p.epoch = epoch;
                 p.live = live;
                 p.seen = None;
+                false
             }
-            None => self.positions.push(Position {
-                room: room.to_owned(),
-                epoch,
-                live,
-                seen: None,
-            }),
+            None => {
+                self.positions.push(Position {
+                    room: room.to_owned(),
+                    epoch,
+                    live,
+                    seen: None,
+                });
+                false
+            }
         }
     }
 
-    /// Whether a message at `offset` of `room` is new to the session; if
-    /// so, the session's place moves past it.
-    pub(super) fn is_new(&mut self, room: &str, offset: u64) -> bool {
+    /// Whether a message at `offset` of `room` is new to the session
+    /// (`None` if not) and if so whether it is history (said before live
+    /// traffic started on the last join); the session's place moves past
+    /// it.
+    pub(super) fn is_new(&mut self, room: &str, offset: u64) -> Option<bool> {
         let Some(p) = self.positions.iter_mut().find(|p| p.room == room) else {
-            return true;
+            return Some(false);
         };
         if p.seen.is_some_and(|seen| offset < seen) {
-            return false;
+            return None;
         }
         p.seen = Some(offset + 1);
-        true
+        Some(offset < p.live)
+    }
+
+    /// Where the session stands in `room`: the offset it needs next.
+    pub(super) fn position_next(&self, room: &str) -> Option<u64> {
+        self.positions
+            .iter()
+            .find(|p| p.room == room)
+            .map(Position::next)
     }
 
     /// The session left `room`: nothing to resume there.

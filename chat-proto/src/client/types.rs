@@ -30,6 +30,10 @@ pub enum Event {
         /// The message's offset in the room's log, when the server says it
         /// (the room form; not for the seed's `msg:` frames).
         offset: Option<u64>,
+        /// Replayed from the room's history: said before this client joined
+        /// (history on join) or while it was away (a resume), not live. A bot
+        /// answers only live messages.
+        history: bool,
     },
     /// Someone joined a room (only while the room is under its presence
     /// limit), or this client did (always).
@@ -92,6 +96,19 @@ pub enum Event {
         /// store).
         missing: Option<u64>,
     },
+    /// A message this session said may not have been delivered: its
+    /// connection ended before the server's echo came back, and the session
+    /// could not find out (the server keeps no history for it, or the
+    /// replay after the reconnect had a gap; or the session ended). With
+    /// history, a message the server never took is sent again by itself
+    /// and this event does not come. Show it to the person; send it again
+    /// if it matters.
+    Unconfirmed {
+        /// The room it was said in.
+        room: String,
+        /// What was said.
+        text: String,
+    },
     /// The server sent `err:CODE:TEXT`. A refused login (`name-taken`,
     /// `bad-name`, `login-refused`) returns the client to
     /// [`ClientState::Connected`], so it can try another name. A fatal code
@@ -141,7 +158,8 @@ impl Event {
             | Event::Joined { room, .. }
             | Event::Left { room, .. }
             | Event::Users { room, .. }
-            | Event::Gap { room, .. } => Some(room),
+            | Event::Gap { room, .. }
+            | Event::Unconfirmed { room, .. } => Some(room),
             Event::Notice { room, .. } => room.as_deref(),
             _ => None,
         }

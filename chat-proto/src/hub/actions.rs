@@ -41,9 +41,10 @@ impl Hub {
 
     /// Refuses the login `conn` asked for: it is answered `err:CODE:TEXT`
     /// (non-fatal; [`ErrorCode::LoginRefused`] fits most refusals), the name
-    /// is free again, and the connection may try again. The refusal counts
-    /// as a failed login for the name and the source address: their next
-    /// attempts wait (see [`FailedLogins`](crate::FailedLogins)). Ignored unless
+    /// is free again, and the connection may try again. If the login
+    /// carried a secret and the code is not `retry-later`, the refusal
+    /// counts as a failed login for the name and the source address: their
+    /// next attempts wait (see [`FailedLogins`](crate::FailedLogins)). Ignored unless
     /// `conn` is waiting for this decision.
     pub fn refuse_login(
         &mut self,
@@ -63,11 +64,17 @@ impl Hub {
         }
         c.phase = Phase::Anonymous;
         let peer = c.peer;
+        // A wrong secret is a failed login; a guest turned away, or an
+        // application too busy to check (`retry-later`), is not.
+        let failed =
+            std::mem::take(&mut c.login_secret) && code.as_str() != ErrorCode::RetryLater.as_str();
         if let Some(name) = c.name.take() {
             let key = NameKey::of(&name);
-            let config = &self.config;
-            self.guard
-                .failed(&config.addresses, &config.failed_logins, peer, &key, now);
+            if failed {
+                let config = &self.config;
+                self.guard
+                    .failed(&config.addresses, &config.failed_logins, peer, &key, now);
+            }
             self.users.release(&key, conn);
         }
         self.stats.logins_refused += 1;

@@ -146,6 +146,8 @@ pub(super) struct Conn {
     pub(super) secure: bool,
     /// Whether it counts against its address's connection limit.
     pub(super) counted: bool,
+    /// Whether the login the application is deciding carried a secret.
+    pub(super) login_secret: bool,
     /// The deadline of this connection's entry in the timer heap.
     pub(super) timer_at: Option<Instant>,
     /// The name it logs in (or logged in) with, while `LoggingIn` or
@@ -216,6 +218,7 @@ impl Conns {
             peer: peer.addr,
             secure: peer.secure,
             counted: false,
+            login_secret: false,
             timer_at: None,
             name: None,
             rooms: Vec::new(),
@@ -345,6 +348,7 @@ impl Conns {
             peer: None,
             secure: false,
             counted: false,
+            login_secret: false,
             timer_at: None,
             name: None,
             rooms: Vec::new(),

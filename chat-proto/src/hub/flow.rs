@@ -42,6 +42,7 @@ impl Hub {
         let window = self.config.send_window;
         let bound = self.config.outbound_limit - super::output::CLOSE_RESERVE;
         let durable = self.config.history.durable;
+        let max_frame = self.config.max_frame_len;
         while let Some(id) = self.ready.pop() {
             let Some(c) = self.conns.get_mut(id) else {
                 continue;
@@ -69,9 +70,15 @@ impl Hub {
                         };
                         let r = self.rooms.slot(room);
                         let member = &mut r.members[position as usize];
-                        // Whole frames within the window and the bound.
-                        let budget =
+                        // Whole frames within the window and the bound. The
+                        // private frames counted in the bound wait behind
+                        // this segment: with nothing in flight no write
+                        // would ever make room, so one frame goes anyway.
+                        let mut budget =
                             (window - c.out.in_flight).min(bound.saturating_sub(c.out.unflushed()));
+                        if c.out.in_flight == 0 {
+                            budget = budget.max(max_frame);
+                        }
                         // With durable history, only what is stored goes.
                         let upto = if durable { to.min(r.durable) } else { to };
                         let (cursor, n) = r.logs[member.form as usize].read(

@@ -353,6 +353,7 @@ impl Hub {
             LoginMode::Open => self.complete_login(index, now),
             LoginMode::Application => {
                 c.phase = Phase::LoggingIn;
+                c.login_secret = secret.is_some();
                 self.pause(index, pause::LOGIN);
                 self.events.push_back(HubEvent::LoginRequested {
                     conn: id,

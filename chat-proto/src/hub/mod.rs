@@ -353,7 +353,10 @@ impl Hub {
     }
 
     /// Bytes owed to `conn` privately or handed out and not yet reported
-    /// written; never more than `outbound_limit`. Room messages waiting in
+    /// written; never more than `outbound_limit`, but for one room message
+    /// handed out when nothing was in flight and the private frames queued
+    /// behind it filled the bound (so that the connection is never stuck
+    /// with output owed and no write to wait for). Room messages waiting in
     /// a room are not counted: the room holds them once for all its
     /// members. (When the frame that explains a close, such as
     /// `err:slow-consumer`, does not fit, the frames not yet handed out are
