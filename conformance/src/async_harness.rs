@@ -109,6 +109,22 @@ impl<R: Runtime + Default, E: Executor> TestClient for AsyncTestClient<R, E> {
         self.client.who().expect("who");
     }
 
+    fn join(&self, room: &str) {
+        self.client.join(room).expect("join");
+    }
+
+    fn say_in(&self, room: &str, text: &str) {
+        self.executor
+            .block_on(self.client.say_in(room, text))
+            .expect("say_in");
+    }
+
+    fn pm(&self, to: &str, text: &str) {
+        self.executor
+            .block_on(self.client.pm(to, text))
+            .expect("pm");
+    }
+
     fn close(&self) {
         self.client.close("bye").expect("close");
     }

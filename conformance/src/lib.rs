@@ -28,6 +28,7 @@ pub mod async_harness;
 pub mod client_cases;
 pub mod hardening_cases;
 pub mod history_cases;
+pub mod room_cases;
 pub mod server_cases;
 pub mod wire;
 
@@ -116,6 +117,12 @@ pub trait TestClient: Sized {
     fn say(&self, text: &str);
     /// Asks who is there.
     fn who(&self);
+    /// Joins `room`; panics if the client refuses.
+    fn join(&self, room: &str);
+    /// Says `text` in `room`; panics if the client refuses.
+    fn say_in(&self, room: &str, text: &str);
+    /// Says `text` to the user `to` only; panics if the client refuses.
+    fn pm(&self, to: &str, text: &str);
     /// Closes with `bye:`.
     fn close(&self);
     /// The next event, waiting up to `timeout`; `None` on timeout or after
@@ -123,7 +130,8 @@ pub trait TestClient: Sized {
     fn next_event(&self, timeout: Duration) -> Option<Event>;
 }
 
-/// Expands to one `#[test]` per server behaviour, run against `$start`.
+/// Expands to one `#[test]` per server behaviour, run against `$start`:
+/// the cases of [`server_cases`], then those of [`room_cases`].
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
@@ -139,6 +147,14 @@ macro_rules! server_suite {
             late_arrival_during_shutdown_gets_bye, handle_kick, handle_notices,
             handle_login_approved, handle_login_refused_frees_the_name,
             handle_logged_in_and_stats, handle_shutdown);
+        $crate::server_suite!(@in room_cases, $start;
+            room_capability_is_answered, room_join_and_part, room_persistent_rooms_keep_their_log,
+            room_say_reaches_every_member, room_who_lists_members, room_list_names_every_room,
+            room_private_messages, room_default_room_in_both_forms, room_seed_session_is_unchanged,
+            room_errors_are_answered, room_frames_need_a_login_and_a_grammar,
+            room_names_and_look_alikes, room_isolation, room_order_is_one_order,
+            room_presence_limit, room_leaving_the_server_leaves_every_room,
+            room_handle_sees_room_activity);
     };
     (@cases $start:expr; $($case:ident),*) => {
         $crate::server_suite!(@in server_cases, $start; $($case),*);
@@ -202,7 +218,7 @@ macro_rules! client_suite {
         $crate::client_suite!(@cases $start, $client;
             client_chats, client_login_refused, client_keepalive_keeps_idle_session,
             client_answers_pings_while_idle, client_detects_silent_server, client_reconnects,
-            client_tries_every_address, client_connect_times_out);
+            client_tries_every_address, client_connect_times_out, client_speaks_in_rooms);
     };
     (@cases $start:expr, $client:ty; $($case:ident),*) => {
         $(

@@ -45,6 +45,18 @@ impl TestClient for StdClient {
         self.0.who().expect("who");
     }
 
+    fn join(&self, room: &str) {
+        self.0.join(room).expect("join");
+    }
+
+    fn say_in(&self, room: &str, text: &str) {
+        self.0.say_in(room, text).expect("say_in");
+    }
+
+    fn pm(&self, to: &str, text: &str) {
+        self.0.pm(to, text).expect("pm");
+    }
+
     fn close(&self) {
         self.0.close("bye").expect("close");
     }
