@@ -29,6 +29,13 @@
 #
 #   SCENARIOS="fanout fanout-tls scale scale-tls" chat-load/bench.sh
 #
+# And one for history (issue 13), run only when named:
+#
+#   resume        RESUME_CLIENTS (1000) clients that missed RESUME_MISSED
+#                 (10000) messages of 64 B resume at once; the server keeps
+#                 and replays them all (--history, --history-bytes,
+#                 --max-replay set to fit)
+#
 # Each scenario gets a fresh server (so VmHWM is that scenario's peak),
 # started as  $SERVER_CMD --addr 127.0.0.1:$PORT --max-connections 20000
 # --rate-limit off [scenario flags] $SERVER_EXTRA  and stopped with SIGTERM
@@ -42,7 +49,7 @@
 # Environment (flags win): SERVER_CMD, LABEL, PORT, SCENARIOS, SERVER_EXTRA
 # (flags appended to every server start, e.g. "--threads 1"), GEN_THREADS,
 # SCALE_CONNECTIONS, SCALE_HOLD, SCALE_KEEPALIVE_IDLE, LATENCY_MESSAGES,
-# FANOUT_ROOMS, ROOMS_MESSAGES, SCALE_ROOMS,
+# FANOUT_ROOMS, ROOMS_MESSAGES, SCALE_ROOMS, RESUME_CLIENTS, RESUME_MISSED,
 # RUST_LOG (server log filter, default warn), CARGO_TARGET_DIR, LOAD_BIN
 # (the chat-load binary, default $CARGO_TARGET_DIR/release/chat-load),
 # NICE=N (run the server and the generator with `nice -n N`; a negative N
@@ -77,6 +84,8 @@ LATENCY_MESSAGES=${LATENCY_MESSAGES:-1000}
 FANOUT_ROOMS=${FANOUT_ROOMS:-10}
 ROOMS_MESSAGES=${ROOMS_MESSAGES:-1000}
 SCALE_ROOMS=${SCALE_ROOMS:-100}
+RESUME_CLIENTS=${RESUME_CLIENTS:-1000}
+RESUME_MISSED=${RESUME_MISSED:-10000}
 BUILD=1
 NICE_CMD=()
 if [[ -n "${NICE:-}" ]]; then
@@ -203,6 +212,10 @@ for SCENARIO in $SCENARIOS; do
             tls_files
             server_flags=(--keepalive-idle "$SCALE_KEEPALIVE_IDLE" "${TLS_SERVER[@]}")
             load_args=(scale --connections "$SCALE_CONNECTIONS" --hold "$SCALE_HOLD" "${TLS_LOAD[@]}") ;;
+        resume)
+            server_flags=(--history "$RESUME_MISSED" --max-replay "$RESUME_MISSED"
+                --history-bytes $((RESUME_MISSED * 100)))
+            load_args=(resume --clients "$RESUME_CLIENTS" --missed "$RESUME_MISSED" --size 64) ;;
         *) echo "bench.sh: unknown scenario $SCENARIO" >&2; exit 2 ;;
     esac
     busy=$(busy_pct)

@@ -1,6 +1,6 @@
 //! `chat-load`: a load generator for the chat servers, over loopback only.
 //!
-//! Two scenarios, each a library function so tests can run them against an
+//! Three scenarios, each a library function so tests can run them against an
 //! in-process server and the `chat-load` binary is only argument parsing:
 //!
 //! * [`fanout::run`]: K clients log in, then each sends M messages of S
@@ -16,8 +16,11 @@
 //!   server's keepalive pings, for T seconds; it reports the login time, the
 //!   server's memory per connection and its CPU while idle. With rooms, each
 //!   connection also joins one of R rooms as part of its login.
+//! * [`resume::run`]: N clients that missed M messages come back at once
+//!   with `resume:`; each checks it gets all M, in order, with no gap; it
+//!   reports when they had them all and the server's CPU.
 //!
-//! Both refuse any address outside 127.0.0.0/8 ([`net::check_loopback`]) and
+//! All refuse any address outside 127.0.0.0/8 ([`net::check_loopback`]) and
 //! every phase has a deadline: a run that misses one ends with
 //! [`LoadError::Timeout`] rather than hanging.
 //!
@@ -40,6 +43,7 @@ pub mod message;
 pub mod net;
 pub mod procfs;
 pub mod report;
+pub mod resume;
 pub mod scale;
 pub mod stream;
 pub mod topology;

@@ -6,6 +6,7 @@
 //! chat-load fanout --protocol irc --addr 127.0.0.1:6667 ...   # an IRC server (ngircd)
 //! chat-load scale  --addr 127.0.0.1:7878 --connections 19500 --hold 20 [--rooms 100] --server-pid PID
 //! chat-load fanout --tls-ca ca.pem --addr 127.0.0.1:7443 ...   # over TLS
+//! chat-load resume --addr 127.0.0.1:7878 --clients 1000 --missed 10000 --size 64 --server-pid PID
 //! ```
 //!
 //! Prints a summary, then one `RESULT key=value ...` line. Exit code: 0 ok,
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use chat_load::fanout::{self, FanoutConfig, Pacing};
 use chat_load::report::ResultLine;
+use chat_load::resume::{self, ResumeConfig};
 use chat_load::scale::{self, ScaleConfig};
 use chat_load::stream::TlsClient;
 use chat_load::wire::Protocol;
@@ -44,11 +46,16 @@ enum Scenario {
     Fanout(FanoutArgs),
     /// N idle logged-in connections held for T seconds, answering pings.
     Scale(ScaleArgs),
+    /// N clients that missed M messages resume at once; each checks it gets
+    /// every one, in order, with no gap. The server must keep and replay M
+    /// messages: `--rate-limit off --history M --history-bytes B
+    /// --max-replay M`.
+    Resume(ResumeArgs),
 }
 
-/// Flags both scenarios take.
+/// Flags every scenario takes.
 #[derive(Debug, Args)]
-struct Common {
+struct Target {
     /// The server (IP:PORT in 127.0.0.0/8).
     #[arg(long, default_value = "127.0.0.1:7878")]
     addr: String,
@@ -58,6 +65,13 @@ struct Common {
     /// Client names are this prefix and an index.
     #[arg(long, value_name = "PREFIX")]
     name_prefix: Option<String>,
+}
+
+/// Flags fanout and scale take.
+#[derive(Debug, Args)]
+struct Common {
+    #[command(flatten)]
+    target: Target,
     /// Seconds allowed for all logins.
     #[arg(long, value_name = "SECS")]
     login_timeout: Option<f64>,
@@ -157,12 +171,45 @@ struct ScaleArgs {
     rooms: Option<usize>,
 }
 
+#[derive(Debug, Args)]
+struct ResumeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// N: clients resuming at once.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    clients: usize,
+    /// M: messages said while they were away.
+    #[arg(long, short = 'm', default_value_t = 10_000)]
+    missed: u32,
+    /// S: bytes per message frame, `msg:` and LF included.
+    #[arg(long, short = 's', default_value_t = 64)]
+    size: usize,
+    /// Source addresses to spread the clients over (127.0.0.1 upwards).
+    #[arg(long, default_value_t = 4)]
+    sources: u8,
+    /// Seconds allowed for each phase.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    timeout: f64,
+}
+
+fn resume_config(a: &ResumeArgs) -> Result<ResumeConfig, LoadError> {
+    let target = net::parse_target(&a.target.addr)?;
+    let mut c = ResumeConfig::new(target, a.clients, a.missed, a.size);
+    c.sources = a.sources;
+    c.server_pid = a.target.server_pid;
+    if let Some(p) = &a.target.name_prefix {
+        c.name_prefix = p.clone();
+    }
+    c.timeout = seconds("timeout", a.timeout)?;
+    Ok(c)
+}
+
 fn seconds(flag: &str, s: f64) -> Result<Duration, LoadError> {
     Duration::try_from_secs_f64(s).map_err(|e| LoadError::Config(format!("--{flag}: {e}")))
 }
 
 fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadError> {
-    let target = net::parse_target(&a.common.addr)?;
+    let target = net::parse_target(&a.common.target.addr)?;
     let mut c = FanoutConfig::new(target, a.clients, a.messages, a.size);
     c.protocol = match a.protocol {
         ProtocolArg::Chat => Protocol::Chat,
@@ -175,10 +222,10 @@ fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadErr
     };
     c.batch = a.batch;
     c.sources = a.sources;
-    c.server_pid = a.common.server_pid;
+    c.server_pid = a.common.target.server_pid;
     c.gen_threads = threads;
     c.tls = a.common.tls(target)?;
-    if let Some(p) = &a.common.name_prefix {
+    if let Some(p) = &a.common.target.name_prefix {
         c.name_prefix = p.clone();
     }
     if let Some(s) = a.common.login_timeout {
@@ -191,15 +238,15 @@ fn fanout_config(a: &FanoutArgs, threads: usize) -> Result<FanoutConfig, LoadErr
 }
 
 fn scale_config(a: &ScaleArgs, threads: usize) -> Result<ScaleConfig, LoadError> {
-    let target = net::parse_target(&a.common.addr)?;
+    let target = net::parse_target(&a.common.target.addr)?;
     let mut c = ScaleConfig::new(target, a.connections, seconds("hold", a.hold)?);
     c.sources = a.sources;
     c.concurrency = a.concurrency;
     c.rooms = a.rooms;
-    c.server_pid = a.common.server_pid;
+    c.server_pid = a.common.target.server_pid;
     c.gen_threads = threads;
     c.tls = a.common.tls(target)?;
-    if let Some(p) = &a.common.name_prefix {
+    if let Some(p) = &a.common.target.name_prefix {
         c.name_prefix = p.clone();
     }
     if let Some(s) = a.common.login_timeout {
@@ -227,6 +274,14 @@ async fn run(scenario: &Scenario, threads: usize) -> Result<(String, String, u8)
                 report.status.exit_code(),
             ))
         }
+        Scenario::Resume(a) => {
+            let report = resume::run(&resume_config(a)?).await?;
+            Ok((
+                report.summary(),
+                report.result_line(),
+                report.status.exit_code(),
+            ))
+        }
     }
 }
 
@@ -235,6 +290,7 @@ fn main() -> ExitCode {
     let mode = match cli.scenario {
         Scenario::Fanout(_) => "fanout",
         Scenario::Scale(_) => "scale",
+        Scenario::Resume(_) => "resume",
     };
     let runtime = match cli.threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()

@@ -244,3 +244,35 @@ fn a_ca_file_that_is_not_one_is_refused_before_connecting() {
     assert!(err.to_string().contains("holds no certificate"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn resume_delivers_every_missed_message_to_every_client_and_sees_gaps() {
+    let mut config = ServerConfig::default();
+    config.rate_limit = None;
+    config.history.messages = 300;
+    config.history.max_replay = 300;
+    let addr = start_server(config.clone());
+    let mut cfg = chat_load::resume::ResumeConfig::new(addr, 20, 300, 64);
+    cfg.timeout = Duration::from_secs(10);
+    cfg.server_pid = Some(std::process::id());
+    let report = client_runtime()
+        .block_on(chat_load::resume::run(&cfg))
+        .expect("run");
+    assert_eq!(report.status, Status::Ok, "{}", report.summary());
+    assert_eq!((report.complete, report.delivered), (20, 20 * 300));
+    assert!(report.result_line().contains("status=ok"));
+    // A server that keeps less than was missed: every client reports the
+    // gap, and the run fails.
+    config.history.messages = 100;
+    let addr = start_server(config);
+    let mut cfg = chat_load::resume::ResumeConfig::new(addr, 3, 300, 64);
+    cfg.timeout = Duration::from_secs(10);
+    let report = client_runtime()
+        .block_on(chat_load::resume::run(&cfg))
+        .expect("run");
+    assert_eq!(report.complete, 0);
+    match &report.status {
+        Status::Fail(why) => assert!(why.contains("err:history-gap"), "{why}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}

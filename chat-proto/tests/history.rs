@@ -490,3 +490,69 @@ fn without_history_an_unechoed_message_is_reported_not_guessed() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_client_that_joins_while_messages_wait_for_the_store_gets_what_follows() {
+    let mut config = unlimited();
+    config.history.durable = true;
+    let mut net = net(config);
+    let s = login(&mut net, resuming(), "speaker");
+    net.set_auto_store(false);
+    net.client(s).say("m0").unwrap();
+    net.run();
+    // Its cursor starts at the room's head, past what is stored.
+    let late = login(&mut net, ClientConfig::plain(), "late");
+    let history = login(&mut net, resuming(), "ann");
+    net.client(s).say("m1").unwrap();
+    net.run();
+    assert!(!net.received(late).contains("msg:speaker:"));
+    net.commit_store();
+    net.client(s).say("m2").unwrap();
+    net.run();
+    net.commit_store();
+    assert_eq!(
+        net.received(late),
+        "ok:late\njoin:ann\nmsg:speaker:m1\nmsg:speaker:m2\n"
+    );
+    assert_eq!(messages(&net.take_events(history), "lobby"), expected(0..3));
+    assert_eq!(messages(&net.take_events(s), "lobby"), expected(0..3));
+}
+
+#[test]
+fn a_joiner_is_told_the_stored_head_so_a_crash_before_the_store_leaves_no_gap() {
+    let mut config = unlimited();
+    config.history.durable = true;
+    let mut net = net(config.clone());
+    let s = login(&mut net, resuming(), "speaker");
+    say(&mut net, s, 0..3);
+    net.set_auto_store(false);
+    net.client(s).say("lost").unwrap();
+    net.run();
+    // Joins while "lost" waits for the store: live from 3, what is stored.
+    let a = login(&mut net, resuming(), "ann");
+    let said = net.received(a);
+    assert!(said.contains("room:lobby:"), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("room:lobby:") && l.ends_with(":3")),
+        "{said}"
+    );
+    // The server dies before storing it and comes back from the store.
+    net.set_auto_store(true);
+    config.seed = 7;
+    net.restart_hub(config).unwrap();
+    net.advance(2 * S);
+    assert!(net.is_connected(a));
+    net.client(s).say("m4").unwrap();
+    net.run();
+    let events = net.take_events(a);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Gap { .. })),
+        "{events:?}"
+    );
+    // History on join, then the sender's session sends "lost" again once
+    // it has resumed: it gets the offset the lost one had, read once.
+    let mut want = expected(0..3);
+    want.extend([(3, "lost".to_string()), (4, "m4".to_string())]);
+    assert_eq!(messages(&events, "lobby"), want);
+}

@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the chat server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Chat interactively: typed lines are messages, `/who` lists users,
     /// `/quit` leaves. Full-screen on a terminal; line by line with stdin
     /// or stdout piped.
@@ -59,7 +59,7 @@ fn main() -> std::process::ExitCode {
         logs.with_writer(std::io::stderr).init();
     }
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Connect(args) => connect::run(args),
         Command::Account(args) => account::run(args),
     };

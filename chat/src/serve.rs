@@ -3,16 +3,19 @@
 //! shutdown, on the transport of your choice (`--runtime tokio`, the
 //! default; `async-std`; `std`), with the HTTP side (`--http`, see
 //! [`crate::web`]) on the first two. With `--accounts FILE`, logins are
-//! decided by the accounts service ([`chat::accounts::service`]), the same
-//! on every transport. With `--tls-cert` and `--tls-key` it serves TLS on
-//! `--addr`; `--plain-addr` adds a plain-text listener (for tools on
-//! loopback) to the same server.
+//! decided by the accounts service ([`chat::accounts::service`]); with
+//! `--data-dir`, room history survives restarts (chat-store's SQLite store,
+//! driven by the transport's store worker); both the same on every
+//! transport. With `--tls-cert` and `--tls-key` it serves TLS on `--addr`;
+//! `--plain-addr` adds a plain-text listener (for tools on loopback) to the
+//! same server.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chat::accounts::{AccountsSource, LoginOptions, LoginService, file::permission_warning};
-use chat_proto::{Keepalive, LoginMode, RateLimit, ServerConfig};
+use chat_proto::{History, Keepalive, LoginMode, RateLimit, ServerConfig};
+use chat_store::SqliteStore;
 use clap::{Args, ValueEnum};
 use transport_tokio::{ServerHandle, ServerOptions, ServerTls};
 
@@ -110,6 +113,28 @@ pub(crate) struct ServeArgs {
     /// VPN): a password sent in clear can be read on the way.
     #[arg(long)]
     secrets_in_clear: bool,
+    /// Keep room history on disk in this folder (created if need be), in
+    /// SQLite: every message is stored (synced) before anyone is handed
+    /// it, and a restart on the same folder keeps each room's history and
+    /// epoch, so clients resume across it.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Messages of history kept per room; 0 keeps none (no history on
+    /// join, no resume).
+    #[arg(long, value_name = "N", default_value_t = History::default().messages)]
+    history: usize,
+    /// Bytes of history kept per room (the said: frames), at most half of
+    /// the room backlog.
+    #[arg(long, value_name = "BYTES", default_value_t = History::default().bytes)]
+    history_bytes: usize,
+    /// Messages of history a client with the history capability is sent
+    /// when it joins a room without resuming.
+    #[arg(long, value_name = "N", default_value_t = History::default().on_join)]
+    history_on_join: usize,
+    /// Most messages replayed for one resume; older ones are reported
+    /// missing (err:history-gap).
+    #[arg(long, value_name = "N", default_value_t = History::default().max_replay)]
+    max_replay: usize,
     /// tokio worker threads. The default, 1, runs everything on one thread:
     /// the hub is one state machine, and on small machines extra workers
     /// mostly add cross-thread wake-ups (see BENCHMARKS.md). Raise it where
@@ -164,8 +189,32 @@ impl ServeArgs {
         if self.accounts.is_some() {
             config.login = LoginMode::Application;
         }
+        config.history.messages = self.history;
+        config.history.bytes = self.history_bytes;
+        config.history.on_join = if self.history == 0 {
+            0
+        } else {
+            self.history_on_join
+        };
+        config.history.max_replay = self.max_replay;
+        config.history.durable = self.data_dir.is_some();
+        // Each run's new rooms get new epochs, so that a client never takes
+        // a room of this run for the log it read before a restart (rooms
+        // restored from --data-dir keep their stored epochs).
+        config.seed = random_seed();
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    /// The history store, if `--data-dir` asks for one.
+    fn store(&self, config: &ServerConfig) -> Result<Option<SqliteStore>, String> {
+        let Some(dir) = &self.data_dir else {
+            return Ok(None);
+        };
+        let store = SqliteStore::open(dir, config.history.messages)
+            .map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
+        tracing::info!(path = %store.path().display(), "durable history");
+        Ok(Some(store))
     }
 
     /// The accounts, read before anything listens, if `--accounts`.
@@ -235,6 +284,13 @@ impl ServeArgs {
     }
 }
 
+/// A seed that differs between runs.
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    let now = std::time::SystemTime::now();
+    std::collections::hash_map::RandomState::new().hash_one((now, std::process::id()))
+}
+
 pub(crate) fn run(mut args: ServeArgs) -> Result<(), String> {
     let config = args.config()?;
     // A certificate or key that cannot serve is said before anything binds.
@@ -249,12 +305,26 @@ pub(crate) fn run(mut args: ServeArgs) -> Result<(), String> {
         );
     }
     let logins = args.accounts()?;
+    let store = args.store(&config)?;
     let mut options = ServerOptions::default();
     options.max_handshakes = args.max_handshakes;
     match args.runtime {
-        Runtime::Tokio => serve_tokio(&args, config, web_config, options, logins),
-        Runtime::AsyncStd => serve_async_std(&args, config, web_config, options, logins),
-        Runtime::Std => serve_std(&args, config, options, logins),
+        Runtime::Tokio => serve_tokio(&args, config, web_config, options, logins, store),
+        Runtime::AsyncStd => serve_async_std(&args, config, web_config, options, logins, store),
+        Runtime::Std => serve_std(&args, config, options, logins, store),
+    }
+}
+
+/// Gives `server` the store, if there is one (`with_history_store` of each
+/// transport).
+fn with_store<S>(
+    server: S,
+    store: Option<SqliteStore>,
+    attach: impl FnOnce(S, SqliteStore) -> std::io::Result<S>,
+) -> Result<S, String> {
+    match store {
+        None => Ok(server),
+        Some(store) => attach(server, store).map_err(|e| format!("--data-dir: {e}")),
     }
 }
 
@@ -283,6 +353,7 @@ fn serve_tokio(
     web_config: chat_web::WebConfig,
     options: ServerOptions,
     logins: Option<Logins>,
+    store: Option<SqliteStore>,
 ) -> Result<(), String> {
     let runtime = match args.threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()
@@ -305,6 +376,7 @@ fn serve_tokio(
             let added = server.add_listener(plain).await;
             added.map_err(cannot_listen(plain))?;
         }
+        let server = with_store(server, store, transport_tokio::Server::with_history_store)?;
         start_logins(&server.handle(), logins)?;
         let tls = args.tls_settings.is_some();
         listening(server.local_addrs(), Runtime::Tokio, tls)?;
@@ -328,6 +400,7 @@ fn serve_async_std(
     web_config: chat_web::WebConfig,
     options: ServerOptions,
     logins: Option<Logins>,
+    store: Option<SqliteStore>,
 ) -> Result<(), String> {
     // The stop signal comes from tokio's signal handling, on a thread of its
     // own; the server itself runs on async-std.
@@ -350,6 +423,11 @@ fn serve_async_std(
             let added = server.add_listener(plain).await;
             added.map_err(cannot_listen(plain))?;
         }
+        let server = with_store(
+            server,
+            store,
+            transport_async_std::Server::with_history_store,
+        )?;
         start_logins(&server.handle(), logins)?;
         let tls = args.tls_settings.is_some();
         listening(server.local_addrs(), Runtime::AsyncStd, tls)?;
@@ -371,6 +449,7 @@ fn serve_std(
     config: ServerConfig,
     options: ServerOptions,
     logins: Option<Logins>,
+    store: Option<SqliteStore>,
 ) -> Result<(), String> {
     let mut server = match &args.tls_settings {
         Some(tls) => transport_std::Server::bind_tls(&*args.addr, config, tls),
@@ -383,6 +462,7 @@ fn serve_std(
             .add_listener(&**plain)
             .map_err(cannot_listen(plain))?;
     }
+    let server = with_store(server, store, transport_std::Server::with_history_store)?;
     start_logins(&server.handle(), logins)?;
     let stop = server.handle();
     spawn_signal_thread(move || stop.shutdown())?;
@@ -483,6 +563,56 @@ async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<ServerConfig, String> {
+        let args = std::iter::once("serve").chain(flags.iter().copied());
+        Cli::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .serve
+            .config()
+    }
+
+    #[test]
+    fn history_flags_reach_the_config_and_every_run_has_its_own_seed() {
+        let default = config(&[]).unwrap();
+        assert_eq!(default.history, History::default());
+        assert_ne!(default.seed, config(&[]).unwrap().seed);
+        let none = config(&["--history", "0"]).unwrap().history;
+        assert_eq!((none.messages, none.on_join, none.is_kept()), (0, 0, false));
+        let set = config(&[
+            "--history",
+            "50",
+            "--history-bytes",
+            "4096",
+            "--history-on-join",
+            "5",
+            "--max-replay",
+            "7",
+            "--data-dir",
+            "/nowhere",
+        ])
+        .unwrap()
+        .history;
+        assert_eq!(
+            (
+                set.messages,
+                set.bytes,
+                set.on_join,
+                set.max_replay,
+                set.durable
+            ),
+            (50, 4096, 5, 7, true)
+        );
+        // History bytes above half the room backlog cannot work.
+        assert!(config(&["--history-bytes", "16777216"]).is_err());
+    }
 
     #[test]
     fn the_rate_limit_is_a_number_or_off() {

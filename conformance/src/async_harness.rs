@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use chat_proto::{ClientConfig, Event, MAX_DURATION, ServerConfig, after};
 use transport_async::{Address, Client, ClientOptions, Runtime, Server, ServerOptions};
+use transport_common::DynStore;
 
 use crate::tls::{Plain, Wire};
 use crate::{TestClient, TestServer};
@@ -27,12 +28,21 @@ pub trait Executor: Send + 'static {
 
 /// Starts a server on runtime `rt`, run by executor `E` on a thread.
 pub fn start<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
-    start_serving::<E, _>(rt, config, ServerOptions::default(), false)
+    start_serving::<E, _>(rt, config, ServerOptions::default(), false, None)
+}
+
+/// [`start`], with durable history in `store`.
+pub fn start_stored<E: Executor>(
+    rt: impl Runtime,
+    config: ServerConfig,
+    store: DynStore,
+) -> TestServer {
+    start_serving::<E, _>(rt, config, ServerOptions::default(), false, Some(store))
 }
 
 /// [`start`], serving TLS with the test CA's certificate.
 pub fn start_tls<E: Executor>(rt: impl Runtime, config: ServerConfig) -> TestServer {
-    start_serving::<E, _>(rt, config, ServerOptions::default(), true)
+    start_serving::<E, _>(rt, config, ServerOptions::default(), true, None)
 }
 
 /// [`start_tls`] with transport options.
@@ -41,7 +51,7 @@ pub fn start_tls_with<E: Executor>(
     config: ServerConfig,
     options: ServerOptions,
 ) -> TestServer {
-    start_serving::<E, _>(rt, config, options, true)
+    start_serving::<E, _>(rt, config, options, true, None)
 }
 
 fn start_serving<E: Executor, R: Runtime>(
@@ -49,13 +59,14 @@ fn start_serving<E: Executor, R: Runtime>(
     config: ServerConfig,
     options: ServerOptions,
     tls: bool,
+    store: Option<DynStore>,
 ) -> TestServer {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = futures_channel::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let executor = E::new();
         executor.block_on(async move {
-            let server = match tls {
+            let mut server = match tls {
                 false => Server::bind_on(rt, "127.0.0.1:0", config).await,
                 true => {
                     let certificate = crate::tls::test_ca().server();
@@ -64,6 +75,9 @@ fn start_serving<E: Executor, R: Runtime>(
             }
             .expect("bind")
             .with_options(options);
+            if let Some(store) = store {
+                server = server.with_history_store(store).expect("restore");
+            }
             addr_tx
                 .send((server.local_addr().expect("addr"), server.handle()))
                 .expect("send addr");
@@ -129,6 +143,22 @@ impl<R: Runtime + Default, E: Executor, W: Wire> TestClient for AsyncTestClient<
 
     fn who(&self) {
         self.client.who().expect("who");
+    }
+
+    fn join(&self, room: &str) {
+        self.client.join(room).expect("join");
+    }
+
+    fn say_in(&self, room: &str, text: &str) {
+        self.executor
+            .block_on(self.client.say_in(room, text))
+            .expect("say_in");
+    }
+
+    fn pm(&self, to: &str, text: &str) {
+        self.executor
+            .block_on(self.client.pm(to, text))
+            .expect("pm");
     }
 
     fn close(&self) {

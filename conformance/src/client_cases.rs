@@ -9,7 +9,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chat_proto::{ClientConfig, CloseReason, Event, Keepalive, ReconnectPolicy, ServerConfig};
+use chat_proto::{
+    ClientConfig, CloseReason, ErrorCode, Event, Keepalive, ReconnectPolicy, ServerConfig,
+};
 
 use transport_common::ClientOptions;
 
@@ -314,4 +316,55 @@ fn saturated_listener() -> (TcpListener, Vec<TcpStream>) {
         }
     }
     panic!("the accept queue never filled");
+}
+
+/// The client in rooms: it joins, hears who joins after it, reads a room's
+/// messages with their room and offset, exchanges a private message, and
+/// reports a room error as an event, over the transport's own client.
+pub fn client_speaks_in_rooms<C: TestClient>(start: Start<'_>) {
+    let server = start(ServerConfig::default());
+    let connect = |name: &str| {
+        C::connect(
+            &[server.addr()],
+            name,
+            ClientConfig::default(),
+            ClientOptions::default(),
+        )
+        .unwrap()
+    };
+    let a = connect("zhangsan");
+    let b = connect("lisi");
+    let joined = |room: &str, name: &str| Event::Joined {
+        room: room.into(),
+        name: name.into(),
+    };
+    a.join("rust");
+    wait_for(&a, "own join", |e| *e == joined("rust", "zhangsan"));
+    b.join("RUST");
+    wait_for(&b, "own join", |e| *e == joined("rust", "lisi"));
+    wait_for(&a, "lisi's join", |e| *e == joined("rust", "lisi"));
+    b.say_in("rust", "hi: rust");
+    let said = Event::Message {
+        room: "rust".into(),
+        from: "lisi".into(),
+        text: "hi: rust".into(),
+        offset: Some(0),
+        history: false,
+    };
+    wait_for(&a, "the room's message", |e| *e == said);
+    wait_for(&b, "its own message back", |e| *e == said);
+    b.pm("zhangsan", "psst");
+    let private = Event::Private {
+        from: "lisi".into(),
+        to: "zhangsan".into(),
+        text: "psst".into(),
+    };
+    wait_for(&a, "the private message", |e| *e == private);
+    wait_for(&b, "its private message back", |e| *e == private);
+    a.say_in("elsewhere", "x");
+    wait_for(
+        &a,
+        "no-such-room",
+        |e| matches!(e, Event::Error { code, .. } if *code == ErrorCode::NoSuchRoom),
+    );
 }

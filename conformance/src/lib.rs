@@ -14,6 +14,8 @@
 //! chat_conformance::server_suite!(start);
 //! chat_conformance::hardening_suite!(start);
 //! chat_conformance::client_suite!(start, MyTestClient);
+//! fn start_stored(config: ServerConfig, store: DynStore) -> chat_conformance::TestServer { /* ... */ }
+//! chat_conformance::history_suite!(start, start_stored);
 //! ```
 //!
 //! An async transport needs not even that: [`async_harness`] starts a
@@ -41,6 +43,8 @@
 pub mod async_harness;
 pub mod client_cases;
 pub mod hardening_cases;
+pub mod history_cases;
+pub mod room_cases;
 pub mod server_cases;
 pub mod tls;
 pub mod tls_cases;
@@ -50,12 +54,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_proto::{ClientConfig, Event, ServerConfig};
-use transport_common::{ClientOptions, ServerHandle};
+use transport_common::{ClientOptions, DynStore, ServerHandle};
 
 use crate::wire::Target;
 
 /// How a transport starts a server for one test.
 pub type Start<'a> = &'a dyn Fn(ServerConfig) -> TestServer;
+
+/// How a transport starts a server with a history store attached
+/// (`with_history_store`) for one test.
+pub type StartStored<'a> = &'a dyn Fn(ServerConfig, DynStore) -> TestServer;
 
 /// A running server under test. Dropping it shuts the server down.
 pub struct TestServer {
@@ -156,6 +164,12 @@ pub trait TestClient: Sized {
     fn say(&self, text: &str);
     /// Asks who is there.
     fn who(&self);
+    /// Joins `room`; panics if the client refuses.
+    fn join(&self, room: &str);
+    /// Says `text` in `room`; panics if the client refuses.
+    fn say_in(&self, room: &str, text: &str);
+    /// Says `text` to the user `to` only; panics if the client refuses.
+    fn pm(&self, to: &str, text: &str);
     /// Closes with `bye:`.
     fn close(&self);
     /// The next event, waiting up to `timeout`; `None` on timeout or after
@@ -163,7 +177,8 @@ pub trait TestClient: Sized {
     fn next_event(&self, timeout: Duration) -> Option<Event>;
 }
 
-/// Expands to one `#[test]` per server behaviour, run against `$start`.
+/// Expands to one `#[test]` per server behaviour, run against `$start`:
+/// the cases of [`server_cases`], then those of [`room_cases`].
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
@@ -179,6 +194,14 @@ macro_rules! server_suite {
             late_arrival_during_shutdown_gets_bye, handle_kick, handle_notices,
             handle_login_approved, handle_login_refused_frees_the_name,
             handle_logged_in_and_stats, handle_shutdown);
+        $crate::server_suite!(@in room_cases, $start;
+            room_capability_is_answered, room_join_and_part, room_persistent_rooms_keep_their_log,
+            room_say_reaches_every_member, room_who_lists_members, room_list_names_every_room,
+            room_private_messages, room_default_room_in_both_forms, room_seed_session_is_unchanged,
+            room_errors_are_answered, room_frames_need_a_login_and_a_grammar,
+            room_names_and_look_alikes, room_isolation, room_order_is_one_order,
+            room_presence_limit, room_leaving_the_server_leaves_every_room,
+            room_handle_sees_room_activity);
     };
     (@cases $start:expr; $($case:ident),*) => {
         $crate::server_suite!(@in server_cases, $start; $($case),*);
@@ -212,6 +235,29 @@ macro_rules! hardening_suite {
     };
 }
 
+/// Expands to one `#[test]` per history behaviour, run against `$start`
+/// and, for durable history, `$start_stored`.
+#[macro_export]
+macro_rules! history_suite {
+    ($start:expr, $start_stored:expr) => {
+        $crate::history_suite!(@cases $start;
+            history_capability_is_answered, history_on_join_is_marked_by_room,
+            resume_after_reconnect_has_no_gap_and_no_duplicate,
+            history_gap_says_how_many_are_missing, resume_without_the_capability_is_refused);
+        $crate::history_suite!(@cases $start_stored;
+            durable_message_is_echoed_only_once_stored,
+            durable_restart_resumes_with_the_same_epoch);
+    };
+    (@cases $start:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::history_cases::$case(&$start);
+            }
+        )*
+    };
+}
+
 /// Expands to one `#[test]` per client behaviour, for client type `$client`.
 #[macro_export]
 macro_rules! client_suite {
@@ -219,7 +265,7 @@ macro_rules! client_suite {
         $crate::client_suite!(@cases $start, $client;
             client_chats, client_login_refused, client_keepalive_keeps_idle_session,
             client_answers_pings_while_idle, client_detects_silent_server, client_reconnects,
-            client_tries_every_address, client_connect_times_out);
+            client_tries_every_address, client_connect_times_out, client_speaks_in_rooms);
     };
     (@cases $start:expr, $client:ty; $($case:ident),*) => {
         $(

@@ -209,6 +209,34 @@ impl RawConn {
         }
     }
 
+    /// A barrier: sends `ping:TOKEN` and returns every line before its
+    /// `pong:TOKEN`. What the server queued for this connection before it
+    /// read the ping comes before the pong.
+    pub fn sync(&mut self, token: &str) -> Vec<String> {
+        self.send(format!("ping:{token}\n").as_bytes());
+        self.skip_to(&format!("pong:{token}"))
+    }
+
+    /// Reads a listing (`users:`, `members:ROOM:`, `rooms:`): frames that
+    /// start with `head` up to the empty one, each within `max_frame_len`
+    /// bytes with its LF; returns the comma-separated items in order.
+    pub fn listing(&mut self, head: &str, max_frame_len: usize) -> Vec<String> {
+        let mut items = Vec::new();
+        loop {
+            let line = self.expect_prefix(head);
+            assert!(
+                line.len() < max_frame_len,
+                "{} bytes with LF, more than {max_frame_len}: {line:?}",
+                line.len() + 1
+            );
+            let rest = &line[head.len()..];
+            if rest.is_empty() {
+                return items;
+            }
+            items.extend(rest.split(',').map(String::from));
+        }
+    }
+
     /// Asserts nothing arrives within `quiet`.
     pub fn expect_silence(&mut self, quiet: Duration) {
         if let Some(line) = self.try_line(quiet) {

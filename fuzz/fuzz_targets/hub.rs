@@ -1,17 +1,26 @@
 //! Fuzzes the `Hub` with arbitrary sequences of operations, after the
 //! `streams` target of quinn-proto: accept, input on a connection (raw bytes,
 //! valid client frames, logins from a small pool of names, floods of one
-//! frame), partial writes, connections that stop reading, half-closes, time
-//! passing, timeouts, disconnects, the application's answers and actions
-//! (approve or refuse a login, kick, notices) and shutdown, on a small
-//! configuration so every limit is hit. Every output is drained after every
-//! operation; reading connections then report all they were handed as
-//! written, and a connection the hub closed is disconnected once flushed.
-//! Checks that:
+//! frame), rooms (`cap:`, `join:`, `part:`, `say:`, `who:ROOM`, `rooms:`,
+//! `pm:`, `resume:` with epochs the hub gave out, bursts into a room, from
+//! small pools of look-alike room and user names), partial writes,
+//! connections that stop reading, half-closes, time passing, timeouts,
+//! disconnects, the application's answers and actions (approve or refuse a
+//! login, kick, notices, room notices, removal from a room, reports of
+//! stored history) and shutdown, on a small configuration so every limit is
+//! hit (windows and room backlogs of a few frames pause input, rooms per
+//! user and per server, members per room, histories of a few messages,
+//! durable or not). Every output is drained after every operation; reading
+//! connections then report all they were handed as written, and a
+//! connection the hub closed is disconnected once flushed. Checks that:
 //!
 //! * nothing panics;
-//! * `unflushed(conn)` never exceeds `outbound_limit`, and after a drain
-//!   equals exactly what was handed out and not reported written;
+//! * `unflushed(conn)` never exceeds `outbound_limit`; after a drain
+//!   `in_flight(conn)` is exactly what was handed out and not reported
+//!   written (more may be owed, held back by the window), and once the
+//!   connections that read have written all they were handed, they are
+//!   owed nothing (without durable history: with it, what follows a
+//!   message not yet stored waits);
 //! * every byte sent to a connection decodes, with a decoder of the same
 //!   maximum frame length, as whole, valid `ServerFrame`s, and nothing
 //!   follows a `bye:` or a fatal `err:` (which is followed by the close);
@@ -24,9 +33,18 @@
 //! * the logged-in names are unique (by their look-alike key), none mixes
 //!   scripts, and they are exactly those the events say; `connections()` never exceeds
 //!   `max_connections`;
-//! * after `handle_timeout(t)`, `poll_timeout()` is `None` or later than `t`.
+//! * after `handle_timeout(t)`, `poll_timeout()` is `None` or later than `t`;
+//! * the rooms agree with themselves (see `rooms::check_rooms`): counts,
+//!   members logged in and listing the room, limits of rooms per user, per
+//!   server and members per room, room names unique by look-alike key;
+//! * each connection reads a room's messages only after a `room:` frame for
+//!   it, from no later than its `NEXT`, one offset after the other;
+//! * `Output::Store` comes only with durable history.
 
 #![no_main]
+
+#[path = "hub/rooms.rs"]
+mod rooms;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -35,7 +53,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::BytesMut;
 use chat_proto::{
     ClientFrame, ConnId, Decoder, ErrorCode, Hub, HubEvent, Keepalive, LoginMode, NameKey, Output,
-    RateLimit, ServerConfig, ServerFrame, is_mixed_script,
+    RateLimit, ServerConfig, ServerFrame, history::StoreRecord, is_mixed_script,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -61,7 +79,13 @@ const NAMES: [&str; 12] = [
 
 #[derive(Debug, Arbitrary)]
 enum Op<'a> {
-    Accept,
+    /// A new connection; with `login`, it sends `cap:` (if any asked for)
+    /// and `iam:` with that name from [`NAMES`] at once.
+    Accept {
+        login: Option<u8>,
+        cap_rooms: bool,
+        cap_history: bool,
+    },
     /// Raw bytes on a connection.
     Input {
         conn: u8,
@@ -119,6 +143,46 @@ enum Op<'a> {
         conn: u8,
         all: bool,
     },
+    /// `cap:` with these capabilities (and an unknown one).
+    Cap {
+        conn: u8,
+        rooms: bool,
+        history: bool,
+        unknown: bool,
+    },
+    /// A room frame built from the pools of `rooms`.
+    Room {
+        conn: u8,
+        verb: rooms::RoomVerb,
+        room: u8,
+        name: u8,
+        text: u8,
+    },
+    /// `say:` into a room many times in one read: backlogs, paused input.
+    Burst {
+        conn: u8,
+        room: u8,
+        text: u8,
+        times: u8,
+    },
+    /// `resume:` with an epoch the hub gave out (`Some`, picked from those
+    /// seen), or 0.
+    Resume {
+        conn: u8,
+        room: u8,
+        epoch: Option<u8>,
+        next: u16,
+    },
+    /// The application's room actions.
+    NoticeRoom {
+        room: u8,
+    },
+    RemoveFromRoom {
+        conn: u8,
+        room: u8,
+    },
+    /// The history store reports stored what the hub asked it to store.
+    Stored,
     Shutdown,
 }
 
@@ -153,6 +217,7 @@ impl<'a> Arbitrary<'a> for Setup {
         } else {
             None
         };
+        rooms::configure(u, &mut config)?;
         Ok(Setup(config))
     }
 }
@@ -171,6 +236,8 @@ struct Peer {
     closing: bool,
     /// The hub paused this connection's input.
     paused: bool,
+    /// What it read of its rooms.
+    reads: rooms::RoomReads,
 }
 
 struct Harness {
@@ -188,6 +255,11 @@ struct Harness {
     pending: BTreeSet<ConnId>,
     /// Connections a `HubEvent::Closed` was seen for.
     closed_events: BTreeSet<ConnId>,
+    /// Room epochs the hub gave out (`room:` frames), for `resume:`.
+    epochs: Vec<u64>,
+    /// Store records not yet reported stored.
+    unstored: Vec<StoreRecord>,
+    durable: bool,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -202,6 +274,7 @@ fuzz_target!(|input: Input<'_>| {
         ops,
     } = input;
     let grace = config.shutdown_grace;
+    let durable = config.history.durable;
     let mut h = Harness {
         limit: config.outbound_limit,
         max_connections: config.max_connections,
@@ -212,6 +285,9 @@ fuzz_target!(|input: Input<'_>| {
         members: BTreeMap::new(),
         pending: BTreeSet::new(),
         closed_events: BTreeSet::new(),
+        epochs: Vec::new(),
+        unstored: Vec::new(),
+        durable,
     };
     for op in ops {
         h.apply(op);
@@ -252,7 +328,11 @@ impl Harness {
 
     fn apply(&mut self, op: Op<'_>) {
         match op {
-            Op::Accept => {
+            Op::Accept {
+                login,
+                cap_rooms,
+                cap_history,
+            } => {
                 let id = self.hub.accept(self.now, None);
                 assert!(
                     !self.open.iter().any(|p| p.id.index() == id.index()),
@@ -268,7 +348,12 @@ impl Harness {
                     ended: false,
                     closing: false,
                     paused: false,
+                    reads: rooms::RoomReads::default(),
                 });
+                if let Some(name) = login {
+                    let line = rooms::login_line(name, cap_rooms, cap_history);
+                    self.hub.handle_input(id, self.now, line.as_bytes());
+                }
             }
             Op::Input { conn, bytes } => {
                 if let Some(id) = self.pick(conn) {
@@ -343,6 +428,9 @@ impl Harness {
                     self.hub
                         .refuse_login(id, self.now, ErrorCode::LoginRefused, "no")
                         .expect("valid refusal");
+                    // A refused connection may ask again (no event says
+                    // the request is over).
+                    self.pending.remove(&id);
                 }
             }
             Op::Kick { conn } => {
@@ -357,6 +445,46 @@ impl Harness {
                     self.hub.notice(id, self.now, "psst").expect("valid");
                 }
             }
+            Op::Cap {
+                conn,
+                rooms,
+                history,
+                unknown,
+            } => self.line(conn, &rooms::cap_line(rooms, history, unknown)),
+            Op::Room {
+                conn,
+                verb,
+                room,
+                name,
+                text,
+            } => self.line(conn, &rooms::room_line(&verb, room, name, text)),
+            Op::Burst {
+                conn,
+                room,
+                text,
+                times,
+            } => {
+                let line = rooms::room_line(&rooms::RoomVerb::Say, room, 0, text);
+                self.line(conn, &line.repeat(usize::from(times % 64) + 1));
+            }
+            Op::Resume {
+                conn,
+                room,
+                epoch,
+                next,
+            } => self.resume(conn, room, epoch, next),
+            Op::NoticeRoom { room } => {
+                let room = rooms::room_name(room);
+                self.hub
+                    .notice_room(room, self.now, "room notice")
+                    .expect("valid");
+            }
+            Op::RemoveFromRoom { conn, room } => {
+                let Some(id) = self.pick(conn) else { return };
+                let room = rooms::room_name(room);
+                self.hub.remove_from_room(id, room, self.now);
+            }
+            Op::Stored => self.stored(),
             Op::Shutdown => self.hub.shutdown(self.now),
         }
     }
@@ -417,6 +545,12 @@ impl Harness {
                 moved = true;
             }
             if !moved {
+                // Quiet: a connection that reads has been handed, and has
+                // written, everything it was owed (with durable history,
+                // what comes after a message not yet stored waits).
+                for peer in self.open.iter().filter(|p| p.reading && !self.durable) {
+                    assert_eq!(self.hub.unflushed(peer.id), Some(0), "{}", peer.id);
+                }
                 return;
             }
         }
@@ -448,6 +582,10 @@ impl Harness {
                     peer.paused = false;
                 }
                 Output::Event(event) => self.event(event),
+                Output::Store(record) => {
+                    assert!(self.durable, "a store record without durable history");
+                    self.unstored.push(record);
+                }
                 other => panic!("unknown output {other:?}"),
             }
         }
@@ -461,13 +599,16 @@ impl Harness {
             panic!("transmit for {conn}, whose socket is not held");
         };
         assert!(!peer.closing, "transmit for {conn} after its close");
+        let mut epochs = Vec::new();
         for bytes in data {
             let ended = &mut peer.ended;
+            let reads = &mut peer.reads;
             peer.decoder.decode(bytes, |raw| {
                 let frame = raw
                     .and_then(ServerFrame::parse)
                     .unwrap_or_else(|e| panic!("hub sent {conn} a bad frame: {e}"));
                 assert!(!*ended, "{conn} was sent {frame:?} after its last frame");
+                epochs.extend(reads.read(conn, &frame));
                 *ended = match &frame {
                     ServerFrame::Bye(_) => true,
                     ServerFrame::Err { code, .. } => code.known().is_some_and(ErrorCode::is_fatal),
@@ -477,6 +618,11 @@ impl Harness {
         }
         assert_eq!(peer.decoder.buffered(), 0, "partial frame sent to {conn}");
         peer.outstanding += len;
+        for epoch in epochs {
+            if !self.epochs.contains(&epoch) && self.epochs.len() < 16 {
+                self.epochs.push(epoch);
+            }
+        }
     }
 
     fn event(&mut self, event: HubEvent) {
@@ -485,7 +631,10 @@ impl Harness {
                 assert!(!self.closed_events.contains(&conn));
                 assert!(self.pending.insert(conn), "{conn} asked twice");
                 assert!(
-                    !self.members.values().any(|n| NameKey::of(n) == NameKey::of(&name)),
+                    !self
+                        .members
+                        .values()
+                        .any(|n| NameKey::of(n) == NameKey::of(&name)),
                     "{name} asked for while logged in"
                 );
             }
@@ -496,7 +645,10 @@ impl Harness {
                     "{conn} logged in as {name} after it closed"
                 );
                 assert!(
-                    !self.members.values().any(|n| NameKey::of(n) == NameKey::of(&name)),
+                    !self
+                        .members
+                        .values()
+                        .any(|n| NameKey::of(n) == NameKey::of(&name)),
                     "{name} logged in twice"
                 );
                 assert!(!is_mixed_script(&name), "{name} mixes scripts");
@@ -521,9 +673,17 @@ impl Harness {
                     peer.id
                 );
             }
-            let unflushed = self.hub.unflushed(peer.id);
-            assert_eq!(unflushed, Some(peer.outstanding), "{}", peer.id);
-            assert!(peer.outstanding <= self.limit);
+            // Handed out and not written: exactly what the harness holds;
+            // more may be owed, held back by the connection's window.
+            let unflushed = self.hub.unflushed(peer.id).expect("held");
+            assert_eq!(
+                self.hub.in_flight(peer.id),
+                Some(peer.outstanding),
+                "{}",
+                peer.id
+            );
+            assert!(unflushed >= peer.outstanding, "{}", peer.id);
+            assert!(unflushed <= self.limit);
         }
         let active = self.open.iter().filter(|p| !p.closing).count();
         assert!(self.hub.connections() <= active);
@@ -541,5 +701,6 @@ impl Harness {
         for (id, name) in &logged_in {
             assert_eq!(self.hub.name(*id), Some(name.as_str()));
         }
+        rooms::check_rooms(&self.hub);
     }
 }

@@ -43,8 +43,13 @@ mod on_async_std {
         chat_conformance::async_harness::start::<AsyncStd>(AsyncStdRuntime, config)
     }
 
+    fn start_stored(config: ServerConfig, store: transport_async_std::DynStore) -> TestServer {
+        chat_conformance::async_harness::start_stored::<AsyncStd>(AsyncStdRuntime, config, store)
+    }
+
     chat_conformance::server_suite!(start);
     chat_conformance::hardening_suite!(start);
+    chat_conformance::history_suite!(start, start_stored);
     chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd>);
 
     mod over_tls {
@@ -77,8 +82,13 @@ mod on_smol {
         chat_conformance::async_harness::start::<Smol>(SmolRuntime, config)
     }
 
+    fn start_stored(config: ServerConfig, store: transport_async_std::DynStore) -> TestServer {
+        chat_conformance::async_harness::start_stored::<Smol>(SmolRuntime, config, store)
+    }
+
     chat_conformance::server_suite!(start);
     chat_conformance::hardening_suite!(start);
+    chat_conformance::history_suite!(start, start_stored);
     chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol>);
 
     mod over_tls {

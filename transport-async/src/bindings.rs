@@ -79,6 +79,21 @@ macro_rules! runtime_api {
 
             $crate::__runtime_api_tls_server!(runtime: $rt, name: $name);
 
+            /// Gives the server durable history from `store` (any
+            /// `HistoryStore`): the rooms it holds are restored now, before
+            /// anyone is accepted, and from then on a message is handed out
+            /// only once the store has it, applied on a thread of its own.
+            /// Needs `ServerConfig::history.durable` (`InvalidInput`
+            /// without it); `Other` if the store cannot be read or
+            /// restored. If the store fails later, the server shuts down
+            /// gracefully and `serve` returns the error.
+            pub fn with_history_store<S>(self, store: S) -> ::std::io::Result<Server>
+            where
+                S: $crate::proto::history::HistoryStore + ::std::marker::Send + 'static,
+            {
+                self.0.with_history_store(store).map(Server)
+            }
+
             /// The address the server listens on (the first one, bound by
             /// `bind`).
             pub fn local_addr(&self) -> ::std::io::Result<::std::net::SocketAddr> {

@@ -26,13 +26,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use chat_proto::history::HistoryStore;
 use chat_proto::{MAX_DURATION, ServerConfig, after};
 use futures_channel::mpsc;
 use futures_core::Stream as _;
 use tracing::Instrument as _;
 use transport_common::{
-    AcceptBackoff, Address, HandshakeGate, HubDriver, HubMsg, Next, ServerHandle, ServerOptions,
-    check_config,
+    AcceptBackoff, Address, DynStore, HandshakeGate, HubDriver, HubMsg, Next, ServerHandle,
+    ServerOptions, check_config,
 };
 
 use crate::attach::{ATTACH_QUEUE, Attach, Attacher};
@@ -147,6 +148,23 @@ impl Server {
         self
     }
 
+    /// Gives the server durable history from `store` (any
+    /// [`HistoryStore`](chat_proto::history::HistoryStore)): the rooms it
+    /// holds are restored now, before anyone is accepted, and from then on
+    /// a message is handed out only once the store has it, applied on a
+    /// thread of its own (see [`HubDriver::attach_store`]). Needs
+    /// `ServerConfig::history.durable`; fails with `InvalidInput` without
+    /// it, and with `Other` if the store cannot be read or restored. If the
+    /// store fails later, the server shuts down gracefully and `serve`
+    /// returns the error.
+    pub fn with_history_store<S>(mut self, store: S) -> io::Result<Self>
+    where
+        S: HistoryStore + Send + 'static,
+    {
+        self.driver.attach_store(DynStore::new(store))?;
+        Ok(self)
+    }
+
     /// The address the server listens on (the first one, bound by
     /// `bind`).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -211,7 +229,7 @@ impl Server {
         let serving = async move {
             tracing::info!("serving");
             std::future::poll_fn(|cx| state.poll(cx)).await;
-            Ok(())
+            state.driver.outcome()
         };
         serving.instrument(span).await
     }

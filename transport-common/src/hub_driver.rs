@@ -23,12 +23,14 @@
 //! The driver makes no protocol decision; it only routes what the hub
 //! decided.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chat_proto::history::{HistoryStore as _, StoreRecord};
 use chat_proto::{
     ConfigError, ConnId, Hub, HubEvent, MAX_DURATION, Output, Peer, ServerConfig, after,
 };
@@ -36,6 +38,7 @@ use chat_proto::{
 use crate::outbox::Outbox;
 use crate::server_handle::{Command, ServerHandle};
 use crate::snapshot::ServerSnapshot;
+use crate::store_worker::{DynStore, StoreWorker};
 
 /// What a connection tells the hub.
 #[derive(Debug)]
@@ -82,6 +85,12 @@ pub struct HubDriver {
     timer_slack: Duration,
     /// The outputs of one drain that are not events, kept for the next.
     routes: Vec<Output>,
+    /// Durable history: the thread that owns the store.
+    store: Option<StoreWorker>,
+    /// Store records of this batch, for the store at its end.
+    unstored: Vec<StoreRecord>,
+    /// Why the store failed, if it did (the server then stops).
+    store_failure: Option<String>,
 }
 
 impl HubDriver {
@@ -96,7 +105,62 @@ impl HubDriver {
             handle,
             timer_slack,
             routes: Vec::new(),
+            store: None,
+            unstored: Vec::new(),
+            store_failure: None,
         })
+    }
+
+    /// Gives the server durable history: restores every room the store
+    /// holds into the hub (same epochs and offsets, so clients resume
+    /// across a restart), then starts the thread that applies the hub's
+    /// store records from now on. Returns how many rooms were restored.
+    ///
+    /// Call it before accepting anyone. Fails, attaching nothing, if the
+    /// configuration's `history.durable` is off, if a store is attached
+    /// already, if the store cannot be read, or if the hub refuses a room
+    /// (see [`Hub::restore`]: a connection was accepted already, the store
+    /// holds more than `max_rooms` rooms, a malformed history).
+    pub fn attach_store(&mut self, mut store: DynStore) -> io::Result<usize> {
+        let history = self.hub.config().history;
+        if !history.durable {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a history store needs durable history (ServerConfig::history.durable)",
+            ));
+        }
+        if self.store.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a history store is attached already",
+            ));
+        }
+        let rooms = store
+            .load(history.messages)
+            .map_err(|e| io::Error::other(format!("cannot read the history store: {e}")))?;
+        for room in &rooms {
+            self.hub
+                .restore(room)
+                .map_err(|e| io::Error::other(format!("cannot restore room {}: {e}", room.room)))?;
+        }
+        tracing::info!(rooms = rooms.len(), "history restored from the store");
+        self.store = Some(StoreWorker::start(store, self.handle.clone())?);
+        Ok(rooms.len())
+    }
+
+    /// Why the history store failed, if it did: the server then shuts down,
+    /// and its `serve` returns this as an error.
+    pub fn store_failure(&self) -> Option<&str> {
+        self.store_failure.as_deref()
+    }
+
+    /// What a server's `serve` returns once the loop has finished: `Ok`,
+    /// or the history store's failure that stopped it.
+    pub fn outcome(&self) -> io::Result<()> {
+        match &self.store_failure {
+            None => Ok(()),
+            Some(e) => Err(io::Error::other(format!("the history store failed: {e}"))),
+        }
     }
 
     /// The handle the application uses to act on this server and see what
@@ -137,6 +201,7 @@ impl HubDriver {
         let measure = self.apply_commands(now);
         self.hub.handle_timeout(now);
         self.drain();
+        self.flush_store(now);
         self.handle.set_stats(self.hub.stats());
         if let Some(ticket) = measure {
             self.handle.measured(ticket, self.snapshot());
@@ -200,6 +265,17 @@ impl HubDriver {
                     self.shutdown(now);
                     Ok(())
                 }
+                Command::Stored(heads) => {
+                    for (room, epoch, next) in heads {
+                        self.hub.stored(now, &room, epoch, next);
+                    }
+                    Ok(())
+                }
+                Command::StoreFailed(error) => {
+                    self.store_failure.get_or_insert(error);
+                    self.shutdown(now);
+                    Ok(())
+                }
             };
             if let Err(e) = result {
                 // The handle checked what it could; the hub had the last word.
@@ -208,6 +284,25 @@ impl HubDriver {
             self.drain();
         }
         measure
+    }
+
+    /// Hands the batch's store records to the store's thread. Without a
+    /// store (durable history configured, none attached) they count as
+    /// stored at once: the history is in memory only.
+    fn flush_store(&mut self, now: Instant) {
+        if self.unstored.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.unstored);
+        match &self.store {
+            Some(worker) => worker.send(records),
+            None => {
+                for (room, epoch, next) in crate::store_worker::stored_heads(&records) {
+                    self.hub.stored(now, &room, epoch, next);
+                }
+                self.drain();
+            }
+        }
     }
 
     /// Registers a connection accepted at `now` by the server's listener,
@@ -336,6 +431,7 @@ impl HubDriver {
                     self.note_event(&event);
                     self.handle.publish(&event);
                 }
+                Output::Store(record) => self.unstored.push(record),
                 other => routes.push(other),
             }
         }
@@ -398,6 +494,14 @@ impl HubDriver {
 
 impl Drop for HubDriver {
     fn drop(&mut self) {
+        // The store takes what is left (records of the last batch, if it
+        // did not end) and its thread ends.
+        if let Some(worker) = &self.store
+            && !self.unstored.is_empty()
+        {
+            worker.send(std::mem::take(&mut self.unstored));
+        }
+        drop(self.store.take());
         // Subscriptions end; actions from now on are dropped.
         self.handle.finish();
     }

@@ -22,6 +22,10 @@
 //!   reconnects) between the application and the I/O, with bounded queues,
 //!   for async tasks and blocking threads alike;
 //! * [`Login`]: how a client logs in, as a guest or to an account;
+//! * [`DynStore`]: durable history: any
+//!   [`HistoryStore`](chat_proto::history::HistoryStore), driven by the
+//!   hub driver on a thread of its own, so that no loop waits on a disk
+//!   sync ([`HubDriver::attach_store`]);
 //! * [`bind_listener`]: a listening socket with a backlog of 1024;
 //! * [`HandshakeGate`]: a bound on TLS handshakes in progress;
 //! * `tls` (feature `tls`): TLS settings for every transport, from PEM
@@ -45,6 +49,7 @@ mod options;
 mod outbox;
 mod server_handle;
 mod snapshot;
+mod store_worker;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod write_queue;
@@ -62,4 +67,5 @@ pub use options::{
 pub use outbox::{Outbox, Taken};
 pub use server_handle::ServerHandle;
 pub use snapshot::ServerSnapshot;
+pub use store_worker::{DynStore, DynStoreError};
 pub use write_queue::{MAX_SLICES, WriteQueue};

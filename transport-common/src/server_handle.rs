@@ -42,6 +42,11 @@ pub(crate) enum Command {
     /// Answer every measurement request up to this ticket.
     Measure(u64),
     Shutdown,
+    /// From the store worker: per room and log, messages before this
+    /// offset are stored.
+    Stored(Vec<(String, u64, u64)>),
+    /// From the store worker: the store failed, with this error.
+    StoreFailed(String),
 }
 
 #[derive(Debug, Default)]
@@ -237,7 +242,9 @@ impl ServerHandle {
         Ok(())
     }
 
-    fn push(&self, command: Command) {
+    /// Queues `command` and wakes the loop (the store worker's reports
+    /// come this way too).
+    pub(crate) fn push(&self, command: Command) {
         let mut commands = lock(&self.shared.commands);
         if commands.finished {
             return;

@@ -38,6 +38,6 @@ pub use server::Server;
 #[cfg(feature = "tls")]
 pub use transport_common::tls::{ClientTls, ServerTls, TlsError};
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, Events, Login, ServerHandle, ServerOptions,
+    Address, ClientOptions, ConnectError, DynStore, Events, Login, ServerHandle, ServerOptions,
     ServerSnapshot, TimedOut,
 };

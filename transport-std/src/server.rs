@@ -48,9 +48,10 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
+use chat_proto::history::HistoryStore;
 use chat_proto::{ConnId, ServerConfig};
 use transport_common::{
-    AcceptBackoff, HandshakeGate, HandshakeSlot, HubDriver, HubMsg, Next, ServerHandle,
+    AcceptBackoff, DynStore, HandshakeGate, HandshakeSlot, HubDriver, HubMsg, Next, ServerHandle,
     ServerOptions, bind_listener, check_config,
 };
 
@@ -189,6 +190,23 @@ impl Server {
         self
     }
 
+    /// Gives the server durable history from `store` (any
+    /// [`HistoryStore`](chat_proto::history::HistoryStore)): the rooms it
+    /// holds are restored now, before anyone is accepted, and from then on
+    /// a message is handed out only once the store has it, applied on a
+    /// thread of its own (see [`HubDriver::attach_store`]). Needs
+    /// `ServerConfig::history.durable`; fails with `InvalidInput` without
+    /// it, and with `Other` if the store cannot be read or restored. If the
+    /// store fails later, the server shuts down gracefully and `serve`
+    /// returns the error.
+    pub fn with_history_store<S>(mut self, store: S) -> io::Result<Self>
+    where
+        S: HistoryStore + Send + 'static,
+    {
+        self.driver.attach_store(DynStore::new(store))?;
+        Ok(self)
+    }
+
     /// The address the server listens on (the first one, bound by
     /// `bind`).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -311,7 +329,7 @@ impl Server {
         for acceptor in acceptors {
             let _ = acceptor.join();
         }
-        Ok(())
+        driver.outcome()
     }
 }
 

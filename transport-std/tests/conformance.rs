@@ -6,10 +6,15 @@ use std::time::Duration;
 
 use chat_conformance::tls::{Plain, Wire};
 use chat_conformance::{TestClient, TestServer};
-use transport_std::{Client, ClientConfig, ClientOptions, Event, Server, ServerConfig};
+use transport_std::{Client, ClientConfig, ClientOptions, DynStore, Event, Server, ServerConfig};
 
 fn start(config: ServerConfig) -> TestServer {
     serve(Server::bind("127.0.0.1:0", config).expect("bind"), false)
+}
+
+fn start_stored(config: ServerConfig, store: DynStore) -> TestServer {
+    let server = Server::bind("127.0.0.1:0", config).expect("bind");
+    serve(server.with_history_store(store).expect("restore"), false)
 }
 
 /// Serves `server` on a thread; `tls` if it serves the test CA's
@@ -54,6 +59,18 @@ impl<W: Wire> TestClient for StdClient<W> {
         self.0.who().expect("who");
     }
 
+    fn join(&self, room: &str) {
+        self.0.join(room).expect("join");
+    }
+
+    fn say_in(&self, room: &str, text: &str) {
+        self.0.say_in(room, text).expect("say_in");
+    }
+
+    fn pm(&self, to: &str, text: &str) {
+        self.0.pm(to, text).expect("pm");
+    }
+
     fn close(&self) {
         self.0.close("bye").expect("close");
     }
@@ -91,6 +108,7 @@ fn connect<W: Wire>(
 
 chat_conformance::server_suite!(start);
 chat_conformance::hardening_suite!(start);
+chat_conformance::history_suite!(start, start_stored);
 chat_conformance::client_suite!(start, StdClient);
 
 #[cfg(feature = "tls")]

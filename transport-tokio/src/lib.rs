@@ -111,10 +111,10 @@ pub type ChatCodec<In> = transport_async::FrameCodec<In>;
 
 pub use transport_async::proto;
 pub use transport_async::{
-    Address, Attacher, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, ErrorCode,
-    Event, Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, Login, LoginMode, Peer,
-    RateLimit, ReconnectPolicy, ServerConfig, ServerGone, ServerHandle, ServerOptions,
-    ServerSnapshot, Stream, TimedOut, UsageError,
+    Address, Attacher, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, DynStore,
+    ErrorCode, Event, Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, Login,
+    LoginMode, Peer, RateLimit, ReconnectPolicy, ServerConfig, ServerGone, ServerHandle,
+    ServerOptions, ServerSnapshot, Stream, TimedOut, UsageError,
 };
 #[cfg(feature = "tls")]
 pub use transport_async::{ClientTls, ServerTls, TlsError, tls};

@@ -30,8 +30,13 @@ fn start(config: ServerConfig) -> TestServer {
     chat_conformance::async_harness::start::<Tokio>(TokioRuntime, config)
 }
 
+fn start_stored(config: ServerConfig, store: transport_tokio::DynStore) -> TestServer {
+    chat_conformance::async_harness::start_stored::<Tokio>(TokioRuntime, config, store)
+}
+
 chat_conformance::server_suite!(start);
 chat_conformance::hardening_suite!(start);
+chat_conformance::history_suite!(start, start_stored);
 chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio>);
 
 mod over_tls {

@@ -133,14 +133,18 @@ impl Hub {
         start: Start,
     ) -> (Option<u64>, Option<String>) {
         let with_history = self.conns.slot(index).caps & caps::HISTORY != 0;
+        let durable = self.config.history.durable;
         let Some(r) = self.rooms.get(room) else {
             return (None, None);
         };
         let log = &r.logs[Form::Room as usize];
+        // Where live traffic starts: with durable history, at what is
+        // stored, so that a crash before the rest is stored leaves no
+        // member told of an offset the restarted server never had.
+        let head = r.live(durable);
         if form == Form::Plain || !with_history {
-            return (None, None);
+            return (durable.then_some(head), None);
         }
-        let head = r.next_offset;
         let first = if log.retains() { log.first() } else { head };
         let h = &self.config.history;
         match start {

@@ -191,7 +191,8 @@ impl Hub {
 
     /// Joins `index` to `room` (created if need be), reading from `start`.
     pub(super) fn join(&mut self, index: u32, now: Instant, room: &Name<'_>, start: Start) {
-        if let Some(existing) = self.rooms.find(room)
+        let existing = self.rooms.find(room);
+        if let Some(existing) = existing
             && self.membership(index, existing).is_some()
         {
             let text = format!("already in {room}");
@@ -204,7 +205,7 @@ impl Hub {
             );
             return self.reply(index, now, ErrorCode::TooManyRooms, &text);
         }
-        let rid = match self.rooms.find(room) {
+        let rid = match existing {
             Some(rid) => {
                 let size = self.rooms.get(rid).map_or(0, |r| r.members.len());
                 if rid != self.default_room && size >= self.config.room_members {

@@ -58,8 +58,9 @@ impl Hub {
         self.rooms.slot(room.index).last_active = Some(now);
         self.conns.slot(index).rooms.push((room, position));
         let r = self.rooms.get(room).expect("just joined");
-        let (room_name, epoch, next, size) =
-            (r.name.clone(), r.epoch, r.next_offset, r.members.len());
+        let (room_name, epoch, size) = (r.name.clone(), r.epoch, r.members.len());
+        let (next, head) = (r.live(self.config.history.durable), r.next_offset);
+        let cursor = r.members[position as usize].cursor;
         if size <= self.config.presence_limit {
             let presence = self.encode_presence(room, &room_name, &name, true);
             self.tell_room(room, now, presence, Some(index));
@@ -79,12 +80,14 @@ impl Hub {
             if let Some(gap) = gap {
                 self.reply(index, now, ErrorCode::HistoryGap, &gap);
             }
-            if from.is_some_and(|from| from < next) && self.conns.slot(index).is_active() {
-                let c = self.conns.slot(index);
-                let was_pending = c.out.is_pending();
-                c.out.push_room(room.index, next);
-                self.became_pending(index, now, was_pending);
-            }
+        }
+        // History to replay, or (durable history) messages said before it
+        // joined and not yet stored: owed up to the head.
+        if cursor < head && self.conns.slot(index).is_active() {
+            let c = self.conns.slot(index);
+            let was_pending = c.out.is_pending();
+            c.out.push_room(room.index, head);
+            self.became_pending(index, now, was_pending);
         }
         if self.config.activity_events {
             self.events.push_back(HubEvent::Joined {

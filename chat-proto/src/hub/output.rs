@@ -224,9 +224,15 @@ impl Outbound {
         self.queue.pop_front();
     }
 
-    /// The adapter wrote `n` more bytes of what was handed out.
+    /// The adapter wrote `n` more bytes of what was handed out. Once
+    /// everything is written the queue gives its memory back: a burst (a
+    /// room's presence frames at login, a `who:` answer) must not leave an
+    /// idle connection holding a queue sized for it.
     pub(super) fn written(&mut self, n: usize) {
         self.in_flight = self.in_flight.saturating_sub(n);
+        if self.in_flight == 0 && self.queue.is_empty() && self.queue.capacity() > 0 {
+            self.queue = VecDeque::new();
+        }
     }
 
     /// Drops everything (the socket is gone).
@@ -296,6 +302,35 @@ mod tests {
         assert_eq!((out.unflushed(), out.in_flight), (16, 16));
         out.written(10);
         assert_eq!(out.unflushed(), 6);
+    }
+
+    #[test]
+    fn an_idle_queue_holds_no_memory() {
+        let mut log = Log::default();
+        let mut out = Outbound::default();
+        for i in 0..20 {
+            // Separate spans, as frames from separate drains would be.
+            out.push(raw(&mut log, &format!("join:{i}\n")), 1 << 20)
+                .unwrap();
+            out.push_room(i, 1);
+        }
+        assert!(out.queue.capacity() >= 40);
+        out.freeze(&log.freeze());
+        let mut n = 0;
+        while let Some(front) = out.front() {
+            match front {
+                Segment::Room { .. } => out.pop_room(),
+                _ => n += out.pop_bytes().unwrap().len(),
+            }
+        }
+        // Handed out, not yet written: the queue is kept.
+        out.written(n - 1);
+        assert!(out.queue.capacity() > 0);
+        out.written(1);
+        assert_eq!((out.queue.capacity(), out.unflushed()), (0, 0));
+        // And it works as before afterwards.
+        out.push(raw(&mut log, "msg:x:y\n"), 1 << 20).unwrap();
+        assert_eq!(take_all(&mut out, &mut log), b"msg:x:y\n");
     }
 
     #[test]

@@ -193,10 +193,15 @@ impl FormLog {
             Some((start, bytes)) => start + bytes.len() as u64,
             None => return (cursor, 0),
         };
+        // The last frame (at most `to`) that ends within the limit. A reader
+        // may be past `to`: one that joined at the head while messages
+        // before it wait for the store (durable history).
+        let to = to.min(self.head());
+        if to <= cursor {
+            return (cursor, 0);
+        }
         let start = self.pos(cursor);
         let limit = start.saturating_add(budget as u64).min(frozen_head);
-        // The last frame (at most `to`) that ends within the limit.
-        let to = to.min(self.head());
         let end_offset = {
             let from = (cursor - self.first) as usize;
             let upto = (to - self.first) as usize;

@@ -1,7 +1,9 @@
 //! The rooms: who is in which, in which order, and each room's log.
 //!
 //! Rooms live in a slab and are found by the look-alike key of their name
-//! (the same rule as user names). Each room has a member list, which gives
+//! (the same rule as user names). Computing a key is the dearest step of a
+//! `join:` (Unicode folding and the confusable skeleton), so a name spelled
+//! exactly as the room's own is found without it. Each room has a member list, which gives
 //! broadcasts and `who:ROOM` their order, and a log per wire form
 //! ([`FormLog`]). A member records its position in the list and its cursor
 //! in the log; a connection records, for each of its rooms, the room and its
@@ -90,6 +92,17 @@ impl Room {
         self.logs[0].backlog() + self.logs[1].backlog()
     }
 
+    /// The offset live traffic starts at for a member joining now: the
+    /// head, or with durable history what is stored (the messages after it
+    /// go out once stored, to everyone in the room by then).
+    pub(super) fn live(&self, durable: bool) -> u64 {
+        if durable {
+            self.durable
+        } else {
+            self.next_offset
+        }
+    }
+
     /// How far `member` is behind, in bytes.
     pub(super) fn behind(&self, member: &Member) -> u64 {
         self.logs[member.form as usize].bytes_from(member.cursor)
@@ -102,6 +115,9 @@ pub(super) struct Rooms {
     slots: Vec<Room>,
     free: Vec<u32>,
     by_key: HashMap<NameKey, u32>,
+    /// The rooms by their own spelling, so that the usual lookup (the name
+    /// as the server spells it) needs no key.
+    by_name: HashMap<Arc<str>, u32>,
     count: usize,
     /// Rooms touched since the last drain.
     touched: Vec<u32>,
@@ -115,6 +131,10 @@ impl Rooms {
 
     /// The room named `name` (or a look-alike).
     pub(super) fn find(&self, name: &str) -> Option<RoomId> {
+        // Spelled as the room's own name: the same key by definition.
+        if let Some(&index) = self.by_name.get(name) {
+            return Some(self.id(index));
+        }
         let index = *self.by_key.get(&NameKey::of(name))?;
         Some(self.id(index))
     }
@@ -181,10 +201,12 @@ impl Rooms {
         };
         let room = &mut self.slots[index as usize];
         let generation = room.generation.wrapping_add(1);
+        let name: Arc<str> = name.into();
+        self.by_name.insert(name.clone(), index);
         *room = Room {
             generation,
             in_use: true,
-            name: name.into(),
+            name,
             key: Some(key.clone()),
             epoch,
             persistent,
@@ -206,9 +228,11 @@ impl Rooms {
         room.members = Vec::new();
         room.logs = Default::default();
         room.paused_senders = Vec::new();
-        if let Some(key) = room.key.take() {
+        let (key, name) = (room.key.take(), room.name.clone());
+        if let Some(key) = key {
             self.by_key.remove(&key);
         }
+        self.by_name.remove(&name);
         self.count -= 1;
         self.free.push(id.index);
     }
@@ -345,11 +369,13 @@ mod tests {
         assert_eq!(&*gone.name, "a");
         assert_eq!(moved, Some(conn(2)));
         assert_eq!(rooms.get(lobby).unwrap().members[0].conn, conn(2));
-        // A removed room's id is stale; its name is free.
+        // A removed room's id is stale; its name is free, in every spelling.
         let rust = rooms.create("rust", 2, false, none);
+        assert_eq!(rooms.find("RUST"), Some(rust));
         rooms.remove(rust);
         assert!(rooms.get(rust).is_none());
         assert_eq!(rooms.find("rust"), None);
+        assert_eq!(rooms.find("RUST"), None);
         let again = rooms.create("rust", 3, false, none);
         assert_eq!(again.index, rust.index);
         assert_ne!(again, rust);
