@@ -20,13 +20,14 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{Sender, SyncSender};
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chat_proto::ConnId;
 use transport_common::{HubMsg, Outbox, WriteQueue};
 
+use crate::reports::ReportSender;
 use crate::server::Event;
 
 /// Stack size of connection threads: enough for a 16 KiB read buffer and
@@ -43,10 +44,11 @@ pub(crate) struct Conn {
     stream: TcpStream,
     outbox: Arc<Outbox>,
     to_hub: SyncSender<Event>,
-    /// Write reports take their own channel, which the hub thread empties
-    /// before every event: behind queued input they would reach it late,
-    /// and it would see writes as still pending that long succeeded.
-    written: Sender<(ConnId, usize)>,
+    /// Write reports take their own channel (see
+    /// [`reports`](crate::reports)): behind queued input they would reach
+    /// the hub late, and it would see writes as still pending that long
+    /// succeeded.
+    written: ReportSender,
     /// Threads still running; the last one out reports `Closed`.
     running: AtomicU8,
 }
@@ -59,7 +61,7 @@ impl Conn {
         stream: TcpStream,
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
-        written: Sender<(ConnId, usize)>,
+        written: ReportSender,
     ) -> std::io::Result<()> {
         // A blocked write returns now and then to see whether the hub
         // aborted the connection.
@@ -167,7 +169,7 @@ impl Conn {
                 Ok(0) => return false,
                 Ok(n) => {
                     queue.advance(n);
-                    if self.written.send((self.id, n)).is_err() {
+                    if !self.written.send(self.id, n) {
                         return false;
                     }
                 }
