@@ -23,6 +23,7 @@
 
 pub mod async_harness;
 pub mod client_cases;
+pub mod flow_cases;
 pub mod server_cases;
 pub mod wire;
 
@@ -114,10 +115,14 @@ pub trait TestClient: Sized {
     fn next_event(&self, timeout: Duration) -> Option<Event>;
 }
 
-/// Expands to one `#[test]` per server behaviour, run against `$start`.
+/// Expands to one `#[test]` per server behaviour, run against `$start`:
+/// the cases of [`server_cases`] and those of [`flow_cases`].
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
+        $crate::server_suite!(@flow $start;
+            burst_while_all_read, never_reading_client_is_closed,
+            slow_reader_in_a_busy_room_is_closed, flooder_is_slowed_not_refused);
         $crate::server_suite!(@cases $start;
             login_ok, login_name_taken, login_invalid_names, login_unicode_name,
             messages_echo_in_one_order, busy_room_loses_nothing, frame_byte_by_byte, many_frames_in_one_write,
@@ -136,6 +141,14 @@ macro_rules! server_suite {
             #[test]
             fn $case() {
                 $crate::server_cases::$case(&$start);
+            }
+        )*
+    };
+    (@flow $start:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::flow_cases::$case(&$start);
             }
         )*
     };
