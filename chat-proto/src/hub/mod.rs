@@ -168,7 +168,9 @@ struct Shutdown {
 /// **Drain contract:** after every input or action, call
 /// [`poll_output`](Hub::poll_output) until it returns `None`, doing what
 /// each [`Output`] says, then arm a timer for
-/// [`poll_timeout`](Hub::poll_timeout). There is one queue of outputs, in
+/// [`poll_timeout`](Hub::poll_timeout). (Inputs in hand at once may be
+/// applied together and drained once after them, before the adapter waits
+/// for more: the outputs are the same.) There is one queue of outputs, in
 /// the order they must be acted on, so a connection's bytes always come
 /// before its close. Report bytes as they are flushed with
 /// [`written`](Hub::written): what is handed out to a connection is bounded
