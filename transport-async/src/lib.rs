@@ -59,9 +59,9 @@ pub use chat_proto::{
 };
 pub use client_io::Client;
 pub use codec::{FrameCodec, Inbound, Outbound};
-pub use runtime::{BoxFuture, Listener, Runtime, Stream};
+pub use runtime::{Accepted, BoxFuture, Listener, Runtime, Stream};
 pub use server::Server;
 pub use transport_common::{
     Address, ClientOptions, ConnectError, Events, LISTEN_BACKLOG, ServerHandle, ServerOptions,
-    TimedOut, check_config,
+    TimedOut, TryWrite, check_config,
 };

@@ -45,6 +45,6 @@ pub use listen::bind_listener;
 pub use options::{
     Address, ClientOptions, ConnectError, LISTEN_BACKLOG, ServerOptions, check_config, jitter_seed,
 };
-pub use outbox::{Outbox, Taken};
+pub use outbox::{Flushed, Outbox, Taken, TryWrite};
 pub use server_handle::ServerHandle;
 pub use write_queue::{MAX_SLICES, WriteQueue};

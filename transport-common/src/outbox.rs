@@ -11,16 +11,49 @@
 //! flowing.
 //!
 //! An outbox is unbounded on purpose: the hub bounds it. Every byte pushed
-//! here counts against the connection's `outbound_limit` until the writer
-//! reports it written, and a connection that would pass the limit is closed.
+//! here counts against the connection's send window until the writer
+//! reports it written, and the hub hands out no more meanwhile.
+//!
+//! **Writing through.** Most of the time a connection's output is small (a
+//! message or two) and its socket has room. Then waking its writer (a task
+//! poll, or a thread's futex and context switch) costs more than the write
+//! itself, so at the end of a batch the hub's own task writes the queued
+//! bytes straight to the socket ([`Outbox::flush_through`], through the
+//! connection's [`TryWrite`]), without waiting: whatever the socket does
+//! not take at once is left for the writer, which is woken for it. Bytes
+//! are never written out of order: the hub's task writes only while the
+//! writer holds nothing it took earlier, and it writes under the outbox's
+//! lock, so the writer cannot take anything meanwhile.
 //!
 //! [`Transmit`]: chat_proto::Transmit
 
+use std::fmt;
+use std::io::{self, IoSlice};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+
+/// The most chunks offered to one write through.
+const THROUGH_SLICES: usize = 64;
+
+/// A connection's socket as the hub's task may write to it: without ever
+/// waiting.
+pub trait TryWrite: Send + Sync + fmt::Debug {
+    /// Writes what the socket takes at once, from the start of `bufs`;
+    /// `WouldBlock` if it takes nothing now.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+/// What [`Outbox::flush_through`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// Bytes written to the socket (report them to the hub).
+    pub written: usize,
+    /// Bytes are left for the writer: wake it.
+    pub wake: bool,
+}
 
 /// What a writer takes from its outbox.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -49,6 +82,9 @@ struct State {
     blocked: usize,
     /// The hub takes no input from this connection for now.
     input_paused: bool,
+    /// The writer took bytes it has not finished writing: nobody else may
+    /// write to the socket until it has.
+    writer_busy: bool,
 }
 
 /// The mailbox between the hub and one connection's writer.
@@ -165,6 +201,46 @@ impl Outbox {
         !state.abort
     }
 
+    /// Writes what is queued straight to the socket through `socket`, as
+    /// much as it takes at once, if the writer holds nothing it took
+    /// earlier, nothing more than `max` bytes is queued, and the connection
+    /// is not closing. Says how much was written and whether the writer
+    /// must be woken for the rest.
+    pub fn flush_through(&self, socket: &dyn TryWrite, max: usize) -> Flushed {
+        let mut state = self.lock();
+        if state.data.is_empty() {
+            return Flushed::default();
+        }
+        let queued: usize = state.data.iter().map(Bytes::len).sum();
+        if state.writer_busy || state.close || state.abort || queued > max {
+            return Flushed {
+                written: 0,
+                wake: true,
+            };
+        }
+        let mut slices = [IoSlice::new(&[]); THROUGH_SLICES];
+        let mut count = 0;
+        for (slot, chunk) in slices.iter_mut().zip(&state.data) {
+            *slot = IoSlice::new(chunk);
+            count += 1;
+        }
+        // Would block, or failed: the writer finds out for itself.
+        let written: usize = socket
+            .try_write_vectored(&slices[..count])
+            .unwrap_or_default();
+        advance(&mut state.data, written);
+        Flushed {
+            written,
+            wake: !state.data.is_empty(),
+        }
+    }
+
+    /// The writer wrote all it took: while it holds nothing, the hub's task
+    /// may write through again.
+    pub fn writer_drained(&self) {
+        self.lock().writer_busy = false;
+    }
+
     fn take_locked(state: &mut State) -> Option<Taken> {
         let news = !state.data.is_empty()
             || (state.close && !state.told_close)
@@ -172,6 +248,7 @@ impl Outbox {
         if !news {
             return None;
         }
+        state.writer_busy |= !state.data.is_empty();
         state.told_close |= state.close;
         state.told_abort |= state.abort;
         Some(Taken {
@@ -231,6 +308,28 @@ impl Outbox {
                 return Self::take_locked(&mut state);
             }
         }
+    }
+}
+
+/// Drops the first `n` bytes of `data`, partial chunks included.
+fn advance(data: &mut Vec<Bytes>, mut n: usize) {
+    let whole = data.iter().take_while(|chunk| {
+        let fits = chunk.len() <= n;
+        if fits {
+            n -= chunk.len();
+        }
+        fits
+    });
+    let whole = whole.count();
+    data.drain(..whole);
+    if n > 0
+        && let Some(first) = data.first_mut()
+    {
+        first.advance(n);
+    }
+    if data.is_empty() {
+        // Nothing held for an idle connection.
+        *data = Vec::new();
     }
 }
 
@@ -306,6 +405,105 @@ mod tests {
         outbox.pause_input();
         outbox.abort();
         assert!(!outbox.wait_for_input());
+    }
+
+    /// A socket that takes at most `room` bytes in all.
+    #[derive(Debug)]
+    struct Socket {
+        room: Mutex<usize>,
+        got: Mutex<Vec<u8>>,
+    }
+
+    impl Socket {
+        fn with_room(room: usize) -> Socket {
+            Socket {
+                room: Mutex::new(room),
+                got: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl TryWrite for Socket {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut room = self.room.lock().unwrap();
+            if *room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(*room - n);
+                self.got.lock().unwrap().extend_from_slice(&buf[..take]);
+                n += take;
+            }
+            *room -= n;
+            Ok(n)
+        }
+    }
+
+    fn chunks(parts: &[&'static [u8]]) -> Vec<Bytes> {
+        parts.iter().map(|p| Bytes::from_static(p)).collect()
+    }
+
+    #[test]
+    fn the_hubs_task_writes_through_what_the_socket_takes_and_leaves_the_rest() {
+        let outbox = Outbox::new();
+        let socket = Socket::with_room(5);
+        assert_eq!(outbox.flush_through(&socket, 1024), Flushed::default());
+        assert!(outbox.push(chunks(&[b"abc", b"def", b"gh"])));
+        let flushed = outbox.flush_through(&socket, 1024);
+        assert_eq!(
+            flushed,
+            Flushed {
+                written: 5,
+                wake: true
+            }
+        );
+        assert_eq!(*socket.got.lock().unwrap(), b"abcde");
+        // The writer gets the rest, from where the socket stopped.
+        let taken = outbox.take_blocking(Some(Duration::ZERO)).unwrap();
+        assert_eq!(taken.data.concat(), b"fgh");
+        // It holds bytes now: nothing is written past them.
+        *socket.room.lock().unwrap() = 100;
+        assert!(outbox.push(chunks(&[b"ij"])));
+        assert_eq!(outbox.flush_through(&socket, 1024).written, 0);
+        outbox.writer_drained();
+        assert_eq!(
+            outbox.flush_through(&socket, 1024),
+            Flushed {
+                written: 2,
+                wake: false
+            }
+        );
+        assert_eq!(*socket.got.lock().unwrap(), b"abcdeij");
+    }
+
+    #[test]
+    fn nothing_is_written_through_when_too_big_closing_or_blocked() {
+        let socket = Socket::with_room(100);
+        let outbox = Outbox::new();
+        assert!(outbox.push(chunks(&[b"0123456789"])));
+        let wake = Flushed {
+            written: 0,
+            wake: true,
+        };
+        assert_eq!(outbox.flush_through(&socket, 9), wake);
+        outbox.close();
+        assert_eq!(outbox.flush_through(&socket, 1024), wake);
+        let outbox = Outbox::new();
+        let full = Socket::with_room(0);
+        assert!(outbox.push(chunks(&[b"x"])));
+        assert_eq!(outbox.flush_through(&full, 1024), wake);
+        assert!(socket.got.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn advancing_drops_whole_chunks_then_part_of_one() {
+        let mut data = chunks(&[b"ab", b"", b"cd", b"ef"]);
+        advance(&mut data, 3);
+        assert_eq!(data.concat(), b"def");
+        assert_eq!(data.len(), 2);
+        advance(&mut data, 3);
+        assert!(data.is_empty() && data.capacity() == 0);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! close and the last bytes are flushed (shutting the socket down, which
 //! ends the reader's `read`), or when the hub aborts it.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chat_proto::ConnId;
-use transport_common::{HubMsg, Outbox, WriteQueue};
+use transport_common::{HubMsg, Outbox, TryWrite, WriteQueue};
 
 use crate::reports::ReportSender;
 use crate::server::Event;
@@ -62,7 +62,7 @@ impl Conn {
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
         written: ReportSender,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<Arc<Conn>> {
         // A blocked write returns now and then to see whether the hub
         // aborted the connection.
         stream.set_write_timeout(Some(ABORT_CHECK))?;
@@ -94,7 +94,7 @@ impl Conn {
             let _ = conn.stream.shutdown(Shutdown::Both);
             return Err(e);
         }
-        Ok(())
+        Ok(conn)
     }
 
     fn send(&self, msg: HubMsg) -> bool {
@@ -150,6 +150,8 @@ impl Conn {
             if !self.write_all(&mut queue) || taken.close {
                 break;
             }
+            // The hub thread may write through again.
+            self.outbox.writer_drained();
         }
         let _ = self.stream.shutdown(Shutdown::Both);
         self.finish();
@@ -181,5 +183,20 @@ impl Conn {
             }
         }
         true
+    }
+}
+
+/// The hub thread writes small output straight to the socket, without
+/// waking the writer thread, when the socket takes it at once: one
+/// `sendmsg` with `MSG_DONTWAIT` on the blocking socket (and
+/// `MSG_NOSIGNAL`, so a peer gone does not raise `SIGPIPE`).
+#[cfg(unix)]
+impl TryWrite for Conn {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = libc::MSG_DONTWAIT;
+        socket2::SockRef::from(&self.stream).send_vectored_with_flags(bufs, flags)
     }
 }

@@ -196,9 +196,15 @@ impl Server {
                     Event::Accepted(stream, peer) => {
                         let (id, outbox) = driver.accept(now, peer);
                         let (to_hub, written) = (to_hub.clone(), written_tx.clone());
-                        if let Err(e) = Conn::spawn(id, peer, stream, outbox, to_hub, written) {
-                            tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
-                            driver.handle(HubMsg::Closed(id), now);
+                        match Conn::spawn(id, peer, stream, outbox, to_hub, written) {
+                            #[cfg(unix)]
+                            Ok(conn) => driver.set_writer(id, conn),
+                            #[cfg(not(unix))]
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
+                                driver.handle(HubMsg::Closed(id), now);
+                            }
                         }
                     }
                     // The batch's end applies the handle's actions.
