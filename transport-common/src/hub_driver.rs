@@ -189,12 +189,15 @@ impl HubDriver {
                 let flushed = match &entry.writer {
                     Some(socket) => entry.outbox.flush_through(socket.as_ref(), THROUGH_MAX),
                     None => Flushed {
-                        written: 0,
                         wake: true,
+                        ..Flushed::default()
                     },
                 };
                 if flushed.wake {
                     entry.outbox.wake();
+                }
+                if let Some(spare) = flushed.spare {
+                    self.hub.recycle(spare);
                 }
                 if flushed.written > 0 {
                     // The window has room again: the hub may hand out more,
@@ -382,12 +385,13 @@ impl HubDriver {
         self.handle.set_stats(self.hub.stats());
         for output in routes.drain(..) {
             match output {
-                Output::Transmit(t) => {
+                Output::Transmit(mut t) => {
                     if let Some(outbox) = self.outbox(t.conn)
-                        && outbox.push(t.data)
+                        && outbox.push(&mut t.data)
                     {
                         self.to_wake.push(t.conn);
                     }
+                    self.hub.recycle(t.data);
                 }
                 Output::Close(id) => {
                     if let Some(outbox) = self.outbox(id) {

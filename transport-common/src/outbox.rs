@@ -53,6 +53,9 @@ pub struct Flushed {
     pub written: usize,
     /// Bytes are left for the writer: wake it.
     pub wake: bool,
+    /// The queue's buffer, emptied, to fill again (see
+    /// [`Hub::recycle`](chat_proto::Hub::recycle)).
+    pub spare: Option<Vec<Bytes>>,
 }
 
 /// What a writer takes from its outbox.
@@ -119,20 +122,22 @@ impl Outbox {
         }
     }
 
-    /// Queues chunks without waking the writer. Returns whether the outbox
-    /// was empty: then the caller must [`wake`](Self::wake) it, once its
-    /// batch of pushes is done, so that the writer takes many pushes in one
-    /// write.
-    #[must_use = "an outbox that was empty needs a wake() for the writer to run"]
-    pub fn push(&self, data: Vec<Bytes>) -> bool {
+    /// Queues chunks without waking the writer, taking them out of `data`
+    /// (which is left empty, its buffer for the caller to reuse, or
+    /// without one when the outbox kept it). Returns whether the outbox was
+    /// empty: then the caller must [`flush_through`](Self::flush_through)
+    /// or [`wake`](Self::wake) it once its batch of pushes is done, so that
+    /// many pushes go out in one write.
+    #[must_use = "an outbox that was empty needs a flush_through() or wake()"]
+    pub fn push(&self, data: &mut Vec<Bytes>) -> bool {
         let mut state = self.lock();
         let was_empty = state.data.is_empty();
-        if !state.abort {
-            if was_empty {
-                state.data = data;
-            } else {
-                state.data.extend(data);
-            }
+        if state.abort {
+            data.clear();
+        } else if was_empty && state.data.capacity() == 0 {
+            std::mem::swap(&mut state.data, data);
+        } else {
+            state.data.append(data);
         }
         was_empty
     }
@@ -214,8 +219,8 @@ impl Outbox {
         let queued: usize = state.data.iter().map(Bytes::len).sum();
         if state.writer_busy || state.close || state.abort || queued > max {
             return Flushed {
-                written: 0,
                 wake: true,
+                ..Flushed::default()
             };
         }
         let mut slices = [IoSlice::new(&[]); THROUGH_SLICES];
@@ -229,9 +234,12 @@ impl Outbox {
             .try_write_vectored(&slices[..count])
             .unwrap_or_default();
         advance(&mut state.data, written);
+        let wake = !state.data.is_empty();
         Flushed {
             written,
-            wake: !state.data.is_empty(),
+            wake,
+            // Nothing held for an idle connection.
+            spare: (!wake).then(|| std::mem::take(&mut state.data)),
         }
     }
 
@@ -327,10 +335,6 @@ fn advance(data: &mut Vec<Bytes>, mut n: usize) {
     {
         first.advance(n);
     }
-    if data.is_empty() {
-        // Nothing held for an idle connection.
-        *data = Vec::new();
-    }
 }
 
 #[cfg(test)]
@@ -354,8 +358,11 @@ mod tests {
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
         assert!(outbox.poll_take(&mut cx).is_pending());
-        assert!(outbox.push(vec![Bytes::from_static(b"a")]));
-        assert!(!outbox.push(vec![Bytes::from_static(b"b"), Bytes::from_static(b"c")]));
+        assert!(outbox.push(&mut vec![Bytes::from_static(b"a")]));
+        let mut more = vec![Bytes::from_static(b"b"), Bytes::from_static(b"c")];
+        assert!(!outbox.push(&mut more));
+        // Its chunks were taken, its buffer left to reuse.
+        assert!(more.is_empty() && more.capacity() >= 2);
         assert_eq!(counter.0.load(Ordering::SeqCst), 0);
         outbox.wake();
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
@@ -366,13 +373,13 @@ mod tests {
         assert!(!taken.close);
         assert!(outbox.poll_take(&mut cx).is_pending());
         // Empty again: the next push asks for a wake-up again.
-        assert!(outbox.push(vec![Bytes::from_static(b"d")]));
+        assert!(outbox.push(&mut vec![Bytes::from_static(b"d")]));
     }
 
     #[test]
     fn close_is_handed_out_once_after_the_data() {
         let outbox = Outbox::new();
-        assert!(outbox.push(vec![Bytes::from_static(b"bye:\n")]));
+        assert!(outbox.push(&mut vec![Bytes::from_static(b"bye:\n")]));
         outbox.close();
         let taken = outbox.take_blocking(Some(Duration::ZERO)).unwrap();
         assert_eq!((taken.data.len(), taken.close), (1, true));
@@ -382,9 +389,9 @@ mod tests {
     #[test]
     fn abort_drops_queued_data() {
         let outbox = Outbox::new();
-        assert!(outbox.push(vec![Bytes::from_static(b"x")]));
+        assert!(outbox.push(&mut vec![Bytes::from_static(b"x")]));
         outbox.abort();
-        let _ = outbox.push(vec![Bytes::from_static(b"y")]);
+        let _ = outbox.push(&mut vec![Bytes::from_static(b"y")]);
         let taken = outbox.take_blocking(None).unwrap();
         assert!(taken.abort && taken.data.is_empty());
     }
@@ -449,30 +456,25 @@ mod tests {
         let outbox = Outbox::new();
         let socket = Socket::with_room(5);
         assert_eq!(outbox.flush_through(&socket, 1024), Flushed::default());
-        assert!(outbox.push(chunks(&[b"abc", b"def", b"gh"])));
+        assert!(outbox.push(&mut chunks(&[b"abc", b"def", b"gh"])));
         let flushed = outbox.flush_through(&socket, 1024);
-        assert_eq!(
-            flushed,
-            Flushed {
-                written: 5,
-                wake: true
-            }
-        );
+        assert_eq!((flushed.written, flushed.wake), (5, true));
         assert_eq!(*socket.got.lock().unwrap(), b"abcde");
         // The writer gets the rest, from where the socket stopped.
         let taken = outbox.take_blocking(Some(Duration::ZERO)).unwrap();
         assert_eq!(taken.data.concat(), b"fgh");
         // It holds bytes now: nothing is written past them.
         *socket.room.lock().unwrap() = 100;
-        assert!(outbox.push(chunks(&[b"ij"])));
+        assert!(outbox.push(&mut chunks(&[b"ij"])));
         assert_eq!(outbox.flush_through(&socket, 1024).written, 0);
         outbox.writer_drained();
-        assert_eq!(
-            outbox.flush_through(&socket, 1024),
-            Flushed {
-                written: 2,
-                wake: false
-            }
+        let flushed = outbox.flush_through(&socket, 1024);
+        assert_eq!((flushed.written, flushed.wake), (2, false));
+        // The emptied buffer comes back, for the hub to fill again.
+        assert!(
+            flushed
+                .spare
+                .is_some_and(|v| v.is_empty() && v.capacity() > 0)
         );
         assert_eq!(*socket.got.lock().unwrap(), b"abcdeij");
     }
@@ -481,17 +483,17 @@ mod tests {
     fn nothing_is_written_through_when_too_big_closing_or_blocked() {
         let socket = Socket::with_room(100);
         let outbox = Outbox::new();
-        assert!(outbox.push(chunks(&[b"0123456789"])));
+        assert!(outbox.push(&mut chunks(&[b"0123456789"])));
         let wake = Flushed {
-            written: 0,
             wake: true,
+            ..Flushed::default()
         };
         assert_eq!(outbox.flush_through(&socket, 9), wake);
         outbox.close();
         assert_eq!(outbox.flush_through(&socket, 1024), wake);
         let outbox = Outbox::new();
         let full = Socket::with_room(0);
-        assert!(outbox.push(chunks(&[b"x"])));
+        assert!(outbox.push(&mut chunks(&[b"x"])));
         assert_eq!(outbox.flush_through(&full, 1024), wake);
         assert!(socket.got.lock().unwrap().is_empty());
     }
@@ -503,7 +505,7 @@ mod tests {
         assert_eq!(data.concat(), b"def");
         assert_eq!(data.len(), 2);
         advance(&mut data, 3);
-        assert!(data.is_empty() && data.capacity() == 0);
+        assert!(data.is_empty());
     }
 
     #[test]
@@ -513,7 +515,7 @@ mod tests {
             let outbox = outbox.clone();
             std::thread::spawn(move || outbox.take_blocking(Some(Duration::from_secs(10))))
         };
-        assert!(outbox.push(vec![Bytes::from_static(b"hi")]));
+        assert!(outbox.push(&mut vec![Bytes::from_static(b"hi")]));
         outbox.wake();
         let taken = writer.join().unwrap().unwrap();
         assert_eq!(taken.data.concat(), b"hi");
