@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use transport_async::{
     Accepted, Address, BoxFuture, LISTEN_BACKLOG, Listener, Runtime, Stream, TryWrite,
@@ -112,10 +113,26 @@ impl futures_io::AsyncRead for TokioStream {
     ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.0.poll_read_ready(cx))?;
-            match self.0.try_read(buf) {
+            // A short read drained the socket: like tokio's own reads, clear
+            // the readiness seen before the read (an event that came after
+            // it is kept), so the next read waits for the reactor instead of
+            // making a system call that would block. (On Unix, whose
+            // selectors tokio drives edge-triggered.)
+            let mut short = None;
+            let len = buf.len();
+            let read = self.0.try_io(Interest::READABLE, || {
+                let n = self.0.try_read(buf)?;
+                if cfg!(unix) && 0 < n && n < len {
+                    short = Some(n);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match (read, short) {
+                (_, Some(n)) => return Poll::Ready(Ok(n)),
                 // The readiness was stale: tokio cleared it; wait again.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return Poll::Ready(done),
+                (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => {}
+                (done, None) => return Poll::Ready(done),
             }
         }
     }
@@ -173,5 +190,62 @@ impl Listener for TokioListener {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.0.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+    use std::time::Duration;
+
+    async fn read(stream: &mut TokioStream, buf: &mut [u8]) -> io::Result<usize> {
+        use futures_io::AsyncRead;
+        poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, buf)).await
+    }
+
+    async fn write_through(writer: &Arc<dyn TryWrite>, bytes: &[u8]) {
+        // The writer never waits: retry until the socket takes it all.
+        let mut sent = 0;
+        while sent < bytes.len() {
+            match writer.try_write_vectored(&[IoSlice::new(&bytes[sent..])]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// After a short read (which clears the readiness it saw), what arrives
+    /// next is still read: no wake-up is lost. Bytes written through the
+    /// second handle arrive in order with those of the stream.
+    #[tokio::test]
+    async fn reads_what_arrives_after_a_short_read_and_writes_through_a_second_handle() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut server = TokioStream::new(server);
+        let client = TokioStream::new(client);
+        let writer = client.writer();
+        let mut buf = [0u8; 64];
+        for round in 0..3u8 {
+            let msg = [b'a' + round; 5];
+            write_through(&writer, &msg).await;
+            let mut got = Vec::new();
+            while got.len() < msg.len() {
+                let n = tokio::time::timeout(Duration::from_secs(5), read(&mut server, &mut buf))
+                    .await
+                    .expect("a read after a short one was never woken")
+                    .unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, msg);
+        }
+        drop(writer);
+        drop(client);
+        assert_eq!(read(&mut server, &mut buf).await.unwrap(), 0);
     }
 }
