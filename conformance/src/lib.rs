@@ -26,6 +26,7 @@
 
 pub mod async_harness;
 pub mod client_cases;
+pub mod flow_cases;
 pub mod hardening_cases;
 pub mod history_cases;
 pub mod room_cases;
@@ -131,10 +132,13 @@ pub trait TestClient: Sized {
 }
 
 /// Expands to one `#[test]` per server behaviour, run against `$start`:
-/// the cases of [`server_cases`], then those of [`room_cases`].
+/// the cases of [`server_cases`], [`room_cases`] and [`flow_cases`].
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
+        $crate::server_suite!(@in flow_cases, $start;
+            burst_while_all_read, never_reading_client_is_closed,
+            slow_reader_in_a_busy_room_is_closed, flooder_is_slowed_not_refused);
         $crate::server_suite!(@cases $start;
             login_ok, login_name_taken, login_invalid_names, login_unicode_name,
             messages_echo_in_one_order, busy_room_loses_nothing, frame_byte_by_byte, many_frames_in_one_write,

@@ -62,9 +62,9 @@ pub use chat_proto::{
 };
 pub use client_io::Client;
 pub use codec::{FrameCodec, Inbound, Outbound};
-pub use runtime::{BoxFuture, Listener, Runtime, Stream};
+pub use runtime::{Accepted, BoxFuture, Listener, Runtime, Stream};
 pub use server::Server;
 pub use transport_common::{
     Address, ClientOptions, ConnectError, DynStore, Events, LISTEN_BACKLOG, Login, ServerHandle,
-    ServerOptions, ServerSnapshot, TimedOut, check_config,
+    ServerOptions, ServerSnapshot, TimedOut, TryWrite, check_config,
 };

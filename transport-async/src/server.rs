@@ -30,7 +30,7 @@ use transport_common::{
 
 use crate::attach::{ATTACH_QUEUE, Attach, Attacher};
 use crate::conn_io::ConnIo;
-use crate::runtime::{BoxFuture, Listener, Runtime};
+use crate::runtime::{Accepted, BoxFuture, Listener, Runtime};
 
 /// Most messages handled before the loop yields to other tasks.
 const BUDGET: usize = 512;
@@ -247,9 +247,16 @@ impl ServerLoop {
             self.accept_paused = None;
         }
         match self.listener.poll_accept(cx) {
-            Poll::Ready(Ok((stream, peer))) => {
+            Poll::Ready(Ok(Accepted {
+                stream,
+                writer,
+                peer,
+            })) => {
                 self.accept_backoff.succeeded();
                 let (id, outbox) = self.driver.accept(now, peer);
+                if let Some(writer) = writer {
+                    self.driver.set_writer(id, writer);
+                }
                 // Debug level: at the default `info` no span exists, so an
                 // idle connection pays nothing for it.
                 let span = tracing::debug_span!("conn", %id, %peer);

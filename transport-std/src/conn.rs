@@ -16,17 +16,18 @@
 //! close and the last bytes are flushed (shutting the socket down, which
 //! ends the reader's `read`), or when the hub aborts it.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{Sender, SyncSender};
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chat_proto::ConnId;
-use transport_common::{HubMsg, Outbox, WriteQueue};
+use transport_common::{HubMsg, Outbox, TryWrite, WriteQueue};
 
+use crate::reports::ReportSender;
 use crate::server::Event;
 
 /// Stack size of connection threads: enough for a 16 KiB read buffer and
@@ -43,10 +44,11 @@ pub(crate) struct Conn {
     stream: TcpStream,
     outbox: Arc<Outbox>,
     to_hub: SyncSender<Event>,
-    /// Write reports take their own channel, which the hub thread empties
-    /// before every event: behind queued input they would reach it late,
-    /// and it would see writes as still pending that long succeeded.
-    written: Sender<(ConnId, usize)>,
+    /// Write reports take their own channel (see
+    /// [`reports`](crate::reports)): behind queued input they would reach
+    /// the hub late, and it would see writes as still pending that long
+    /// succeeded.
+    written: ReportSender,
     /// Threads still running; the last one out reports `Closed`.
     running: AtomicU8,
 }
@@ -59,8 +61,8 @@ impl Conn {
         stream: TcpStream,
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
-        written: Sender<(ConnId, usize)>,
-    ) -> std::io::Result<()> {
+        written: ReportSender,
+    ) -> std::io::Result<Arc<Conn>> {
         // A blocked write returns now and then to see whether the hub
         // aborted the connection.
         stream.set_write_timeout(Some(ABORT_CHECK))?;
@@ -92,7 +94,7 @@ impl Conn {
             let _ = conn.stream.shutdown(Shutdown::Both);
             return Err(e);
         }
-        Ok(())
+        Ok(conn)
     }
 
     fn send(&self, msg: HubMsg) -> bool {
@@ -148,6 +150,8 @@ impl Conn {
             if !self.write_all(&mut queue) || taken.close {
                 break;
             }
+            // The hub thread may write through again.
+            self.outbox.writer_drained();
         }
         let _ = self.stream.shutdown(Shutdown::Both);
         self.finish();
@@ -167,7 +171,7 @@ impl Conn {
                 Ok(0) => return false,
                 Ok(n) => {
                     queue.advance(n);
-                    if self.written.send((self.id, n)).is_err() {
+                    if !self.written.send(self.id, n) {
                         return false;
                     }
                 }
@@ -179,5 +183,20 @@ impl Conn {
             }
         }
         true
+    }
+}
+
+/// The hub thread writes small output straight to the socket, without
+/// waking the writer thread, when the socket takes it at once: one
+/// `sendmsg` with `MSG_DONTWAIT` on the blocking socket (and
+/// `MSG_NOSIGNAL`, so a peer gone does not raise `SIGPIPE`).
+#[cfg(unix)]
+impl TryWrite for Conn {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = libc::MSG_DONTWAIT;
+        socket2::SockRef::from(&self.stream).send_vectored_with_flags(bufs, flags)
     }
 }

@@ -18,6 +18,7 @@
 
 mod client;
 mod conn;
+mod reports;
 mod server;
 
 pub use chat_proto as proto;

@@ -40,14 +40,15 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
+use chat_proto::ServerConfig;
 use chat_proto::history::HistoryStore;
-use chat_proto::{ConnId, ServerConfig};
 use transport_common::{
     AcceptBackoff, DynStore, HubDriver, HubMsg, Next, ServerHandle, ServerOptions, bind_listener,
     check_config,
 };
 
 use crate::conn::Conn;
+use crate::reports;
 
 /// Events handled before the batch ends and the writers are woken.
 const EVENT_BATCH: usize = 64;
@@ -59,7 +60,8 @@ pub(crate) enum Event {
     Hub(HubMsg),
     /// From the acceptor.
     Accepted(TcpStream, SocketAddr),
-    /// The application queued an action through a [`ServerHandle`].
+    /// The application queued an action through a [`ServerHandle`], or
+    /// a writer reported bytes written: end a batch.
     Wake,
 }
 
@@ -167,7 +169,7 @@ impl Server {
         } = self;
         // Write reports take a channel of their own, emptied before every
         // event: behind queued input they would arrive late.
-        let (written_tx, written) = mpsc::channel::<(ConnId, usize)>();
+        let (written_tx, written) = reports::channel(to_hub.clone());
         let local = listener.local_addr()?;
         driver.register_waker(&Waker::from(Arc::new(LoopWaker(to_hub.clone()))));
         let stopping = Arc::new(AtomicBool::new(false));
@@ -183,7 +185,7 @@ impl Server {
         tracing::info!("serving");
         loop {
             let now = Instant::now();
-            take_reports(&written, &mut driver, now);
+            written.take(&mut driver, now);
             let event = match driver.end_batch(now) {
                 Next::Finished => break,
                 Next::Wait(Some(at)) => {
@@ -204,7 +206,7 @@ impl Server {
             // batch (one wake-up per writer) for all of their output.
             for event in batch(event, &inbox, EVENT_BATCH) {
                 let now = Instant::now();
-                take_reports(&written, &mut driver, now);
+                written.take(&mut driver, now);
                 match event {
                     Event::Hub(msg) => driver.handle(msg, now),
                     // During shutdown too: the hub answers a late arrival
@@ -212,9 +214,15 @@ impl Server {
                     Event::Accepted(stream, peer) => {
                         let (id, outbox) = driver.accept(now, peer);
                         let (to_hub, written) = (to_hub.clone(), written_tx.clone());
-                        if let Err(e) = Conn::spawn(id, peer, stream, outbox, to_hub, written) {
-                            tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
-                            driver.handle(HubMsg::Closed(id), now);
+                        match Conn::spawn(id, peer, stream, outbox, to_hub, written) {
+                            #[cfg(unix)]
+                            Ok(conn) => driver.set_writer(id, conn),
+                            #[cfg(not(unix))]
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
+                                driver.handle(HubMsg::Closed(id), now);
+                            }
                         }
                     }
                     // The batch's end applies the handle's actions.
@@ -226,16 +234,6 @@ impl Server {
         let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
         let _ = acceptor.join();
         driver.outcome()
-    }
-}
-
-/// Hands the hub every write report that has arrived, so that whatever it
-/// decides next (on input or on a timer) sees what is really unflushed.
-/// Reports change nothing else in the hub, so they need no wake-up of
-/// their own.
-fn take_reports(written: &mpsc::Receiver<(ConnId, usize)>, driver: &mut HubDriver, now: Instant) {
-    for (id, n) in written.try_iter() {
-        driver.handle(HubMsg::Written(id, n), now);
     }
 }
 
