@@ -26,31 +26,41 @@
 #           (otherwise a client sending over 256 bytes a second, or with
 #           more than 3 commands waiting, is paused for a second at a time,
 #           and the paced scenario alone sends 7 kB/s a client)
-# SERVER_CMD and NGIRCD must exec the server itself (its pid is measured).
+#   base    with --base-cmd CMD (BASE_CMD): a second build of our server
+#           (say, one from before a change), started like ours and run
+#           between ours and ngircd, so a change is measured in the same
+#           run as ngircd
+# Our servers log their connections' closes (RUST_LOG plus
+# transport_common::hub_driver=info); their RESULT lines get
+# server_slow_consumer_closes=N, the closes with reason slow-consumer.
+# SERVER_CMD, BASE_CMD and NGIRCD must exec the server itself (its pid is
+# measured).
 # As root, ngircd drops to the user nobody; it needs no files besides its
 # config. Install it with `apt-get install ngircd`; the Debian service it
 # comes with is not used.
 #
-# Usage: chat-load/bench-irc.sh [--server-cmd CMD] [--ngircd PATH]
+# Usage: chat-load/bench-irc.sh [--server-cmd CMD] [--base-cmd CMD] [--ngircd PATH]
 #                               [--scenarios "latency fanout burst0"]
 #                               [--runs N] [--port N] [--irc-port N] [--no-build]
-# Environment (flags win): SERVER_CMD, NGIRCD, SCENARIOS (default latency),
-# RUNS (1; runs alternate ours, ngircd, ours, ...), PORT (7979), IRC_PORT
+# Environment (flags win): SERVER_CMD, BASE_CMD, NGIRCD, SCENARIOS (default latency),
+# RUNS (1; runs alternate ours, [base,] ngircd, ours, ...), PORT (7979), IRC_PORT
 # (6797), SERVER_EXTRA, GEN_THREADS, LATENCY_MESSAGES, NICE, RUST_LOG
 # (default warn), CARGO_TARGET_DIR, LOAD_BIN, as for bench.sh.
 #
 # Output: each run's summary, then every RESULT line prefixed with
-# `scenario=`, `variant=` (ours or ngircd), `run=`, the load average and
+# `scenario=`, `variant=` (ours, base or ngircd), `run=`, the load average and
 # how busy the CPUs were just before, then one RATIO line per scenario and
 # run: ours over ngircd for deliveries per server CPU-second (above 1: we
 # use less CPU per delivery), p99 latency and peak RSS (below 1: ours is
-# lower), each followed by both figures (`ours_KEY=`, `ngircd_KEY=`).
+# lower), each followed by both figures (`ours_KEY=`, `ngircd_KEY=`);
+# with a base, a RATIO_BASE line too: ours over base, the same keys.
 # Exit status: non-zero if any run failed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_CMD=${SERVER_CMD:-"$TARGET_DIR/release/chat serve"}
+BASE_CMD=${BASE_CMD:-}
 NGIRCD=${NGIRCD:-ngircd}
 SCENARIOS=${SCENARIOS:-latency}
 RUNS=${RUNS:-1}
@@ -68,6 +78,7 @@ fi
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --server-cmd) SERVER_CMD=$2; shift 2 ;;
+        --base-cmd) BASE_CMD=$2; shift 2 ;;
         --ngircd) NGIRCD=$2; shift 2 ;;
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
@@ -147,12 +158,18 @@ chmod 644 "$WORK/ngircd.conf"
 # start VARIANT LOG: starts our server or ngircd in the background and waits
 # for its port to accept connections (10 s at most).
 start() {
-    local variant=$1 log=$2 port
-    if [[ $variant == ours ]]; then
+    local variant=$1 log=$2 port cmd
+    if [[ $variant != ngircd ]]; then
         port=$PORT
-        # Word splitting of SERVER_CMD and SERVER_EXTRA is intended.
+        cmd=$SERVER_CMD
+        if [[ $variant == base ]]; then
+            cmd=$BASE_CMD
+        fi
+        # Word splitting of the command and SERVER_EXTRA is intended; the
+        # hub driver's closes are logged to count slow consumers.
         # shellcheck disable=SC2086
-        "${NICE_CMD[@]}" $SERVER_CMD --addr "127.0.0.1:$PORT" --max-connections 20000 \
+        RUST_LOG="$RUST_LOG,transport_common::hub_driver=info" \
+            "${NICE_CMD[@]}" $cmd --addr "127.0.0.1:$PORT" --max-connections 20000 \
             --rate-limit off $SERVER_EXTRA 2>"$log" &
     else
         port=$IRC_PORT
@@ -209,9 +226,14 @@ for SCENARIO in $SCENARIOS; do
         burst0) load_args=(fanout --clients 50 --messages 1000 --size 64 --window 0) ;;
         *) echo "bench-irc.sh: unknown scenario $SCENARIO" >&2; exit 2 ;;
     esac
+    variants=(ours)
+    if [[ -n "$BASE_CMD" ]]; then
+        variants+=(base)
+    fi
+    variants+=(ngircd)
     for run in $(seq "$RUNS"); do
         declare -A line=()
-        for variant in ours ngircd; do
+        for variant in "${variants[@]}"; do
             busy=$(busy_pct)
             log="$WORK/$variant-$SCENARIO-$run.log"
             start "$variant" "$log"
@@ -220,6 +242,9 @@ for SCENARIO in $SCENARIOS; do
             if [[ $variant == ngircd ]]; then
                 args+=(--protocol irc --addr "127.0.0.1:$IRC_PORT")
                 what="$NGIRCD --nodaemon --config $WORK/ngircd.conf"
+            elif [[ $variant == base ]]; then
+                args+=(--addr "127.0.0.1:$PORT")
+                what="$BASE_CMD --rate-limit off $SERVER_EXTRA"
             else
                 args+=(--addr "127.0.0.1:$PORT")
                 what="$SERVER_CMD --rate-limit off $SERVER_EXTRA"
@@ -246,6 +271,10 @@ for SCENARIO in $SCENARIOS; do
                 FAILED=1
             fi
             result=$(grep '^RESULT' "$out" | head -1 || true)
+            if [[ $variant != ngircd && -n "$result" ]]; then
+                slow=$(grep -c 'slow-consumer' "$log" || true)
+                result="$result server_slow_consumer_closes=$slow"
+            fi
             line[$variant]=$result
             if [[ -n "$result" ]]; then
                 RESULTS+=("RESULT scenario=$SCENARIO variant=$variant run=$run nice=${NICE:-0} load1=$load1 busy_before_pct=$busy ${result#RESULT }")
@@ -260,6 +289,16 @@ for SCENARIO in $SCENARIOS; do
             r+=("$key=$(ratio "$a" "$b") ours_$key=${a:--} ngircd_$key=${b:--}")
         done
         RATIOS+=("${r[*]}")
+        if [[ -n "$BASE_CMD" ]]; then
+            base=${line[base]:-}
+            r=("RATIO_BASE scenario=$SCENARIO run=$run")
+            for key in deliveries_per_server_cpu_s lat_p99_us server_hwm_kb; do
+                a=$(field "$ours" "$key")
+                b=$(field "$base" "$key")
+                r+=("$key=$(ratio "$a" "$b") ours_$key=${a:--} base_$key=${b:--}")
+            done
+            RATIOS+=("${r[*]}")
+        fi
         unset line
     done
 done

@@ -26,7 +26,12 @@
 //! write what `poll_transmit` yields and act on what `poll_event` yields.
 //! Then sleep no later than what `poll_timeout` returns, and call
 //! `handle_timeout`. Skipping a drain delays output: a pong left in the
-//! queue because nobody was reading lets the peer's keepalive expire.
+//! queue because nobody was reading lets the peer's keepalive expire. A
+//! server loop that has several inputs in hand at once (what its
+//! connections sent while it was busy) may apply them all, then drain the
+//! hub once: the outputs are the same, in the same order, and a busy
+//! room's messages go out together (a drain must still come before the
+//! loop waits for anything).
 //!
 //! # A complete exchange
 //!

@@ -76,6 +76,25 @@ pub(crate) struct ServeArgs {
     /// Unflushed bytes per connection before it is dropped as a slow consumer.
     #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().outbound_limit)]
     outbound_limit: usize,
+    /// Seconds a connection with output pending may go without its socket
+    /// taking any before it is closed as a slow consumer; also how long a
+    /// room may hold its senders paused for a member that does not keep up.
+    #[arg(long, value_name = "SECS",
+          default_value_t = ServerConfig::default().write_timeout.as_secs_f64())]
+    write_timeout: f64,
+    /// MiB a room may hold for its slowest member (once, however many
+    /// members share them); past it, senders to the room are paused until
+    /// it drains to half.
+    #[arg(long, value_name = "MIB", default_value_t = ServerConfig::default().room_backlog >> 20)]
+    room_backlog: usize,
+    /// Bytes handed to a connection's socket and not yet written, at most;
+    /// the rest waits in the hub (room messages in the room).
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().send_window)]
+    send_window: usize,
+    /// Bytes of private output (answers to its who:, pongs) owed to a
+    /// connection past which its input pauses until half is written.
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::default().pause_backlog)]
+    pause_backlog: usize,
     /// Room size up to which join: and left: are broadcast.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().presence_limit)]
     presence_limit: usize,
@@ -178,6 +197,13 @@ impl ServeArgs {
         config.max_connections = self.max_connections;
         config.outbound_limit = self.outbound_limit;
         config.presence_limit = self.presence_limit;
+        config.write_timeout = seconds("write-timeout", self.write_timeout)?;
+        config.room_backlog = self
+            .room_backlog
+            .checked_mul(1 << 20)
+            .ok_or_else(|| format!("--room-backlog: {} MiB is too large", self.room_backlog))?;
+        config.send_window = self.send_window;
+        config.pause_backlog = self.pause_backlog;
         config.rate_limit = match self.rate_limit {
             None => config.rate_limit,
             Some(RateArg::Off) => None,
@@ -612,6 +638,44 @@ mod tests {
         );
         // History bytes above half the room backlog cannot work.
         assert!(config(&["--history-bytes", "16777216"]).is_err());
+    }
+
+    #[test]
+    fn without_flags_every_limit_is_the_cores_default() {
+        // The seed is drawn per run (see the history test); the rest is
+        // the core's default.
+        let mut c = config(&[]).unwrap();
+        c.seed = ServerConfig::default().seed;
+        assert_eq!(c, ServerConfig::default());
+    }
+
+    #[test]
+    fn the_flow_limits_have_flags() {
+        let c = config(&[
+            "--write-timeout",
+            "2.5",
+            "--room-backlog",
+            "4",
+            "--send-window",
+            "65536",
+            "--pause-backlog",
+            "131072",
+        ])
+        .unwrap();
+        assert_eq!(c.write_timeout, Duration::from_millis(2500));
+        assert_eq!(c.room_backlog, 4 << 20);
+        assert_eq!((c.send_window, c.pause_backlog), (65536, 131072));
+        // Values the core cannot work with are refused with its reason.
+        for (bad, field) in [
+            (["--write-timeout", "0"], "write_timeout"),
+            (["--room-backlog", "0"], "room_backlog"),
+            (["--send-window", "100"], "send_window"),
+            (["--pause-backlog", "100"], "pause_backlog"),
+        ] {
+            let err = config(&bad).unwrap_err();
+            assert!(err.contains(field), "{bad:?}: {err}");
+        }
+        assert!(config(&["--room-backlog", &usize::MAX.to_string()]).is_err());
     }
 
     #[test]

@@ -42,6 +42,7 @@
 
 pub mod async_harness;
 pub mod client_cases;
+pub mod flow_cases;
 pub mod hardening_cases;
 pub mod history_cases;
 pub mod room_cases;
@@ -178,7 +179,8 @@ pub trait TestClient: Sized {
 }
 
 /// Expands to one `#[test]` per server behaviour, run against `$start`:
-/// the cases of [`server_cases`], then those of [`room_cases`].
+/// the cases of [`server_cases`] and [`room_cases`], over plain text or
+/// TLS alike.
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
@@ -214,6 +216,19 @@ macro_rules! server_suite {
                 $crate::$module::$case(&$start);
             }
         )*
+    };
+}
+
+/// Expands to one `#[test]` per flow-control behaviour ([`flow_cases`]),
+/// run against `$start`. Plain text only: the cases read and write one
+/// connection from two threads ([`RawConn::writer`](wire::RawConn::writer))
+/// or shrink its receive buffer, which a TLS session does not allow.
+#[macro_export]
+macro_rules! flow_suite {
+    ($start:expr) => {
+        $crate::server_suite!(@in flow_cases, $start;
+            burst_while_all_read, never_reading_client_is_closed,
+            slow_reader_in_a_busy_room_is_closed, flooder_is_slowed_not_refused);
     };
 }
 

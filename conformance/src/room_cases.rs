@@ -33,7 +33,7 @@ fn unlimited() -> ServerConfig {
 /// Connects and logs in as `name` with the rooms capability: `cap:rooms`,
 /// `ok:NAME`, then the default room in the room form (`joined:` and
 /// `room:`).
-fn rooms_login(conn_to: std::net::SocketAddr, name: &str) -> RawConn {
+fn rooms_login(conn_to: crate::wire::Target, name: &str) -> RawConn {
     let mut c = RawConn::connect(conn_to);
     c.send(format!("cap:rooms\niam:{name}\n").as_bytes());
     c.expect("cap:rooms");
@@ -82,7 +82,7 @@ fn rooms_of(c: &mut RawConn, max_frame_len: usize) -> BTreeMap<String, usize> {
 /// others hear of a rooms client as `joined:`.
 pub fn room_capability_is_answered(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let addr = server.addr();
+    let addr = server.target();
     let mut a = rooms_login(addr, "a");
     let mut b = RawConn::connect(addr);
     b.send(b"cap:unheard-of,rooms,x-1\n");
@@ -115,8 +115,8 @@ pub fn room_capability_is_answered(start: Start<'_>) {
 /// the same frames for rooms other than the default one.
 pub fn room_join_and_part(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let mut a = rooms_login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut a = rooms_login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("joined:lobby:b");
     let (epoch, next) = join(&mut a, "rust", "a");
     assert_eq!(next, 0);
@@ -129,7 +129,7 @@ pub fn room_join_and_part(start: Start<'_>) {
     b.expect("said:rust:0:a:one");
     b.expect("said:rust:1:a:two");
     // A later member starts after what was said.
-    let mut c = RawConn::login(server.addr(), "c");
+    let mut c = RawConn::login(server.target(), "c");
     let (epoch_c, next) = join(&mut c, "rust", "c");
     assert_eq!((epoch_c.as_str(), next), (epoch.as_str(), 2));
     a.skip_to("joined:rust:c");
@@ -143,7 +143,7 @@ pub fn room_join_and_part(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.history = chat_proto::History::none();
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "a");
+    let mut a = RawConn::login(server.target(), "a");
     let (first, _) = join(&mut a, "tmp", "a");
     a.send(b"say:tmp:x\npart:tmp\n");
     a.expect("said:tmp:0:a:x");
@@ -161,7 +161,7 @@ pub fn room_persistent_rooms_keep_their_log(start: Start<'_>) {
     config.persistent_rooms = true;
     config.history = chat_proto::History::none();
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "a");
+    let mut a = RawConn::login(server.target(), "a");
     let (epoch, _) = join(&mut a, "keep", "a");
     a.send(b"say:keep:1\nsay:keep:2\npart:keep\n");
     a.expect("said:keep:0:a:1");
@@ -178,8 +178,8 @@ pub fn room_persistent_rooms_keep_their_log(start: Start<'_>) {
 /// hold colons and any script.
 pub fn room_say_reaches_every_member(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let mut a = rooms_login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "张三");
+    let mut a = rooms_login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "张三");
     a.expect("joined:lobby:张三");
     join(&mut a, "rust", "a");
     join(&mut b, "rust", "张三");
@@ -194,7 +194,7 @@ pub fn room_say_reaches_every_member(start: Start<'_>) {
         assert!(got == expected_a || got == expected_b, "{got:?}");
     }
     // The default room heard nothing of it.
-    let mut lobby_only = RawConn::login(server.addr(), "lobby_only");
+    let mut lobby_only = RawConn::login(server.target(), "lobby_only");
     a.send(b"say:rust:more\n");
     a.skip_to("said:rust:2:a:more");
     assert_eq!(lobby_only.sync("l"), Vec::<String>::new());
@@ -213,12 +213,12 @@ pub fn room_who_lists_members(start: Start<'_>) {
     for i in 0..12 {
         // 24 characters each: twelve of them need two frames of 256 bytes.
         let name = format!("member{i:02}-{}", "x".repeat(15));
-        let mut c = RawConn::login(server.addr(), &name);
+        let mut c = RawConn::login(server.target(), &name);
         join(&mut c, "big", &name);
         members.push(name);
         conns.push(c);
     }
-    let mut outsider = RawConn::login(server.addr(), "outsider");
+    let mut outsider = RawConn::login(server.target(), "outsider");
     for ask in ["who:big\n", "who:BIG\n"] {
         outsider.send(ask.as_bytes());
         let listed = outsider.listing("members:big:", MAX);
@@ -249,8 +249,8 @@ pub fn room_list_names_every_room(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.max_frame_len = MAX;
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("join:b");
     let mut expected = BTreeMap::from([(LOBBY.to_owned(), 2)]);
     // 30 rooms of 24-character names: several frames of 256 bytes.
@@ -271,9 +271,9 @@ pub fn room_list_names_every_room(start: Start<'_>) {
 /// reaches its holder; nobody else hears it.
 pub fn room_private_messages(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut bob = rooms_login(server.addr(), "Bob");
-    let mut c = RawConn::login(server.addr(), "c");
+    let mut a = RawConn::login(server.target(), "a");
+    let mut bob = rooms_login(server.target(), "Bob");
+    let mut c = RawConn::login(server.target(), "c");
     a.skip_to("join:c");
     bob.expect("joined:lobby:c");
     a.send(b"pm:bob:just between us: ok?\n");
@@ -302,8 +302,8 @@ pub fn room_private_messages(start: Start<'_>) {
 /// `parted:`, `members:`), and each reaches the other.
 pub fn room_default_room_in_both_forms(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let mut plain = RawConn::login(server.addr(), "plain");
-    let mut modern = rooms_login(server.addr(), "modern");
+    let mut plain = RawConn::login(server.target(), "plain");
+    let mut modern = rooms_login(server.target(), "modern");
     plain.expect("join:modern");
     plain.send(b"msg:hello\n");
     plain.expect("msg:plain:hello");
@@ -323,7 +323,7 @@ pub fn room_default_room_in_both_forms(start: Start<'_>) {
     assert_eq!(modern.listing("members:lobby:", 4096), ["plain", "modern"]);
     plain.send(b"who:lobby\n");
     assert_eq!(plain.listing("members:lobby:", 4096), ["plain", "modern"]);
-    let mut third = RawConn::login(server.addr(), "third");
+    let mut third = RawConn::login(server.target(), "third");
     plain.expect("join:third");
     modern.expect("joined:lobby:third");
     third.send(b"bye:\n");
@@ -337,16 +337,16 @@ pub fn room_default_room_in_both_forms(start: Start<'_>) {
 /// of the same server.
 pub fn room_seed_session_is_unchanged(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let mut elsewhere = rooms_login(server.addr(), "elsewhere");
+    let mut elsewhere = rooms_login(server.target(), "elsewhere");
     join(&mut elsewhere, "rust", "elsewhere");
     elsewhere.send(b"part:lobby\nsay:rust:before\n");
     elsewhere.expect("parted:lobby:elsewhere");
     elsewhere.expect("said:rust:0:elsewhere:before");
 
-    let mut zhangsan = RawConn::connect(server.addr());
+    let mut zhangsan = RawConn::connect(server.target());
     zhangsan.send(b"iam:zhangsan\n");
     zhangsan.expect("ok:zhangsan");
-    let mut lisi = RawConn::connect(server.addr());
+    let mut lisi = RawConn::connect(server.target());
     lisi.send(b"iam:lisi\n");
     zhangsan.expect("join:lisi");
     lisi.expect("ok:lisi");
@@ -378,7 +378,7 @@ pub fn room_errors_are_answered(start: Start<'_>) {
     config.max_rooms = 4;
     config.room_members = 2;
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "abcdefghij");
+    let mut a = RawConn::login(server.target(), "abcdefghij");
     let name = "abcdefghij";
     a.send(b"say:nowhere:x\nwho:nowhere\npart:nowhere\npm:ghost:x\n");
     a.expect("err:no-such-room:there is no room nowhere");
@@ -402,9 +402,9 @@ pub fn room_errors_are_answered(start: Start<'_>) {
     a.send(b"join:three\n");
     a.expect("err:too-many-rooms:in 3 rooms already, the most allowed");
     // Per server: the lobby, one, two and three.
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut b = RawConn::login(server.target(), "b");
     join(&mut b, "three", "b");
-    let mut c = RawConn::login(server.addr(), "c");
+    let mut c = RawConn::login(server.target(), "c");
     c.send(b"join:four\n");
     c.expect("err:too-many-rooms:the server holds 4 rooms, the most allowed");
     // Per room: one holds two members at most (the lobby has no such
@@ -434,7 +434,7 @@ pub fn room_errors_are_answered(start: Start<'_>) {
 /// breaks its rule is `bad-frame`; the connection goes on.
 pub fn room_frames_need_a_login_and_a_grammar(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let mut a = RawConn::connect(server.addr());
+    let mut a = RawConn::connect(server.target());
     a.send(b"join:rust\npart:rust\nsay:rust:x\nwho:rust\nrooms:\npm:x:y\n");
     for _ in 0..6 {
         a.expect("err:not-logged-in:log in with iam:NAME first");
@@ -455,7 +455,7 @@ pub fn room_names_and_look_alikes(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.max_frame_len = 256;
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "a");
+    let mut a = RawConn::login(server.target(), "a");
     let long = "x".repeat(33);
     for bad in ["a b", "", "a,b", "a:b", long.as_str(), "tab\there"] {
         a.send(format!("join:{bad}\n").as_bytes());
@@ -471,7 +471,7 @@ pub fn room_names_and_look_alikes(start: Start<'_>) {
     a.expect("err:bad-name:a room name may have at most 118 bytes here");
     join(&mut a, &"房".repeat(30), "a");
     let (epoch, _) = join(&mut a, "Rust", "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("join:b");
     b.send(b"join:RUST\n");
     b.expect("joined:Rust:b");
@@ -492,7 +492,7 @@ pub fn room_names_and_look_alikes(start: Start<'_>) {
 /// neither.
 pub fn room_isolation(start: Start<'_>) {
     let server = start(unlimited());
-    let addr = server.addr();
+    let addr = server.target();
     let mut red = rooms_login(addr, "red");
     let mut blue = rooms_login(addr, "blue");
     let mut both = rooms_login(addr, "both");
@@ -550,9 +550,9 @@ pub fn room_order_is_one_order(start: Start<'_>) {
     let names = ["s0", "s1", "s2", "s3"];
     for (i, name) in names.iter().enumerate() {
         let mut c = if i == 3 {
-            RawConn::login(server.addr(), name)
+            RawConn::login(server.target(), name)
         } else {
-            rooms_login(server.addr(), name)
+            rooms_login(server.target(), name)
         };
         join(&mut c, "order", name);
         conns.push(c);
@@ -600,10 +600,10 @@ pub fn room_presence_limit(start: Start<'_>) {
     let mut config = ServerConfig::default();
     config.presence_limit = 2;
     let server = start(config);
-    let mut a = RawConn::login(server.addr(), "a");
-    let mut b = RawConn::login(server.addr(), "b");
+    let mut a = RawConn::login(server.target(), "a");
+    let mut b = RawConn::login(server.target(), "b");
     a.expect("join:b");
-    let mut c = RawConn::login(server.addr(), "c");
+    let mut c = RawConn::login(server.target(), "c");
     join(&mut a, "r", "a");
     join(&mut b, "r", "b");
     a.expect("joined:r:b");
@@ -621,9 +621,9 @@ pub fn room_presence_limit(start: Start<'_>) {
 /// in its form, and the listings follow.
 pub fn room_leaving_the_server_leaves_every_room(start: Start<'_>) {
     let server = start(ServerConfig::default());
-    let mut a = rooms_login(server.addr(), "a");
-    let mut b = rooms_login(server.addr(), "b");
-    let mut plain = RawConn::login(server.addr(), "plain");
+    let mut a = rooms_login(server.target(), "a");
+    let mut b = rooms_login(server.target(), "b");
+    let mut plain = RawConn::login(server.target(), "plain");
     a.sync("a0");
     b.sync("b0");
     for (c, name) in [(&mut a, "a"), (&mut b, "b")] {
@@ -652,7 +652,7 @@ pub fn room_handle_sees_room_activity(start: Start<'_>) {
     config.activity_events = true;
     let server = start(config);
     let events = server.handle().events();
-    let mut a = RawConn::login(server.addr(), "a");
+    let mut a = RawConn::login(server.target(), "a");
     join(&mut a, "rust", "a");
     a.send(b"say:rust:hi\npm:a:me\npart:rust\n");
     a.expect("said:rust:0:a:hi");

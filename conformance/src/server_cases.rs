@@ -535,7 +535,7 @@ pub fn graceful_shutdown(start: Start<'_>) {
 }
 
 /// The id of the logged-in connection called `name`, from the handle.
-fn conn_of(server: &TestServer, name: &str) -> ConnId {
+pub(crate) fn conn_of(server: &TestServer, name: &str) -> ConnId {
     server
         .handle()
         .logged_in()
@@ -547,13 +547,23 @@ fn conn_of(server: &TestServer, name: &str) -> ConnId {
 
 /// The next event matching `pred`, skipping others.
 fn wait_event(events: &Events, what: &str, pred: impl Fn(&HubEvent) -> bool) -> HubEvent {
-    let deadline = Instant::now() + PATIENCE;
+    wait_event_within(events, what, PATIENCE, pred)
+}
+
+/// The next event matching `pred` within `patience`, skipping others.
+pub(crate) fn wait_event_within(
+    events: &Events,
+    what: &str,
+    patience: Duration,
+    pred: impl Fn(&HubEvent) -> bool,
+) -> HubEvent {
+    let deadline = Instant::now() + patience;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match events.recv_timeout(left) {
             Ok(Some(event)) if pred(&event) => return event,
             Ok(Some(_)) => {}
-            Ok(None) | Err(_) => panic!("no {what} within {PATIENCE:?}"),
+            Ok(None) | Err(_) => panic!("no {what} within {patience:?}"),
         }
     }
 }

@@ -70,6 +70,8 @@ impl Stream {
 pub struct RawConn {
     stream: Stream,
     buf: Vec<u8>,
+    /// Where the unread part of `buf` starts (lines before it were taken).
+    start: usize,
     eof: bool,
 }
 
@@ -87,9 +89,35 @@ impl RawConn {
                 tls_handshake(tcp, PATIENCE).expect("the TLS handshake"),
             )),
         };
+        RawConn::from_stream(stream)
+    }
+
+    /// Connects to `addr` (plain text) with a receive buffer of about
+    /// `bytes` (the kernel may round it), set before connecting so that the
+    /// window the server sees is small from the start: a reader that stops
+    /// reading holds little in its own buffers.
+    pub fn connect_with_recv_buffer(addr: SocketAddr, bytes: usize) -> RawConn {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .expect("create a socket");
+        socket
+            .set_recv_buffer_size(bytes)
+            .expect("set the receive buffer");
+        socket
+            .connect_timeout(&addr.into(), PATIENCE)
+            .expect("connect to the server");
+        RawConn::from_stream(Stream::Plain(socket.into()))
+    }
+
+    fn from_stream(stream: Stream) -> RawConn {
+        stream.tcp().set_nodelay(true).expect("set TCP_NODELAY");
         RawConn {
             stream,
             buf: Vec::new(),
+            start: 0,
             eof: false,
         }
     }
@@ -108,20 +136,28 @@ impl RawConn {
         socket
             .connect_timeout(&addr.into(), PATIENCE)
             .expect("connect to the server");
-        let stream = TcpStream::from(socket);
-        stream.set_nodelay(true).expect("set TCP_NODELAY");
-        RawConn {
-            stream: Stream::Plain(stream),
-            buf: Vec::new(),
-            eof: false,
+        RawConn::from_stream(Stream::Plain(socket.into()))
+    }
+
+    /// Logs in as `name` on a connection made already, expecting `ok:NAME`.
+    pub fn log_in(&mut self, name: &str) {
+        self.send(format!("iam:{name}\n").as_bytes());
+        self.expect(&format!("ok:{name}"));
+    }
+
+    /// A second handle on the socket, for a thread that writes while
+    /// another reads. Plain text only: a TLS session cannot be shared.
+    pub fn writer(&self) -> TcpStream {
+        match &self.stream {
+            Stream::Plain(tcp) => tcp.try_clone().expect("clone the socket"),
+            Stream::Tls(_) => panic!("RawConn::writer needs a plain connection"),
         }
     }
 
     /// Connects and logs in as `name`, expecting `ok:NAME`.
     pub fn login(target: impl Into<Target>, name: &str) -> RawConn {
         let mut conn = RawConn::connect(target);
-        conn.send(format!("iam:{name}\n").as_bytes());
-        conn.expect(&format!("ok:{name}"));
+        conn.log_in(name);
         conn
     }
 
@@ -144,34 +180,71 @@ impl RawConn {
     pub fn try_line(&mut self, patience: Duration) -> Option<String> {
         let deadline = after(Instant::now(), patience.min(MAX_DURATION));
         loop {
-            if let Some(lf) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=lf).collect();
-                let text = String::from_utf8(line[..lf].to_vec()).expect("server sent UTF-8");
-                return Some(text);
+            if let Some(line) = self.take_line() {
+                return Some(line);
             }
             if self.eof {
                 return None;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
+            if left.is_zero() || !self.read_some(64 << 10, left) {
+                return self.take_line();
             }
-            self.stream
-                .tcp()
-                .set_read_timeout(Some(left))
-                .expect("set timeout");
-            let mut chunk = [0u8; 64 * 1024];
+        }
+    }
+
+    /// A whole line already read from the socket, if there is one.
+    pub fn take_line(&mut self) -> Option<String> {
+        let Some(lf) = self.buf[self.start..].iter().position(|&b| b == b'\n') else {
+            // Only a partial line is left: keep it at the front.
+            self.buf.drain(..self.start);
+            self.start = 0;
+            return None;
+        };
+        let line = &self.buf[self.start..self.start + lf];
+        let text = String::from_utf8(line.to_vec()).expect("server sent UTF-8");
+        self.start += lf + 1;
+        Some(text)
+    }
+
+    /// One read of at most `max` bytes, waiting up to `patience`; false if
+    /// nothing came in time or the stream ended (see
+    /// [`is_eof`](Self::is_eof)). A slow reader reads this way, a sip at a
+    /// time.
+    pub fn read_some(&mut self, max: usize, patience: Duration) -> bool {
+        if self.eof {
+            return false;
+        }
+        self.stream
+            .tcp()
+            .set_read_timeout(Some(patience.clamp(Duration::from_millis(1), MAX_DURATION)))
+            .expect("set timeout");
+        let mut chunk = vec![0u8; max.clamp(1, 64 << 10)];
+        loop {
             match self.stream.read(&mut chunk) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return None;
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return true;
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // A reset after the server closed counts as the end.
                 Err(_) => self.eof = true,
             }
+            return false;
         }
+    }
+
+    /// Whether the server ended the stream (or reset it).
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Whether a whole line is already read from the socket, so the next
+    /// [`try_line`](Self::try_line) returns it without reading.
+    pub fn has_line(&self) -> bool {
+        self.buf[self.start..].contains(&b'\n')
     }
 
     /// The next line; panics if none comes in time.

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use transport_async::{Address, BoxFuture, Listener, Runtime, Stream};
+use transport_async::{Accepted, Address, BoxFuture, Listener, Runtime, Stream};
 use transport_common::bind_listener;
 
 /// Time, sockets and resolution, the same for both executors.
@@ -98,10 +98,10 @@ fn off_executor<T: Send + 'static>(
     smol::unblock(f)
 }
 
-fn nodelay(stream: TcpStream) -> io::Result<Box<dyn Stream>> {
+fn nodelay(stream: TcpStream) -> io::Result<crate::TcpStream> {
     // Chat frames are small and must not wait for Nagle's algorithm.
     stream.set_nodelay(true)?;
-    Ok(Box::new(crate::TcpStream::new(Async::new(stream)?)))
+    Ok(crate::TcpStream::new(Async::new(stream)?))
 }
 
 /// A listening socket for the shared server loop.
@@ -109,13 +109,16 @@ fn nodelay(stream: TcpStream) -> io::Result<Box<dyn Stream>> {
 pub struct AsyncListener(pub Async<TcpListener>);
 
 impl Listener for AsyncListener {
-    fn poll_accept(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Accepted>> {
         loop {
             match self.0.get_ref().accept() {
-                Ok((stream, peer)) => return Poll::Ready(nodelay(stream).map(|s| (s, peer))),
+                Ok((stream, peer)) => {
+                    return Poll::Ready(nodelay(stream).map(|stream| Accepted {
+                        writer: Some(stream.writer()),
+                        stream: Box::new(stream),
+                        peer,
+                    }));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(self.0.poll_readable(cx))?;
                 }

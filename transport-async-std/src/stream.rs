@@ -10,19 +10,22 @@
 //! next read waits for the reactor's next readable event. [`TcpStream`] does
 //! the same on async-io.
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use async_io::Async;
 use futures_io::{AsyncRead, AsyncWrite};
+use transport_async::TryWrite;
 
 /// A connected, non-blocking TCP stream (with `TCP_NODELAY` set by whoever
-/// made it) that skips reads it knows would block.
+/// made it) that skips reads it knows would block. The server loop may
+/// write to the same socket through [`TcpStream::writer`].
 #[derive(Debug)]
 pub struct TcpStream {
-    io: Async<std::net::TcpStream>,
+    io: Arc<Async<std::net::TcpStream>>,
     /// False once a read came back short (or would block): the socket was
     /// drained, and only a readable event from the reactor makes it worth
     /// reading again.
@@ -33,7 +36,7 @@ impl TcpStream {
     /// Wraps a registered socket.
     pub fn new(io: Async<std::net::TcpStream>) -> Self {
         TcpStream {
-            io,
+            io: Arc::new(io),
             maybe_readable: true,
         }
     }
@@ -41,6 +44,22 @@ impl TcpStream {
     /// The socket.
     pub fn get_ref(&self) -> &std::net::TcpStream {
         self.io.get_ref()
+    }
+
+    /// The same socket, for writing without waiting.
+    pub fn writer(&self) -> Arc<dyn TryWrite> {
+        Arc::new(SocketWriter(self.io.clone()))
+    }
+}
+
+/// A second handle on a [`TcpStream`]'s socket, which writes what the
+/// socket takes at once (it is non-blocking) and never waits.
+#[derive(Debug)]
+struct SocketWriter(Arc<Async<std::net::TcpStream>>);
+
+impl TryWrite for SocketWriter {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.get_ref().write_vectored(bufs)
     }
 }
 
@@ -74,23 +93,23 @@ impl AsyncRead for TcpStream {
 
 impl AsyncWrite for TcpStream {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        Pin::new(&mut &*self.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
+        bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        Pin::new(&mut &*self.io).poll_write_vectored(cx, bufs)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.io).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

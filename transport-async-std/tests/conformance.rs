@@ -49,6 +49,7 @@ mod on_async_std {
 
     chat_conformance::server_suite!(start);
     chat_conformance::hardening_suite!(start);
+    chat_conformance::flow_suite!(start);
     chat_conformance::history_suite!(start, start_stored);
     chat_conformance::client_suite!(start, AsyncTestClient<AsyncStdRuntime, AsyncStd>);
 
@@ -88,6 +89,7 @@ mod on_smol {
 
     chat_conformance::server_suite!(start);
     chat_conformance::hardening_suite!(start);
+    chat_conformance::flow_suite!(start);
     chat_conformance::history_suite!(start, start_stored);
     chat_conformance::client_suite!(start, AsyncTestClient<SmolRuntime, Smol>);
 

@@ -148,6 +148,10 @@ impl<S: Stream> ConnIo<S> {
                     self.queue.advance(n);
                     self.unreported += n;
                     progress = true;
+                    if self.queue.is_empty() {
+                        // The server loop may write through again.
+                        self.outbox.writer_drained();
+                    }
                 }
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(conn = %self.id, error = %e, "write failed");

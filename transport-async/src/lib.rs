@@ -72,11 +72,11 @@ pub use chat_proto::{
 };
 pub use client_io::Client;
 pub use codec::{FrameCodec, Inbound, Outbound};
-pub use runtime::{BoxFuture, Listener, Runtime, Stream};
+pub use runtime::{Accepted, BoxFuture, Listener, Runtime, Stream};
 pub use server::Server;
 #[cfg(feature = "tls")]
 pub use transport_common::tls::{self, ClientTls, ServerTls, TlsError};
 pub use transport_common::{
     Address, ClientOptions, ConnectError, DynStore, Events, LISTEN_BACKLOG, Login, ServerHandle,
-    ServerOptions, ServerSnapshot, TimedOut, check_config,
+    ServerOptions, ServerSnapshot, TimedOut, TryWrite, check_config,
 };

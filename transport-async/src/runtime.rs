@@ -16,11 +16,12 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
-use transport_common::Address;
+use transport_common::{Address, TryWrite};
 
 /// A future that is boxed and `Send`.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -57,13 +58,31 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
+/// A connection a [`Listener`] accepted.
+pub struct Accepted {
+    /// The socket, read and written by the connection's task.
+    pub stream: Box<dyn Stream>,
+    /// The same socket, for the server loop to write small output to
+    /// directly when it takes it at once, without waking the connection's
+    /// task (see [`TryWrite`]); `None` if the runtime cannot share it.
+    pub writer: Option<Arc<dyn TryWrite>>,
+    /// The other end's address.
+    pub peer: SocketAddr,
+}
+
+impl fmt::Debug for Accepted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accepted")
+            .field("writer", &self.writer)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A listening socket.
 pub trait Listener: fmt::Debug + Send + 'static {
     /// Accepts the next connection, with `TCP_NODELAY` already set.
-    fn poll_accept(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>>;
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Accepted>>;
 
     /// The address it is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;

@@ -38,7 +38,7 @@ use transport_common::{
 
 use crate::attach::{ATTACH_QUEUE, Attach, Attacher};
 use crate::conn_io::ConnIo;
-use crate::runtime::{BoxFuture, Listener, Runtime, Stream};
+use crate::runtime::{Accepted, BoxFuture, Listener, Runtime, Stream};
 use crate::tls_io::Accepting;
 
 /// Most messages handled before the loop yields to other tasks.
@@ -351,10 +351,17 @@ impl ServerLoop {
             false => None,
         };
         match listening.listener.poll_accept(cx) {
-            Poll::Ready(Ok((stream, peer))) => {
+            Poll::Ready(Ok(Accepted {
+                stream,
+                writer,
+                peer,
+            })) => {
                 self.accept_backoff.succeeded();
                 let (id, outbox, stream): (_, _, Box<dyn Stream>) =
                     match (&listening.accepting, slot) {
+                        // Bytes written to a TLS connection go through its
+                        // session, so its writer task writes them all: no
+                        // write-through from the hub's task.
                         #[cfg(feature = "tls")]
                         (Accepting::Tls(acceptor), Some(slot)) => {
                             let (id, outbox) = self.driver.accept_tls(now, peer);
@@ -363,6 +370,9 @@ impl ServerLoop {
                         }
                         _ => {
                             let (id, outbox) = self.driver.accept(now, peer);
+                            if let Some(writer) = writer {
+                                self.driver.set_writer(id, writer);
+                            }
                             (id, outbox, stream)
                         }
                     };

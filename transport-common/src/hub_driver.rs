@@ -14,8 +14,10 @@
 //! written once: the loop feeds the driver what arrived (at most a batch of
 //! it), then calls [`HubDriver::end_batch`], which applies the commands
 //! queued through the [`ServerHandle`], runs the hub's timers, refreshes
-//! the handle's snapshots, wakes every writer once for all of the batch's
-//! output, and says what the loop does next: wait until the hub's next
+//! the handle's snapshots, writes each connection's output of the batch
+//! to its socket from the hub's own task where the socket takes it at once
+//! (see [`Outbox::flush_through`]), wakes the writer of every connection
+//! with output left, once, and says what the loop does next: wait until the hub's next
 //! deadline plus the timer slack (so that one wake-up serves every timer
 //! due in that window), or stop, because the shutdown is complete. What is
 //! left to each loop is its runtime's way of waiting.
@@ -35,10 +37,19 @@ use chat_proto::{
     ConfigError, ConnId, Hub, HubEvent, MAX_DURATION, Output, Peer, ServerConfig, after,
 };
 
-use crate::outbox::Outbox;
+use crate::outbox::{Flushed, Outbox, TryWrite};
 use crate::server_handle::{Command, ServerHandle};
 use crate::snapshot::ServerSnapshot;
 use crate::store_worker::{DynStore, StoreWorker};
+
+/// The most bytes queued for one connection that the hub's task writes
+/// through itself; more is left to the connection's writer (a burst's
+/// copy into the kernel is better spread over the writers' tasks).
+const THROUGH_MAX: usize = 64 << 10;
+
+/// How many times a batch's end writes through what writes through made
+/// the hub hand out (a window that opened); then the writers take over.
+const THROUGH_ROUNDS: usize = 4;
 
 /// What a connection tells the hub.
 #[derive(Debug)]
@@ -58,6 +69,8 @@ pub enum HubMsg {
 struct Entry {
     id: ConnId,
     outbox: Arc<Outbox>,
+    /// The socket, for writing through; `None` if the transport gave none.
+    writer: Option<Arc<dyn TryWrite>>,
 }
 
 /// What a server loop does after a batch.
@@ -77,8 +90,13 @@ pub struct HubDriver {
     /// Connections whose socket is open, by `ConnId::index` (the hub does
     /// not reuse an index before the socket is reported closed).
     open: Vec<Option<Entry>>,
-    /// Outboxes given data since the writers were last woken.
-    to_wake: Vec<Arc<Outbox>>,
+    /// Connections whose outbox was given data since the last batch ended.
+    to_wake: Vec<ConnId>,
+    /// An empty list, kept to swap with `to_wake`.
+    spare: Vec<ConnId>,
+    /// Connections whose reading was paused in the middle of a batch,
+    /// before the hub's word on it was drained.
+    paused_early: Vec<ConnId>,
     /// The application's end.
     handle: ServerHandle,
     /// How late timers may run, so that one wake-up serves many.
@@ -102,6 +120,8 @@ impl HubDriver {
             hub: Hub::new(config)?,
             open: Vec::new(),
             to_wake: Vec::new(),
+            spare: Vec::new(),
+            paused_early: Vec::new(),
             handle,
             timer_slack,
             routes: Vec::new(),
@@ -192,22 +212,33 @@ impl HubDriver {
         self.hub.sockets()
     }
 
-    /// Ends a batch of inputs: applies the application's actions, runs the
-    /// hub's timers, refreshes the handle's counters, and wakes every
-    /// writer given data since the last batch, once (so that each takes
-    /// the batch's output for its connection in one write). Then says what
+    /// Ends a batch of inputs: routes what the hub said about them,
+    /// applies the application's actions, runs the hub's timers, writes
+    /// each connection's output of the batch in one write, from this task
+    /// where its socket takes it at once and through its writer otherwise
+    /// (woken once), and refreshes the handle's counters. Then says what
     /// the loop does next.
     pub fn end_batch(&mut self, now: Instant) -> Next {
+        self.drain();
+        // Paused and resumed within the batch: the hub had nothing to say.
+        for id in std::mem::take(&mut self.paused_early) {
+            if !self.hub.is_input_paused(id)
+                && let Some(outbox) = self.outbox(id)
+            {
+                outbox.resume_input();
+            }
+        }
         let measure = self.apply_commands(now);
         self.hub.handle_timeout(now);
         self.drain();
+        // The batch's new messages go to the store before anything is
+        // written: without a store they count as stored at once, and are
+        // handed out in this batch's writes.
         self.flush_store(now);
+        self.flush(now);
         self.handle.set_stats(self.hub.stats());
         if let Some(ticket) = measure {
             self.handle.measured(ticket, self.snapshot());
-        }
-        for outbox in self.to_wake.drain(..) {
-            outbox.wake();
         }
         // The hub ends the grace period itself, aborting what is left.
         if self.hub.is_shutting_down() && self.hub.is_finished() {
@@ -215,6 +246,47 @@ impl HubDriver {
             return Next::Finished;
         }
         Next::Wait(self.wake_at())
+    }
+
+    /// Writes through what the batch queued for each connection, reports
+    /// it written, and wakes the writers of what is left.
+    fn flush(&mut self, now: Instant) {
+        for _ in 0..THROUGH_ROUNDS {
+            if self.to_wake.is_empty() {
+                return;
+            }
+            let mut pending = std::mem::replace(&mut self.to_wake, std::mem::take(&mut self.spare));
+            for id in pending.drain(..) {
+                let Some(entry) = self.entry(id) else {
+                    continue;
+                };
+                let flushed = match &entry.writer {
+                    Some(socket) => entry.outbox.flush_through(socket.as_ref(), THROUGH_MAX),
+                    None => Flushed {
+                        wake: true,
+                        ..Flushed::default()
+                    },
+                };
+                if flushed.wake {
+                    entry.outbox.wake();
+                }
+                if let Some(spare) = flushed.spare {
+                    self.hub.recycle(spare);
+                }
+                if flushed.written > 0 {
+                    // The window has room again: the hub may hand out more,
+                    // for the next round.
+                    self.hub.written(id, now, flushed.written);
+                    self.drain();
+                }
+            }
+            self.spare = pending;
+        }
+        for id in std::mem::take(&mut self.to_wake) {
+            if let Some(entry) = self.entry(id) {
+                entry.outbox.wake();
+            }
+        }
     }
 
     /// When the loop must next run a batch even if nothing arrives: the
@@ -350,15 +422,44 @@ impl HubDriver {
         self.open[index] = Some(Entry {
             id,
             outbox: outbox.clone(),
+            writer: None,
         });
         self.drain();
         (id, outbox)
     }
 
-    /// Applies a message from a connection, then drains the hub.
+    /// Gives the hub's task `socket`, the socket of connection `id`, to
+    /// write through (see [`Outbox::flush_through`]). Without it, every
+    /// write is the connection's writer's.
+    pub fn set_writer(&mut self, id: ConnId, socket: Arc<dyn TryWrite>) {
+        if let Some(Some(entry)) = self.open.get_mut(id.index())
+            && entry.id == id
+        {
+            entry.writer = Some(socket);
+        }
+    }
+
+    /// Applies a message from a connection. What the hub has to say about
+    /// it is routed when the batch ends ([`end_batch`](Self::end_batch)),
+    /// with what it says about the batch's other messages: the core allows
+    /// a batch of inputs that arrived together to be drained once, and a
+    /// member of a busy room is then handed the batch's messages as one
+    /// slice of the room's log rather than one per message.
     pub fn handle(&mut self, msg: HubMsg, now: Instant) {
         match msg {
-            HubMsg::Input(id, bytes) => self.hub.handle_input(id, now, &bytes),
+            HubMsg::Input(id, bytes) => {
+                self.hub.handle_input(id, now, &bytes);
+                // A connection the hub takes no more input from stops being
+                // read now, not when the batch ends: what it sends meanwhile
+                // would wait in the hub.
+                if self.hub.is_input_paused(id)
+                    && let Some(outbox) = self.outbox(id)
+                    && !outbox.input_paused()
+                {
+                    outbox.pause_input();
+                    self.paused_early.push(id);
+                }
+            }
             HubMsg::Eof(id) => self.hub.handle_eof(id, now),
             HubMsg::Written(id, n) => self.hub.written(id, now, n),
             HubMsg::Closed(id) => {
@@ -366,7 +467,6 @@ impl HubDriver {
                 self.remove_open(id);
             }
         }
-        self.drain();
     }
 
     /// Starts a graceful shutdown: every connection is sent `bye:` and
@@ -409,11 +509,15 @@ impl HubDriver {
         }
     }
 
-    fn outbox(&self, id: ConnId) -> Option<&Arc<Outbox>> {
+    fn entry(&self, id: ConnId) -> Option<&Entry> {
         match self.open.get(id.index()) {
-            Some(Some(entry)) if entry.id == id => Some(&entry.outbox),
+            Some(Some(entry)) if entry.id == id => Some(entry),
             _ => None,
         }
+    }
+
+    fn outbox(&self, id: ConnId) -> Option<&Arc<Outbox>> {
+        self.entry(id).map(|e| &e.outbox)
     }
 
     /// Routes everything the hub has to say.
@@ -442,13 +546,13 @@ impl HubDriver {
         self.handle.set_stats(self.hub.stats());
         for output in routes.drain(..) {
             match output {
-                Output::Transmit(t) => {
+                Output::Transmit(mut t) => {
                     if let Some(outbox) = self.outbox(t.conn)
-                        && outbox.push(t.data)
+                        && outbox.push(&mut t.data)
                     {
-                        let outbox = outbox.clone();
-                        self.to_wake.push(outbox);
+                        self.to_wake.push(t.conn);
                     }
+                    self.hub.recycle(t.data);
                 }
                 Output::Close(id) => {
                     if let Some(outbox) = self.outbox(id) {
@@ -529,10 +633,14 @@ mod tests {
         let (b, out_b) = driver.accept(now, peer());
         driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
         driver.handle(HubMsg::Input(b, Bytes::from_static(b"iam:b\n")), now);
+        // Routed when the batch ends.
+        assert_eq!(take(&out_a).data.concat(), b"");
+        driver.end_batch(now);
         assert_eq!(take(&out_a).data.concat(), b"ok:a\njoin:b\n");
         assert_eq!(take(&out_b).data.concat(), b"ok:b\n");
 
         driver.handle(HubMsg::Input(b, Bytes::from_static(b"bye:x\n")), now);
+        driver.end_batch(now);
         let last = take(&out_b);
         assert_eq!(
             (last.data.concat(), last.close),
@@ -552,6 +660,86 @@ mod tests {
         assert_eq!(driver.hub().members(), 0);
     }
 
+    /// A socket that takes `room` bytes, then would block.
+    #[derive(Debug)]
+    struct Socket {
+        room: std::sync::Mutex<usize>,
+        got: std::sync::Mutex<Vec<u8>>,
+    }
+
+    impl TryWrite for Socket {
+        fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+            let mut room = self.room.lock().unwrap();
+            let mut got = self.got.lock().unwrap();
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(*room - n);
+                got.extend_from_slice(&buf[..take]);
+                n += take;
+            }
+            *room -= n;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_batch_is_written_through_where_the_socket_takes_it_and_reported() {
+        let now = Instant::now();
+        let mut driver = HubDriver::new(ServerConfig::default(), Duration::ZERO).unwrap();
+        let (a, out_a) = driver.accept(now, peer());
+        let (b, out_b) = driver.accept(now, peer());
+        let roomy = Arc::new(Socket {
+            room: std::sync::Mutex::new(1 << 20),
+            got: Default::default(),
+        });
+        let tight = Arc::new(Socket {
+            room: std::sync::Mutex::new(4),
+            got: Default::default(),
+        });
+        driver.set_writer(a, roomy.clone());
+        driver.set_writer(b, tight.clone());
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
+        driver.handle(HubMsg::Input(b, Bytes::from_static(b"iam:b\n")), now);
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"msg:hi\n")), now);
+        driver.end_batch(now);
+        // a's socket took the whole batch: nothing is left for its writer,
+        // and the hub counts it written.
+        assert_eq!(*roomy.got.lock().unwrap(), b"ok:a\njoin:b\nmsg:a:hi\n");
+        assert_eq!(take(&out_a).data.concat(), b"");
+        assert_eq!(driver.hub().in_flight(a), Some(0));
+        // b's took 4 bytes; its writer gets the rest, in order.
+        assert_eq!(*tight.got.lock().unwrap(), b"ok:b");
+        assert_eq!(take(&out_b).data.concat(), b"\nmsg:a:hi\n");
+        assert_eq!(driver.hub().in_flight(b), Some(10));
+    }
+
+    #[test]
+    fn reading_pauses_within_the_batch_and_resumes_with_the_hub() {
+        let now = Instant::now();
+        let mut config = ServerConfig::default();
+        config.rate_limit = Some(chat_proto::RateLimit {
+            per_second: 1000,
+            burst: 1,
+        });
+        let mut driver = HubDriver::new(config, Duration::ZERO).unwrap();
+        let (a, out_a) = driver.accept(now, peer());
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
+        driver.end_batch(now);
+        // Over the rate: paused at once, before the batch ends.
+        driver.handle(HubMsg::Input(a, Bytes::from_static(b"msg:1\nmsg:2\n")), now);
+        assert!(out_a.input_paused());
+        // The next token is due by the time the batch ends: reading
+        // resumes, although the hub never said it paused.
+        let later = now + Duration::from_millis(5);
+        driver.handle(HubMsg::Written(a, 0), later);
+        driver.end_batch(later);
+        assert!(!driver.hub().is_input_paused(a));
+        assert!(!out_a.input_paused());
+    }
+
     #[test]
     fn a_secret_is_taken_over_tls_and_refused_in_clear_off_loopback() {
         let now = Instant::now();
@@ -564,11 +752,14 @@ mod tests {
         let (plain, out_plain) = driver.accept(now, remote);
         let (tls, out_tls) = driver.accept_tls(now, remote);
         driver.handle(HubMsg::Input(plain, Bytes::from_static(b"iam:a:pw\n")), now);
+        // The batch's output is routed at its end.
+        driver.end_batch(now);
         assert!(
             take(&out_plain).data.concat().starts_with(b"err:insecure:"),
             "a secret in clear from afar is refused"
         );
         driver.handle(HubMsg::Input(tls, Bytes::from_static(b"iam:b:pw\n")), now);
+        driver.end_batch(now);
         let mut requested = None;
         while let Some(event) = events.try_next() {
             if let HubEvent::LoginRequested { conn, name, secret } = event {
@@ -605,13 +796,16 @@ mod tests {
         // Nobody listens yet: nothing is kept for later.
         let (a, out_a) = driver.accept(now, peer());
         driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
+        driver.end_batch(now);
         let events = handle.events();
         assert_eq!(events.try_next(), None);
-        driver.end_batch(now);
         assert_eq!(take(&out_a).data.concat(), b"");
-        // A request is seen, refused, then a second one approved.
+        // A request is seen (when the batch ends), refused, then a second
+        // one approved.
         let (b, out_b) = driver.accept(now, peer());
         driver.handle(HubMsg::Input(b, Bytes::from_static(b"iam:b\n")), now);
+        assert_eq!(events.try_next(), None);
+        driver.end_batch(now);
         let Some(HubEvent::LoginRequested { conn, name, .. }) = events.try_next() else {
             panic!("no login request")
         };
@@ -674,6 +868,8 @@ mod tests {
         driver.handle(HubMsg::Input(a, Bytes::from_static(b"iam:a\n")), now);
         driver.handle(HubMsg::Input(b, Bytes::from_static(b"iam:b\n")), now);
         driver.handle(HubMsg::Input(a, Bytes::from_static(b"msg:hi\n")), now);
+        // The batch's output is routed at its end.
+        driver.end_batch(now);
         let owed_a = take(&out_a).data.concat().len();
         let owed_b = take(&out_b).data.concat().len();
         // a reports its bytes written; b's are still owed.

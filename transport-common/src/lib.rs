@@ -64,7 +64,7 @@ pub use login::Login;
 pub use options::{
     Address, ClientOptions, ConnectError, LISTEN_BACKLOG, ServerOptions, check_config, jitter_seed,
 };
-pub use outbox::{Outbox, Taken};
+pub use outbox::{Flushed, Outbox, Taken, TryWrite};
 pub use server_handle::ServerHandle;
 pub use snapshot::ServerSnapshot;
 pub use store_worker::{DynStore, DynStoreError};

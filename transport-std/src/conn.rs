@@ -20,17 +20,18 @@
 //! reads do the handshake and the writer waits for it (see
 //! the `tls` module, feature `tls`), so the threads below are the same for both.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{Sender, SyncSender};
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chat_proto::ConnId;
-use transport_common::{HubMsg, Outbox, WriteQueue};
+use transport_common::{HubMsg, Outbox, TryWrite, WriteQueue};
 
+use crate::reports::ReportSender;
 use crate::server::Event;
 use crate::socket::{Socket, timed_out};
 
@@ -51,10 +52,11 @@ pub(crate) struct Conn {
     socket: Socket,
     outbox: Arc<Outbox>,
     to_hub: SyncSender<Event>,
-    /// Write reports take their own channel, which the hub thread empties
-    /// before every event: behind queued input they would reach it late,
-    /// and it would see writes as still pending that long succeeded.
-    written: Sender<(ConnId, usize)>,
+    /// Write reports take their own channel (see
+    /// [`reports`](crate::reports)): behind queued input they would reach
+    /// the hub late, and it would see writes as still pending that long
+    /// succeeded.
+    written: ReportSender,
     /// Threads still running; the last one out reports `Closed`.
     running: AtomicU8,
 }
@@ -67,8 +69,8 @@ impl Conn {
         socket: Socket,
         outbox: Arc<Outbox>,
         to_hub: SyncSender<Event>,
-        written: Sender<(ConnId, usize)>,
-    ) -> std::io::Result<()> {
+        written: ReportSender,
+    ) -> std::io::Result<Arc<Conn>> {
         // A blocked write returns now and then to see whether the hub
         // aborted the connection.
         socket.tcp().set_write_timeout(Some(ABORT_CHECK))?;
@@ -105,7 +107,13 @@ impl Conn {
             conn.socket.close();
             return Err(e);
         }
-        Ok(())
+        Ok(conn)
+    }
+
+    /// Whether the connection is plain TCP (not TLS): only then may the
+    /// hub thread write to its socket directly.
+    pub(crate) fn is_plain(&self) -> bool {
+        matches!(self.socket, Socket::Plain(_))
     }
 
     fn send(&self, msg: HubMsg) -> bool {
@@ -161,6 +169,8 @@ impl Conn {
             if !self.write_all(&mut queue) || taken.close {
                 break;
             }
+            // The hub thread may write through again.
+            self.outbox.writer_drained();
         }
         self.socket.close();
         self.finish();
@@ -188,7 +198,7 @@ impl Conn {
                 Ok(0) => return false,
                 Ok(n) => {
                     queue.advance(n);
-                    if self.written.send((self.id, n)).is_err() {
+                    if !self.written.send(self.id, n) {
                         return false;
                     }
                 }
@@ -199,5 +209,22 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+/// The hub thread writes small output straight to a plain socket, without
+/// waking the writer thread, when the socket takes it at once: one
+/// `sendmsg` with `MSG_DONTWAIT` on the blocking socket (and
+/// `MSG_NOSIGNAL`, so a peer gone does not raise `SIGPIPE`). Never for a
+/// TLS socket, whose bytes go through its session: the server gives the
+/// hub this writer only for plain connections ([`Conn::is_plain`]).
+#[cfg(unix)]
+impl TryWrite for Conn {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = libc::MSG_DONTWAIT;
+        socket2::SockRef::from(self.socket.tcp()).send_vectored_with_flags(bufs, flags)
     }
 }

@@ -23,6 +23,7 @@
 
 mod client;
 mod conn;
+mod reports;
 mod server;
 mod socket;
 #[cfg(feature = "tls")]

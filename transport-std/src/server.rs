@@ -48,14 +48,15 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
+use chat_proto::ServerConfig;
 use chat_proto::history::HistoryStore;
-use chat_proto::{ConnId, ServerConfig};
 use transport_common::{
     AcceptBackoff, DynStore, HandshakeGate, HandshakeSlot, HubDriver, HubMsg, Next, ServerHandle,
     ServerOptions, bind_listener, check_config,
 };
 
 use crate::conn::Conn;
+use crate::reports;
 use crate::socket::Socket;
 
 /// Events handled before the batch ends and the writers are woken.
@@ -68,7 +69,8 @@ pub(crate) enum Event {
     Hub(HubMsg),
     /// From an acceptor, with a handshake slot for a TLS connection.
     Accepted(TcpStream, SocketAddr, Listening, Option<HandshakeSlot>),
-    /// The application queued an action through a [`ServerHandle`].
+    /// The application queued an action through a [`ServerHandle`], or
+    /// a writer reported bytes written: end a batch.
     Wake,
 }
 
@@ -239,7 +241,7 @@ impl Server {
         } = self;
         // Write reports take a channel of their own, emptied before every
         // event: behind queued input they would arrive late.
-        let (written_tx, written) = mpsc::channel::<(ConnId, usize)>();
+        let (written_tx, written) = reports::channel(to_hub.clone());
         let locals = listeners
             .iter()
             .map(|(l, _)| l.local_addr())
@@ -268,7 +270,7 @@ impl Server {
         tracing::info!("serving");
         loop {
             let now = Instant::now();
-            take_reports(&written, &mut driver, now);
+            written.take(&mut driver, now);
             let event = match driver.end_batch(now) {
                 Next::Finished => break,
                 Next::Wait(Some(at)) => {
@@ -289,7 +291,7 @@ impl Server {
             // batch (one wake-up per writer) for all of their output.
             for event in batch(event, &inbox, EVENT_BATCH) {
                 let now = Instant::now();
-                take_reports(&written, &mut driver, now);
+                written.take(&mut driver, now);
                 match event {
                     Event::Hub(msg) => driver.handle(msg, now),
                     // During shutdown too: the hub answers a late arrival
@@ -311,9 +313,14 @@ impl Server {
                         let spawned = socket.and_then(|socket| {
                             Conn::spawn(id, peer, socket, outbox, to_hub, written)
                         });
-                        if let Err(e) = spawned {
-                            tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
-                            driver.handle(HubMsg::Closed(id), now);
+                        match spawned {
+                            #[cfg(unix)]
+                            Ok(conn) if conn.is_plain() => driver.set_writer(id, conn),
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(conn = %id, error = %e, "cannot start connection threads");
+                                driver.handle(HubMsg::Closed(id), now);
+                            }
                         }
                     }
                     // The batch's end applies the handle's actions.
@@ -330,16 +337,6 @@ impl Server {
             let _ = acceptor.join();
         }
         driver.outcome()
-    }
-}
-
-/// Hands the hub every write report that has arrived, so that whatever it
-/// decides next (on input or on a timer) sees what is really unflushed.
-/// Reports change nothing else in the hub, so they need no wake-up of
-/// their own.
-fn take_reports(written: &mpsc::Receiver<(ConnId, usize)>, driver: &mut HubDriver, now: Instant) {
-    for (id, n) in written.try_iter() {
-        driver.handle(HubMsg::Written(id, n), now);
     }
 }
 

@@ -108,6 +108,7 @@ fn connect<W: Wire>(
 
 chat_conformance::server_suite!(start);
 chat_conformance::hardening_suite!(start);
+chat_conformance::flow_suite!(start);
 chat_conformance::history_suite!(start, start_stored);
 chat_conformance::client_suite!(start, StdClient);
 

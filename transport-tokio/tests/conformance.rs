@@ -36,6 +36,7 @@ fn start_stored(config: ServerConfig, store: transport_tokio::DynStore) -> TestS
 
 chat_conformance::server_suite!(start);
 chat_conformance::hardening_suite!(start);
+chat_conformance::flow_suite!(start);
 chat_conformance::history_suite!(start, start_stored);
 chat_conformance::client_suite!(start, AsyncTestClient<TokioRuntime, Tokio>);
 

@@ -48,7 +48,7 @@ impl Hub {
                 continue;
             };
             c.out.ready = false;
-            let mut data = Vec::new();
+            let mut data = self.spare.pop().unwrap_or_default();
             // A closing connection's last frames go out whatever its
             // window: the outbound bound still holds them.
             while c.out.in_flight < window || c.close_pending {
@@ -106,6 +106,9 @@ impl Hub {
             }
             if !data.is_empty() {
                 return Some(Transmit { conn: id, data });
+            }
+            if data.capacity() > 0 {
+                self.spare.push(data);
             }
         }
         None

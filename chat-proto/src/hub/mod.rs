@@ -51,6 +51,9 @@ use crate::keepalive::{Due, after};
 use crate::names::NameKey;
 use crate::text::{Code, Text, Token};
 
+/// Most emptied transmit buffers kept for reuse (see [`Hub::recycle`]).
+const MAX_SPARE: usize = 1024;
+
 /// The reason the hub sends with `bye:` when it shuts down.
 pub const SHUTDOWN_REASON: &str = "server shutting down";
 
@@ -168,7 +171,9 @@ struct Shutdown {
 /// **Drain contract:** after every input or action, call
 /// [`poll_output`](Hub::poll_output) until it returns `None`, doing what
 /// each [`Output`] says, then arm a timer for
-/// [`poll_timeout`](Hub::poll_timeout). There is one queue of outputs, in
+/// [`poll_timeout`](Hub::poll_timeout). (Inputs in hand at once may be
+/// applied together and drained once after them, before the adapter waits
+/// for more: the outputs are the same.) There is one queue of outputs, in
 /// the order they must be acted on, so a connection's bytes always come
 /// before its close. Report bytes as they are flushed with
 /// [`written`](Hub::written): what is handed out to a connection is bounded
@@ -229,6 +234,8 @@ pub struct Hub {
     stores: VecDeque<crate::history::StoreRecord>,
     /// Connections that overflowed during a broadcast, closed after it.
     overflowed: Vec<u32>,
+    /// Emptied transmit buffers given back by the adapter, to fill again.
+    spare: Vec<Vec<bytes::Bytes>>,
     /// Rooms read from during the last drain whose paused senders may
     /// resume, looked at on the next input.
     to_settle: Vec<RoomId>,
@@ -262,6 +269,7 @@ impl Hub {
             events: VecDeque::new(),
             stores: VecDeque::new(),
             overflowed: Vec::new(),
+            spare: Vec::new(),
             to_settle: Vec::new(),
             stats: HubStats::default(),
             logged_in: 0,
@@ -544,6 +552,17 @@ impl Hub {
             c.progress_at = now;
         }
         self.after_written(conn.index, now);
+    }
+
+    /// Gives back the `data` of a [`Transmit`] once its bytes are written
+    /// (or copied elsewhere), so that a later transmit reuses its buffer
+    /// rather than allocating one: a busy server hands out a transmit per
+    /// member per batch. Optional; its contents are dropped.
+    pub fn recycle(&mut self, mut data: Vec<bytes::Bytes>) {
+        data.clear();
+        if data.capacity() > 0 && self.spare.len() < MAX_SPARE {
+            self.spare.push(data);
+        }
     }
 
     /// The connection's socket is gone: the peer left, the connection
