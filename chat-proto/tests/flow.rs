@@ -268,9 +268,12 @@ fn a_pipelining_client_is_slowed_never_dropped() {
     assert_eq!(listings, 100);
     // 100,000 pings: every pong, no drop.
     let pinger = nc(&mut net, "pinger");
+    net.record();
     net.send_raw(pinger, "ping:x\n".repeat(100_000).as_bytes());
     net.advance(S);
     assert!(net.is_connected(pinger));
+    let pongs = net.received(pinger).matches("pong:x\n").count();
+    assert_eq!(pongs, 100_000);
     assert_eq!(net.hub().stats().closes(HubCloseReason::SlowConsumer), 0);
 }
 
@@ -317,4 +320,61 @@ fn a_room_message_ahead_of_a_full_private_queue_still_goes_when_nothing_is_in_fl
     assert!(to_b.starts_with(&format!("msg:a:{text}\n")), "{to_b:?}");
     assert_eq!(to_b.matches("pong:123456789\n").count(), 15, "{to_b:?}");
     assert_eq!(hub.unflushed(b), Some(hub.in_flight(b).unwrap()));
+}
+
+/// While a connection's input is paused the server cannot hear it, so its
+/// keepalive waits (PROTOCOL.md, section 7): a sender held back by its
+/// room's backlog for many times the keepalive's idle time plus timeout is
+/// neither pinged out nor closed, and its messages all go out in the end.
+#[test]
+fn keepalive_waits_while_input_is_paused() {
+    let mut config = unlimited();
+    config.presence_limit = 0;
+    config.keepalive = chat_proto::Keepalive::new(S, 3 * S);
+    config.room_backlog = 64 << 10;
+    config.history.bytes = 16 << 10;
+    config.send_window = 4 << 10;
+    config.write_timeout = 120 * S;
+    let mut net = Network::new(config, Instant::now()).unwrap();
+    net.set_socket_buffer(4 << 10);
+    let slow = nc(&mut net, "slow");
+    let sender = nc(&mut net, "sender");
+    net.set_reading(slow, true);
+    net.set_reading(sender, true);
+    net.advance(10 * MS);
+    // A reader at 2 KB/s: once the room holds 64 KB for it, the sender
+    // waits until it is down to half, about 16 s.
+    net.set_read_rate(slow, Some(2_000));
+    let text = "x".repeat(90);
+    let burst: String = (0..1000).map(|i| format!("msg:{i:04} {text}\n")).collect();
+    net.send_raw(sender, burst.as_bytes());
+    let (mut paused_for, mut longest) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..2000 {
+        // The slow reader speaks now and then, so the server hears it
+        // (its own keepalive is not what this test is about).
+        if i % 50 == 0 {
+            net.send_raw(slow, b"ping:s\n");
+        }
+        net.advance(10 * MS);
+        if net.is_paused(sender) {
+            paused_for += 10 * MS;
+            longest = longest.max(paused_for);
+        } else {
+            paused_for = Duration::ZERO;
+        }
+    }
+    // One pause of many times the keepalive's idle time plus timeout.
+    assert!(longest > 10 * S, "the longest pause was {longest:?}");
+    assert!(net.is_connected(sender), "{:?}", net.hub().stats());
+    assert!(net.is_connected(slow));
+    assert_eq!(
+        net.hub().stats().closes(HubCloseReason::KeepaliveTimeout),
+        0
+    );
+    // The reader, sped up, gets every message.
+    net.set_read_rate(slow, None);
+    for _ in 0..200 {
+        net.advance(10 * MS);
+    }
+    assert_eq!(messages(&net.take_events(slow)).len(), 1000);
 }
