@@ -45,6 +45,7 @@ pub mod client_cases;
 pub mod flow_cases;
 pub mod hardening_cases;
 pub mod history_cases;
+pub mod relay;
 pub mod room_cases;
 pub mod server_cases;
 pub mod tls;
@@ -280,7 +281,8 @@ macro_rules! client_suite {
         $crate::client_suite!(@cases $start, $client;
             client_chats, client_login_refused, client_keepalive_keeps_idle_session,
             client_answers_pings_while_idle, client_detects_silent_server, client_reconnects,
-            client_tries_every_address, client_connect_times_out, client_speaks_in_rooms);
+            client_tries_every_address, client_connect_times_out, client_speaks_in_rooms,
+            client_resumes_what_it_missed_once_in_order);
     };
     (@cases $start:expr, $client:ty; $($case:ident),*) => {
         $(
