@@ -416,5 +416,8 @@ fn an_attempt_lost_before_the_server_answered_still_resumes_next_time() {
     // A server that answers `cap:` without history is not asked to resume.
     c.handle_input(t0 + 2 * S, b"cap:rooms\nok:ann\njoined:lobby:ann\n");
     drain(&mut c);
-    assert_eq!(reconnect(&mut c, t0 + 3 * S), "cap:rooms,history\niam:ann\n");
+    assert_eq!(
+        reconnect(&mut c, t0 + 3 * S),
+        "cap:rooms,history\niam:ann\n"
+    );
 }

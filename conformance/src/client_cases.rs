@@ -391,9 +391,7 @@ pub fn client_resumes_what_it_missed_once_in_order<C: TestClient>(start: Start<'
     });
     let ann = C::connect(&[relay.addr()], "ann", config, ClientOptions::default()).unwrap();
     let mut speaker = RawConn::login(server.target(), "speaker");
-    let is_said = |e: &Event, at: u64| {
-        matches!(e, Event::Message { offset: Some(offset), .. } if *offset == at)
-    };
+    let is_said = |e: &Event, at: u64| matches!(e, Event::Message { offset: Some(offset), .. } if *offset == at);
     say(&mut speaker, 0..5);
     wait_for(&ann, "m4", |e| is_said(e, 4));
 
