@@ -1,5 +1,8 @@
 //! The `chat` program end to end: `chat serve` starts, serves raw clients
 //! and `chat connect` (with stdin piped), and stops gracefully on SIGINT.
+//! `chat connect` in line mode across a server that goes away: a line typed
+//! meanwhile goes out after the reconnect; leaving meanwhile (a signal, or
+//! the end of stdin after `--send-grace`) lists what was not sent and exits.
 
 mod common;
 
@@ -7,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use chat_conformance::wire::RawConn;
-use common::Serve;
+use common::{LineClient, Serve};
 
 fn serves_and_stops_gracefully_on_sigint(runtime: &str) {
     let server = Serve::start(&[
@@ -102,4 +105,140 @@ fn connect_works_with_stdin_piped() {
     }
     // The end of stdin said bye: the server saw a clean leave.
     watcher.expect("left:zhangsan");
+}
+
+/// Logs in with the history capability and waits until `line` (a `said:`
+/// of the lobby, whatever its offset) has come, live or as history on join.
+fn sees_said(server: &Serve, name: &str, from_and_text: &str) {
+    let mut conn = RawConn::connect(server.addr);
+    conn.send(format!("cap:rooms,history\niam:{name}\n").as_bytes());
+    let suffix = format!(":{from_and_text}");
+    loop {
+        let line = conn.line();
+        if line.starts_with("said:lobby:") && line.ends_with(&suffix) {
+            return;
+        }
+    }
+}
+
+/// The server goes away under a line-mode client: it says so and holds a
+/// line typed meanwhile.
+fn lose_the_server(server: Serve, client: &mut LineClient, typed: &[&str]) {
+    drop(server);
+    client.wait_for_line("the lost connection", |l| {
+        l.starts_with("* connection closed")
+    });
+    client.wait_for_line("a reconnect planned", |l| {
+        l.starts_with("* reconnecting in")
+    });
+    for line in typed {
+        client.type_line(line);
+        client.wait_for_line("the line held", |l| {
+            l == "* not connected: will send once logged in again"
+        });
+    }
+}
+
+#[test]
+fn line_mode_sends_a_line_typed_while_disconnected_after_the_server_restarts() {
+    let server = Serve::start(&[]);
+    let addr = server.addr;
+    let mut client = LineClient::start("zhangsan", addr, &[]);
+    lose_the_server(server, &mut client, &["typed while away"]);
+    // Back on the same port, with a new history: the client reconnects,
+    // sends the held line, and says that what the room said meanwhile may
+    // be lost (its resume finds another log).
+    let server = Serve::start_at(addr, &[]);
+    client.wait_for_line("the echo of the held line", |l| {
+        l == "zhangsan: typed while away"
+    });
+    sees_said(&server, "watcher", "zhangsan:typed while away");
+    // Typing goes on as before.
+    client.type_line("back again");
+    sees_said(&server, "watcher2", "zhangsan:back again");
+    client.close_stdin();
+    let ended = client.wait_for_exit();
+    assert!(
+        ended.status.success(),
+        "{:?}: {}",
+        ended.status,
+        ended.stderr
+    );
+    assert!(
+        ended.stdout.contains("* logged in as zhangsan\n"),
+        "{}",
+        ended.stdout
+    );
+    assert!(
+        ended
+            .stdout
+            .contains("* the room's history was lost (server restarted?): messages may be missing"),
+        "{}",
+        ended.stdout
+    );
+    assert!(!ended.stderr.contains("not sent"), "{}", ended.stderr);
+}
+
+#[test]
+fn line_mode_input_ending_while_disconnected_sends_the_held_lines_if_the_server_returns_in_time() {
+    let server = Serve::start(&[]);
+    let addr = server.addr;
+    let mut client = LineClient::start("lisi", addr, &["--send-grace", "60"]);
+    lose_the_server(server, &mut client, &["one", "two"]);
+    client.close_stdin();
+    client.wait_for_line("the wait announced", |l| {
+        l == "* input ended while disconnected: waiting up to 60.0 s to send 2 typed lines"
+    });
+    let server = Serve::start_at(addr, &[]);
+    let ended = client.wait_for_exit();
+    assert!(
+        ended.status.success(),
+        "{:?}: {}",
+        ended.status,
+        ended.stderr
+    );
+    assert!(
+        ended.stdout.contains("lisi: one\nlisi: two"),
+        "{}",
+        ended.stdout
+    );
+    assert!(!ended.stderr.contains("not sent"), "{}", ended.stderr);
+    sees_said(&server, "watcher", "lisi:two");
+}
+
+#[test]
+fn line_mode_input_ending_while_disconnected_gives_up_after_the_grace_and_lists_the_lines() {
+    let server = Serve::start(&[]);
+    let mut client = LineClient::start("wangwu", server.addr, &["--send-grace", "0.5"]);
+    lose_the_server(server, &mut client, &["one", "two: 你好"]);
+    client.close_stdin();
+    // The server never comes back.
+    let ended = client.wait_for_exit();
+    assert_eq!(ended.status.code(), Some(1), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains(
+            "chat: not sent: one\nchat: not sent: two: 你好\n\
+             chat: 2 typed lines not sent: the connection was down\n"
+        ),
+        "{}",
+        ended.stderr
+    );
+}
+
+#[test]
+fn line_mode_interrupted_while_disconnected_leaves_at_once_and_lists_the_lines() {
+    let server = Serve::start(&[]);
+    let mut client = LineClient::start("zhaoliu", server.addr, &[]);
+    lose_the_server(server, &mut client, &["kept"]);
+    // Stdin stays open and the server away: only the signal ends it.
+    client.signal("-INT");
+    let ended = client.wait_for_exit();
+    assert_eq!(ended.status.code(), Some(1), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains(
+            "chat: not sent: kept\nchat: 1 typed line not sent: the connection was down\n"
+        ),
+        "{}",
+        ended.stderr
+    );
 }
