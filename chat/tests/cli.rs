@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use chat_conformance::wire::RawConn;
-use common::{LineClient, Serve};
+use common::{LineClient, Serve, wait_for_said};
 
 fn serves_and_stops_gracefully_on_sigint(runtime: &str) {
     let server = Serve::start(&[
@@ -107,20 +107,6 @@ fn connect_works_with_stdin_piped() {
     watcher.expect("left:zhangsan");
 }
 
-/// Logs in with the history capability and waits until `line` (a `said:`
-/// of the lobby, whatever its offset) has come, live or as history on join.
-fn sees_said(server: &Serve, name: &str, from_and_text: &str) {
-    let mut conn = RawConn::connect(server.addr);
-    conn.send(format!("cap:rooms,history\niam:{name}\n").as_bytes());
-    let suffix = format!(":{from_and_text}");
-    loop {
-        let line = conn.line();
-        if line.starts_with("said:lobby:") && line.ends_with(&suffix) {
-            return;
-        }
-    }
-}
-
 /// The server goes away under a line-mode client: it says so and holds a
 /// line typed meanwhile.
 fn lose_the_server(server: Serve, client: &mut LineClient, typed: &[&str]) {
@@ -152,10 +138,10 @@ fn line_mode_sends_a_line_typed_while_disconnected_after_the_server_restarts() {
     client.wait_for_line("the echo of the held line", |l| {
         l == "zhangsan: typed while away"
     });
-    sees_said(&server, "watcher", "zhangsan:typed while away");
+    wait_for_said(server.addr, "watcher", "zhangsan:typed while away");
     // Typing goes on as before.
     client.type_line("back again");
-    sees_said(&server, "watcher2", "zhangsan:back again");
+    wait_for_said(server.addr, "watcher2", "zhangsan:back again");
     client.close_stdin();
     let ended = client.wait_for_exit();
     assert!(
@@ -203,7 +189,7 @@ fn line_mode_input_ending_while_disconnected_sends_the_held_lines_if_the_server_
         ended.stdout
     );
     assert!(!ended.stderr.contains("not sent"), "{}", ended.stderr);
-    sees_said(&server, "watcher", "lisi:two");
+    wait_for_said(server.addr, "watcher", "lisi:two");
 }
 
 #[test]

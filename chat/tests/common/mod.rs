@@ -130,6 +130,27 @@ impl Drop for Serve {
     }
 }
 
+/// Logs in to the server at `addr` as `name` with the history capability
+/// and waits (at most [`PATIENCE`]) until a `said:` of the lobby ends with
+/// `:FROM:TEXT` (`from_and_text`), whether it comes live or as history on
+/// join: what another client sees of a line, whenever it was sent.
+#[allow(dead_code)]
+pub(crate) fn wait_for_said(addr: SocketAddr, name: &str, from_and_text: &str) {
+    let mut conn = chat_conformance::wire::RawConn::connect(addr);
+    conn.send(format!("cap:rooms,history\niam:{name}\n").as_bytes());
+    let suffix = format!(":{from_and_text}");
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let line = conn.line();
+        if line.starts_with("said:lobby:") && line.ends_with(&suffix) {
+            return;
+        }
+        seen.push(line);
+    }
+    panic!("{name} saw no {from_and_text:?} within {PATIENCE:?}: {seen:#?}");
+}
+
 /// `chat connect` in line mode (stdin and stdout piped): a test types
 /// lines, waits for what it prints, and waits for it to exit. Its stdout is
 /// read line by line as it comes, its stderr kept whole.
