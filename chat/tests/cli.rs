@@ -2,13 +2,15 @@
 //! and `chat connect` (with stdin piped), and stops gracefully on SIGINT.
 //! `chat connect` in line mode across a server that goes away: a line typed
 //! meanwhile goes out after the reconnect; leaving meanwhile (a signal, or
-//! the end of stdin after `--send-grace`) lists what was not sent and exits.
+//! the end of stdin after `--send-grace`) lists what was not sent and exits;
+//! what was said meanwhile beyond the history kept is shown as a gap.
 
 mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use chat_conformance::relay::Relay;
 use chat_conformance::wire::RawConn;
 use common::{LineClient, Serve, wait_for_said};
 
@@ -227,4 +229,40 @@ fn line_mode_interrupted_while_disconnected_leaves_at_once_and_lists_the_lines()
         "{}",
         ended.stderr
     );
+}
+
+#[test]
+fn line_mode_shows_a_line_for_messages_missed_beyond_the_history() {
+    let server = Serve::start(&["--history", "5", "--rate-limit", "off"]);
+    // The connection is cut between them; the server keeps its history.
+    let relay = Relay::start(server.addr);
+    let mut client = LineClient::start("ann", relay.addr(), &[]);
+    let mut speaker = RawConn::login(server.addr, "speaker");
+    client.wait_for_line("speaker's join", |l| l == "* speaker joined");
+    relay.cut();
+    client.wait_for_line("the lost connection", |l| {
+        l.starts_with("* connection closed")
+    });
+    speaker.skip_to("left:ann");
+    let said: String = (0..8).map(|i| format!("msg:m{i}\n")).collect();
+    speaker.send(said.as_bytes());
+    speaker.skip_to("msg:speaker:m7");
+    relay.reopen();
+    // Eight said, five kept: three missing, then the five.
+    client.wait_for_line("the gap line", |l| {
+        l == "* 3 messages were said while you were away and are no longer kept"
+    });
+    for i in 3..8 {
+        let expected = format!("speaker: m{i}");
+        client.wait_for_line("a message kept", |l| l == expected);
+    }
+    client.close_stdin();
+    let ended = client.wait_for_exit();
+    assert!(
+        ended.status.success(),
+        "{:?}: {}",
+        ended.status,
+        ended.stderr
+    );
+    assert!(!ended.stdout.contains("speaker: m2"), "{}", ended.stdout);
 }
