@@ -18,6 +18,10 @@
 //! chat_conformance::history_suite!(start, start_stored);
 //! ```
 //!
+//! A client case that needs its connection lost without the server's help
+//! (a kick is final, a restart loses in-memory history) puts a [`relay`]
+//! between them and cuts it.
+//!
 //! An async transport needs not even that: [`async_harness`] starts a
 //! `transport_async::Server` and wraps a `transport_async::Client` on any
 //! runtime, given an [`Executor`](async_harness::Executor) to block on.
