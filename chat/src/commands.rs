@@ -323,13 +323,18 @@ mod tests {
         assert_eq!(view.current_name(), "lobby");
     }
 
-    #[test]
-    fn a_gap_says_how_much_is_missing_and_where() {
-        let view = View {
-            me: "me".into(),
+    /// `me`'s view, speaking in the default room, `lobby`.
+    fn in_the_lobby(me: &str) -> View {
+        View {
+            me: me.into(),
             default_room: Some("lobby".into()),
             current: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_gap_says_how_much_is_missing_and_where() {
+        let view = in_the_lobby("me");
         let gap = |room: &str, missing| Event::Gap {
             room: room.into(),
             missing,
@@ -361,11 +366,7 @@ mod tests {
 
     #[test]
     fn pieces_keep_names_apart_and_join_to_the_line() {
-        let view = View {
-            me: "我".into(),
-            default_room: Some("lobby".into()),
-            current: None,
-        };
+        let view = in_the_lobby("我");
         let event = Event::Private {
             from: "张三".into(),
             to: "我".into(),

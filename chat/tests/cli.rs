@@ -146,25 +146,11 @@ fn line_mode_sends_a_line_typed_while_disconnected_after_the_server_restarts() {
     wait_for_said(server.addr, "watcher2", "zhangsan:back again");
     client.close_stdin();
     let ended = client.wait_for_exit();
-    assert!(
-        ended.status.success(),
-        "{:?}: {}",
-        ended.status,
-        ended.stderr
+    ended.assert_all_sent();
+    ended.assert_printed("* logged in as zhangsan\n");
+    ended.assert_printed(
+        "* the room's history was lost (server restarted?): messages may be missing",
     );
-    assert!(
-        ended.stdout.contains("* logged in as zhangsan\n"),
-        "{}",
-        ended.stdout
-    );
-    assert!(
-        ended
-            .stdout
-            .contains("* the room's history was lost (server restarted?): messages may be missing"),
-        "{}",
-        ended.stdout
-    );
-    assert!(!ended.stderr.contains("not sent"), "{}", ended.stderr);
 }
 
 #[test]
@@ -179,18 +165,8 @@ fn line_mode_input_ending_while_disconnected_sends_the_held_lines_if_the_server_
     });
     let server = Serve::start_at(addr, &[]);
     let ended = client.wait_for_exit();
-    assert!(
-        ended.status.success(),
-        "{:?}: {}",
-        ended.status,
-        ended.stderr
-    );
-    assert!(
-        ended.stdout.contains("lisi: one\nlisi: two"),
-        "{}",
-        ended.stdout
-    );
-    assert!(!ended.stderr.contains("not sent"), "{}", ended.stderr);
+    ended.assert_all_sent();
+    ended.assert_printed("lisi: one\nlisi: two");
     wait_for_said(server.addr, "watcher", "lisi:two");
 }
 
@@ -201,15 +177,9 @@ fn line_mode_input_ending_while_disconnected_gives_up_after_the_grace_and_lists_
     lose_the_server(server, &mut client, &["one", "two: 你好"]);
     client.close_stdin();
     // The server never comes back.
-    let ended = client.wait_for_exit();
-    assert_eq!(ended.status.code(), Some(1), "{}", ended.stderr);
-    assert!(
-        ended.stderr.contains(
-            "chat: not sent: one\nchat: not sent: two: 你好\n\
-             chat: 2 typed lines not sent: the connection was down\n"
-        ),
-        "{}",
-        ended.stderr
+    client.wait_for_exit().assert_not_sent(
+        "chat: not sent: one\nchat: not sent: two: 你好\n\
+         chat: 2 typed lines not sent: the connection was down\n",
     );
 }
 
@@ -220,14 +190,8 @@ fn line_mode_interrupted_while_disconnected_leaves_at_once_and_lists_the_lines()
     lose_the_server(server, &mut client, &["kept"]);
     // Stdin stays open and the server away: only the signal ends it.
     client.signal("-INT");
-    let ended = client.wait_for_exit();
-    assert_eq!(ended.status.code(), Some(1), "{}", ended.stderr);
-    assert!(
-        ended.stderr.contains(
-            "chat: not sent: kept\nchat: 1 typed line not sent: the connection was down\n"
-        ),
-        "{}",
-        ended.stderr
+    client.wait_for_exit().assert_not_sent(
+        "chat: not sent: kept\nchat: 1 typed line not sent: the connection was down\n",
     );
 }
 
@@ -258,11 +222,6 @@ fn line_mode_shows_a_line_for_messages_missed_beyond_the_history() {
     }
     client.close_stdin();
     let ended = client.wait_for_exit();
-    assert!(
-        ended.status.success(),
-        "{:?}: {}",
-        ended.status,
-        ended.stderr
-    );
+    ended.assert_all_sent();
     assert!(!ended.stdout.contains("speaker: m2"), "{}", ended.stdout);
 }

@@ -16,6 +16,16 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Sends `signal` (`-INT`, `-9`, ...) to `child`.
+#[allow(dead_code)]
+fn send_signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
 /// Waits (at most [`PATIENCE`]) for `child` to exit; kills it and fails,
 /// saying `what` did not end, otherwise.
 #[allow(dead_code)]
@@ -95,11 +105,7 @@ impl Serve {
     /// Sends `signal` (`-INT`, `-9`, ...) to the server.
     #[allow(dead_code)] // Not every test file signals.
     pub(crate) fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        send_signal(&self.child, signal);
     }
 
     /// Waits (at most [`PATIENCE`]) for the server to exit.
@@ -173,6 +179,39 @@ pub(crate) struct Ended {
 }
 
 #[allow(dead_code)]
+impl Ended {
+    /// Asserts a clean end: exit status 0, nothing listed as not sent.
+    pub(crate) fn assert_all_sent(&self) {
+        assert!(
+            self.status.success() && !self.stderr.contains("not sent"),
+            "{:?}: {}",
+            self.status,
+            self.stderr
+        );
+    }
+
+    /// Asserts the end of a client that could not send everything: exit
+    /// status 1, and stderr listing it as `listing` says.
+    pub(crate) fn assert_not_sent(&self, listing: &str) {
+        assert!(
+            self.status.code() == Some(1) && self.stderr.contains(listing),
+            "{:?}, no {listing:?} in:\n{}",
+            self.status,
+            self.stderr
+        );
+    }
+
+    /// Asserts that stdout has `text`.
+    pub(crate) fn assert_printed(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "no {text:?} in:\n{}",
+            self.stdout
+        );
+    }
+}
+
+#[allow(dead_code)]
 impl LineClient {
     /// Starts `chat connect --name NAME --addr ADDR EXTRA...` and waits for
     /// its login.
@@ -231,11 +270,7 @@ impl LineClient {
 
     /// Sends `signal` (`-INT`, ...) to the client.
     pub(crate) fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        send_signal(&self.child, signal);
     }
 
     /// Waits (at most [`PATIENCE`]) for a stdout line that `ready` accepts,
