@@ -340,12 +340,26 @@ fn a_session_logged_in_with_a_secret_sends_it_again_after_a_reconnect() {
     assert_eq!(drain(&mut c).0, "iam:phoenix:s3cret:with colon\n");
 }
 
-/// A resume answered (`room:` read) but cut before any of the replay came:
-/// the next resume asks from the same place again, not from the new live
-/// boundary.
-#[test]
-fn a_resume_cut_before_its_replay_asks_from_the_same_place_again() {
-    let t0 = Instant::now();
+/// The connection is lost at `at`; after the backoff a new one opens.
+/// Returns what the client sends on it (its login).
+fn reconnect(c: &mut Client, at: Instant) -> String {
+    c.disconnected(at);
+    let (_, events, _) = drain(c);
+    let Some(Event::Reconnecting { delay, .. }) = events.iter().find_map(|e| match e {
+        Event::Reconnecting { .. } => Some(e.clone()),
+        _ => None,
+    }) else {
+        panic!("{events:?}")
+    };
+    c.handle_timeout(at + delay);
+    assert_eq!(drain(c).2, [ClientOutput::Connect]);
+    c.connected(at + delay);
+    drain(c).0
+}
+
+/// A session with history, logged in as `ann` in the lobby (epoch `5e`,
+/// nothing said yet).
+fn in_the_lobby_with_history(t0: Instant) -> Client {
     let mut config = reconnecting(None);
     config.rooms = true;
     let mut c = Client::new(config, t0).unwrap();
@@ -356,17 +370,16 @@ fn a_resume_cut_before_its_replay_asks_from_the_same_place_again() {
         b"cap:rooms,history\nok:ann\njoined:lobby:ann\nroom:lobby:5e:0\n",
     );
     drain(&mut c);
-    let reconnect = |c: &mut Client, at: Instant| -> String {
-        c.disconnected(at);
-        let (_, events, _) = drain(c);
-        let Some(Event::Reconnecting { delay, .. }) = events.get(1).cloned() else {
-            panic!("{events:?}")
-        };
-        c.handle_timeout(at + delay);
-        assert_eq!(drain(c).2, [ClientOutput::Connect]);
-        c.connected(at + delay);
-        drain(c).0
-    };
+    c
+}
+
+/// A resume answered (`room:` read) but cut before any of the replay came:
+/// the next resume asks from the same place again, not from the new live
+/// boundary.
+#[test]
+fn a_resume_cut_before_its_replay_asks_from_the_same_place_again() {
+    let t0 = Instant::now();
+    let mut c = in_the_lobby_with_history(t0);
     assert_eq!(
         reconnect(&mut c, t0),
         "cap:rooms,history\nresume:lobby:5e:0\niam:ann\n"
@@ -381,5 +394,30 @@ fn a_resume_cut_before_its_replay_asks_from_the_same_place_again() {
     assert_eq!(
         reconnect(&mut c, t0 + S),
         "cap:rooms,history\nresume:lobby:5e:0\niam:ann\n"
+    );
+}
+
+/// Attempts whose connection is lost before the server answers `cap:` (a
+/// network still down, a server still starting) do not make the session
+/// forget that it resumes: each later login still asks for each room from
+/// the session's place. Otherwise it would log in afresh, and what was
+/// said meanwhile beyond history on join would be missed without a gap.
+#[test]
+fn an_attempt_lost_before_the_server_answered_still_resumes_next_time() {
+    let t0 = Instant::now();
+    let mut c = in_the_lobby_with_history(t0);
+    c.handle_input(t0, b"said:lobby:0:lisi:hi\n");
+    drain(&mut c);
+    let resume = "cap:rooms,history\nresume:lobby:5e:1\niam:ann\n";
+    assert_eq!(reconnect(&mut c, t0), resume);
+    // Lost before any answer, twice.
+    assert_eq!(reconnect(&mut c, t0 + S), resume);
+    assert_eq!(reconnect(&mut c, t0 + 2 * S), resume);
+    // A server that answers `cap:` without history is not asked to resume.
+    c.handle_input(t0 + 2 * S, b"cap:rooms\nok:ann\njoined:lobby:ann\n");
+    drain(&mut c);
+    assert_eq!(
+        reconnect(&mut c, t0 + 3 * S),
+        "cap:rooms,history\niam:ann\n"
     );
 }

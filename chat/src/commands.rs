@@ -210,6 +210,13 @@ impl View {
             ),
             Event::Gap {
                 room,
+                missing: Some(1),
+            } => format!(
+                "* {}1 message was said while you were away and is no longer kept",
+                self.tag(room)
+            ),
+            Event::Gap {
+                room,
                 missing: Some(n),
             } => format!(
                 "* {}{n} messages were said while you were away and are no longer kept",
@@ -316,13 +323,50 @@ mod tests {
         assert_eq!(view.current_name(), "lobby");
     }
 
-    #[test]
-    fn pieces_keep_names_apart_and_join_to_the_line() {
-        let view = View {
-            me: "我".into(),
+    /// `me`'s view, speaking in the default room, `lobby`.
+    fn in_the_lobby(me: &str) -> View {
+        View {
+            me: me.into(),
             default_room: Some("lobby".into()),
             current: None,
+        }
+    }
+
+    #[test]
+    fn a_gap_says_how_much_is_missing_and_where() {
+        let view = in_the_lobby("me");
+        let gap = |room: &str, missing| Event::Gap {
+            room: room.into(),
+            missing,
         };
+        assert_eq!(
+            view.render(&gap("lobby", Some(40))).unwrap(),
+            "* 40 messages were said while you were away and are no longer kept"
+        );
+        assert_eq!(
+            view.render(&gap("rust", Some(3))).unwrap(),
+            "* [rust] 3 messages were said while you were away and are no longer kept"
+        );
+        assert_eq!(
+            view.render(&gap("lobby", None)).unwrap(),
+            "* the room's history was lost (server restarted?): messages may be missing"
+        );
+        assert_eq!(
+            view.render(&gap("rust", None)).unwrap(),
+            "* [rust] the room's history was lost (server restarted?): messages may be missing"
+        );
+        // A gap names nobody: one plain piece.
+        assert_eq!(
+            view.render_pieces(&gap("rust", Some(1))).unwrap(),
+            [Piece::Text(
+                "* [rust] 1 message was said while you were away and is no longer kept".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn pieces_keep_names_apart_and_join_to_the_line() {
+        let view = in_the_lobby("我");
         let event = Event::Private {
             from: "张三".into(),
             to: "我".into(),

@@ -4,11 +4,20 @@
 //!
 //! A typed line is a message for the current room; slash commands join and
 //! leave rooms, list them, ask who is there and send private messages (see
-//! [`commands`](crate::commands)); `/quit`, the end of stdin, or Ctrl-C says
-//! bye and leaves. What the rooms say is printed as it comes, with the room
-//! named when it is not the current one. A lost connection is reopened with
-//! backoff (the core session decides when); lines typed meanwhile are kept
-//! and sent once logged in again.
+//! [`commands`](crate::commands)); `/quit`, the end of stdin, or Ctrl-C
+//! (SIGINT, SIGTERM, SIGHUP) says bye and leaves. What the rooms say is
+//! printed as it comes, with the room named when it is not the current one.
+//! A lost connection is reopened with backoff (the core session decides
+//! when); lines typed meanwhile are held and sent once logged in again.
+//!
+//! No typed line is dropped without a word: whatever is still held when the
+//! client leaves (asked to, or the session over for good) is listed on
+//! stderr, `chat: not sent: LINE`, and the exit status is 1. Leaving is
+//! prompt in every state: while connected, Ctrl-C says bye and waits for
+//! the server's answer (a second Ctrl-C leaves at once); between
+//! connections it leaves at once. The end of stdin while lines are held
+//! waits at most `--send-grace` (default 10 s) for the connection to come
+//! back and send them, then leaves; with nothing held it leaves at once.
 //!
 //! `--password` asks for the account's password on the terminal, without
 //! echo; `--password-stdin` takes the first line of stdin as the password
@@ -27,9 +36,11 @@ use std::time::Duration;
 use chat_proto::{ClientConfig, Event, Keepalive, ReconnectPolicy, UsageError};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::time::Instant;
 use transport_tokio::{Client, ClientOptions, ClientTls, ConnectError, Login};
 
 use crate::commands::{HELP, Input, View};
+use crate::signals::Signals;
 
 /// Flags of `chat connect`.
 #[derive(Debug, Args)]
@@ -47,6 +58,11 @@ pub(crate) struct ConnectArgs {
     /// as gone.
     #[arg(long, value_name = "SECS", default_value_t = 15.0)]
     pub(crate) keepalive_timeout: f64,
+    /// Line mode: once stdin has ended while lines typed during a lost
+    /// connection are held, seconds to wait for it to come back and send
+    /// them; then they are listed on stderr as not sent (exit status 1).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) send_grace: f64,
     /// Do not reconnect when the connection is lost.
     #[arg(long)]
     pub(crate) no_reconnect: bool,
@@ -73,9 +89,6 @@ pub(crate) struct ConnectArgs {
 impl ConnectArgs {
     /// The session's configuration from the flags.
     pub(crate) fn config(&self) -> Result<ClientConfig, String> {
-        let seconds = |flag: &str, secs: f64| {
-            Duration::try_from_secs_f64(secs).map_err(|e| format!("--{flag}: {e}"))
-        };
         let mut config = ClientConfig::default();
         config.keepalive = Keepalive::new(
             seconds("keepalive-idle", self.keepalive_idle)?,
@@ -86,6 +99,11 @@ impl ConnectArgs {
         }
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    /// How long the end of stdin waits to send held lines (`--send-grace`).
+    fn send_grace(&self) -> Result<Duration, String> {
+        seconds("send-grace", self.send_grace)
     }
 
     /// The TLS settings, if --tls or --ca asks for TLS.
@@ -113,6 +131,11 @@ impl ConnectArgs {
         }
         Ok(Login::with_secret(&self.name, password))
     }
+}
+
+/// A flag's seconds as a duration.
+fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("--{flag}: {e}"))
 }
 
 /// Connects to `addr` and logs in, over TLS with `tls`.
@@ -159,9 +182,12 @@ enum Outcome {
 
 async fn session(args: ConnectArgs, login: Login) -> Result<(), String> {
     let config = args.config()?;
+    let grace = args.send_grace()?;
     let client = open(args.addr.clone(), login, config, args.tls_settings.clone())
         .await
         .map_err(|e| format!("{}: {e}", args.addr))?;
+    // Only now: until here a signal ends the process the usual way, at once.
+    let mut signals = Signals::new().map_err(|e| format!("signals: {e}"))?;
     println!(
         "* logged in as {} at {} (/help lists the commands, /quit leaves)",
         args.name, args.addr
@@ -173,18 +199,23 @@ async fn session(args: ConnectArgs, login: Login) -> Result<(), String> {
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut typing = true;
     let mut interrupted = false;
+    // Logged in on the current connection: a bye has something to go out on.
+    let mut online = true;
     // Lines typed while disconnected, sent once logged in again.
     let mut held: VecDeque<String> = VecDeque::new();
+    // Once stdin ended with lines held: when to stop waiting to send them.
+    let mut give_up: Option<Instant> = None;
     loop {
         tokio::select! {
-            // Ctrl-C leaves politely; a second one quits at once.
-            _ = tokio::signal::ctrl_c() => {
-                if interrupted {
-                    return Ok(());
+            // A signal leaves politely; a second one, or one between
+            // connections (no bye to wait for), at once.
+            () = signals.recv() => {
+                let _ = client.close("interrupted");
+                if interrupted || !online {
+                    break;
                 }
                 interrupted = true;
                 typing = false;
-                let _ = client.close("interrupted");
             },
             line = stdin.next_line(), if typing => match line {
                 Ok(Some(line)) => {
@@ -192,13 +223,25 @@ async fn session(args: ConnectArgs, login: Login) -> Result<(), String> {
                         typing = false;
                     }
                 }
-                // End of input: leave once what was typed is sent.
+                // End of input: leave once what was typed is sent, or
+                // after the grace.
                 Ok(None) | Err(_) => {
                     typing = false;
                     if held.is_empty() {
                         let _ = client.close("bye");
+                    } else {
+                        println!(
+                            "* input ended while disconnected: waiting up to {:.1} s to send {}",
+                            grace.as_secs_f64(),
+                            lines(held.len())
+                        );
+                        give_up = Some(Instant::now() + grace);
                     }
                 }
+            },
+            () = sleep_until(give_up), if give_up.is_some() => {
+                let _ = client.close("bye");
+                break;
             },
             // After the last `Closed` the stream ends (`None`) once the
             // last bytes, such as our `bye:`, are flushed: only then is it
@@ -209,18 +252,53 @@ async fn session(args: ConnectArgs, login: Login) -> Result<(), String> {
                     if let Some(line) = view.render(&event) {
                         println!("{line}");
                     }
-                    if matches!(event, Event::LoggedIn { .. }) {
-                        while let Some(line) = held.pop_front() {
-                            typed(&client, &mut view, &mut held, &line).await;
+                    match event {
+                        Event::LoggedIn { .. } => {
+                            online = true;
+                            // Lines that cannot go now are held again.
+                            for line in std::mem::take(&mut held) {
+                                typed(&client, &mut view, &mut held, &line).await;
+                            }
+                            if !typing && held.is_empty() {
+                                give_up = None;
+                                let _ = client.close("bye");
+                            }
                         }
-                        if !typing && held.is_empty() {
-                            let _ = client.close("bye");
-                        }
+                        Event::Closed { .. } => online = false,
+                        _ => {}
                     }
                 }
-                None => return Ok(()),
+                None => break,
             },
         }
+    }
+    unsent(&held)
+}
+
+/// Lists the held lines on stderr, as not sent; an error if there are any.
+fn unsent(held: &VecDeque<String>) -> Result<(), String> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    for line in held {
+        eprintln!("chat: not sent: {line}");
+    }
+    Err(format!(
+        "{} not sent: the connection was down",
+        lines(held.len())
+    ))
+}
+
+/// `1 typed line`, `2 typed lines`.
+fn lines(n: usize) -> String {
+    format!("{n} typed line{}", if n == 1 { "" } else { "s" })
+}
+
+/// Sleeps until `at`, or for ever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -279,7 +357,8 @@ async fn typed(
     };
     match result {
         Ok(()) => {}
-        Err(UsageError::NotConnected) => {
+        // Between connections, or logging in again after one.
+        Err(UsageError::NotConnected | UsageError::NotLoggedIn) => {
             held.push_back(line.to_owned());
             println!("* not connected: will send once logged in again");
         }

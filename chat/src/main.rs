@@ -5,7 +5,7 @@
 //!              [--plain-addr ADDR] [--max-frame BYTES] [--keepalive-idle SECS] ...
 //!              [--http 127.0.0.1:7880] [--http-origin ORIGIN]...
 //! chat connect --name NAME [--addr 127.0.0.1:7878] [--tls] [--ca CA.pem]
-//!              [--password | --password-stdin]
+//!              [--password | --password-stdin] [--send-grace SECS]
 //! chat account add|passwd|remove NAME --accounts FILE
 //! ```
 //!
@@ -21,6 +21,7 @@ mod address_flags;
 mod commands;
 mod connect;
 mod serve;
+mod signals;
 mod tui;
 mod web;
 

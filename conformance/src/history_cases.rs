@@ -29,7 +29,7 @@ fn speaker(server: &crate::TestServer) -> RawConn {
 
 /// The speaker says `m{i}` for each `i`, and waits for its own echoes, so
 /// that the server has handled them all.
-fn say(speaker: &mut RawConn, texts: std::ops::Range<u64>) {
+pub(crate) fn say(speaker: &mut RawConn, texts: std::ops::Range<u64>) {
     let mut frames = String::new();
     for i in texts.clone() {
         frames.push_str(&format!("msg:m{i}\n"));

@@ -18,6 +18,10 @@
 //! chat_conformance::history_suite!(start, start_stored);
 //! ```
 //!
+//! A client case that needs its connection lost without the server's help
+//! (a kick is final, a restart loses in-memory history) puts a [`relay`]
+//! between them and cuts it.
+//!
 //! An async transport needs not even that: [`async_harness`] starts a
 //! `transport_async::Server` and wraps a `transport_async::Client` on any
 //! runtime, given an [`Executor`](async_harness::Executor) to block on.
@@ -45,6 +49,7 @@ pub mod client_cases;
 pub mod flow_cases;
 pub mod hardening_cases;
 pub mod history_cases;
+pub mod relay;
 pub mod room_cases;
 pub mod server_cases;
 pub mod tls;
@@ -280,7 +285,8 @@ macro_rules! client_suite {
         $crate::client_suite!(@cases $start, $client;
             client_chats, client_login_refused, client_keepalive_keeps_idle_session,
             client_answers_pings_while_idle, client_detects_silent_server, client_reconnects,
-            client_tries_every_address, client_connect_times_out, client_speaks_in_rooms);
+            client_tries_every_address, client_connect_times_out, client_speaks_in_rooms,
+            client_resumes_what_it_missed_once_in_order);
     };
     (@cases $start:expr, $client:ty; $($case:ident),*) => {
         $(

@@ -64,6 +64,7 @@ impl Inner {
                 self.caps_pending = false;
                 self.rooms_cap = list.contains("rooms");
                 self.history_cap = list.contains("history");
+                self.had_history = self.history_cap;
             }
             ServerFrame::Msg { from, text } => {
                 let room = self.default_room_name();
@@ -220,6 +221,7 @@ impl Inner {
             // seed's form to it.
             self.caps_pending = false;
             self.rooms_cap = false;
+            self.had_history = false;
             return;
         }
         if self.state == ClientState::LoggingIn {

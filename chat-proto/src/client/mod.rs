@@ -151,8 +151,9 @@ struct Inner {
     rooms_cap: bool,
     /// The server enabled the `history` capability on this connection.
     history_cap: bool,
-    /// The last connection had the `history` capability: the next one
-    /// resumes.
+    /// The last connection on which the server answered `cap:` had the
+    /// `history` capability: the next one resumes. A connection lost
+    /// before that answer leaves it as it was.
     had_history: bool,
     /// The session's place in each room (with history).
     positions: Vec<resume::Position>,
@@ -550,7 +551,7 @@ impl Client {
         inner.state = ClientState::Connected;
         inner.caps_pending = false;
         inner.rooms_cap = false;
-        inner.had_history = std::mem::take(&mut inner.history_cap);
+        inner.history_cap = false;
         if let Some(name) = inner.session_name.clone() {
             // The name was accepted before, so it is valid and fits.
             let _ = inner.queue_login(&Name::trusted(&name));

@@ -40,6 +40,7 @@ use super::draw;
 use super::status::Link;
 use super::terminal::Screen;
 use crate::connect::ConnectArgs;
+use crate::signals::Signals;
 
 /// How long leaving waits for the session's bye to go out.
 const LEAVE_GRACE: Duration = Duration::from_secs(1);
@@ -296,47 +297,4 @@ fn seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
-}
-
-/// The signals that ask the client to leave: SIGINT (Ctrl-C reaches the
-/// client as a key in raw mode; this is `kill -INT`), SIGTERM, and SIGHUP
-/// (the terminal closed).
-struct Signals {
-    #[cfg(unix)]
-    kinds: Vec<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let kinds = [
-                SignalKind::interrupt(),
-                SignalKind::terminate(),
-                SignalKind::hangup(),
-            ]
-            .into_iter()
-            .map(signal)
-            .collect::<std::io::Result<Vec<_>>>()?;
-            Ok(Signals { kinds })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        std::future::poll_fn(|cx| {
-            for signal in &mut self.kinds {
-                if signal.poll_recv(cx).is_ready() {
-                    return Poll::Ready(());
-                }
-            }
-            Poll::Pending
-        })
-        .await;
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
