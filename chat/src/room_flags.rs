@@ -53,6 +53,7 @@ impl RoomArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::tests::config as served;
     use clap::Parser;
 
     #[derive(Debug, Parser)]
@@ -68,21 +69,6 @@ mod tests {
         let mut config = ServerConfig::default();
         args.rooms.apply(&mut config);
         config
-    }
-
-    /// The whole of `chat serve`'s flags, through the configuration it
-    /// serves with (the core's check included).
-    fn served(flags: &[&str]) -> Result<ServerConfig, String> {
-        #[derive(Debug, Parser)]
-        struct Serve {
-            #[command(flatten)]
-            serve: crate::serve::ServeArgs,
-        }
-        let args = std::iter::once("serve").chain(flags.iter().copied());
-        Serve::try_parse_from(args)
-            .map_err(|e| e.to_string())?
-            .serve
-            .config()
     }
 
     #[test]

@@ -593,7 +593,7 @@ async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::Parser;
 
@@ -603,7 +603,8 @@ mod tests {
         serve: ServeArgs,
     }
 
-    fn config(flags: &[&str]) -> Result<ServerConfig, String> {
+    /// The configuration `chat serve FLAGS...` serves with, or why not.
+    pub(crate) fn config(flags: &[&str]) -> Result<ServerConfig, String> {
         let args = std::iter::once("serve").chain(flags.iter().copied());
         Cli::try_parse_from(args)
             .map_err(|e| e.to_string())?

@@ -75,12 +75,10 @@ pub fn room_handle_sees_room_activity(start: Start<'_>) {
     );
 }
 
-/// `notice_room` reaches the room's members and no one else:
-/// `room-notice:ROOM:TEXT`, or `notice:TEXT` for a member that reads the
-/// default room in the seed's form (PROTOCOL.md, section 5, "Notices").
-/// The room is found by its key and named as it was created; a room that
-/// does not exist hears nothing; invalid input is refused by the call.
-pub fn room_handle_notice_reaches_the_rooms_members_only(start: Start<'_>) {
+/// A server with three logged-in connections: `a` with the rooms
+/// capability, `b` and `c` in the seed's form; `a` and `b` have joined
+/// `rust`, `c` has not. What they were sent so far is read.
+fn three_and_rust(start: Start<'_>) -> (TestServer, [RawConn; 3]) {
     let server = start(ServerConfig::default());
     let mut a = rooms_login(server.target(), "a");
     let mut b = RawConn::login(server.target(), "b");
@@ -91,6 +89,16 @@ pub fn room_handle_notice_reaches_the_rooms_members_only(start: Start<'_>) {
     join(&mut a, "rust", "a");
     join(&mut b, "rust", "b");
     a.expect("joined:rust:b");
+    (server, [a, b, c])
+}
+
+/// `notice_room` reaches the room's members and no one else:
+/// `room-notice:ROOM:TEXT`, or `notice:TEXT` for a member that reads the
+/// default room in the seed's form (PROTOCOL.md, section 5, "Notices").
+/// The room is found by its key and named as it was created; a room that
+/// does not exist hears nothing; invalid input is refused by the call.
+pub fn room_handle_notice_reaches_the_rooms_members_only(start: Start<'_>) {
+    let (server, [mut a, mut b, mut c]) = three_and_rust(start);
     let handle = server.handle();
 
     // A seed-form client reads rooms other than the default one in the
@@ -125,16 +133,7 @@ pub fn room_handle_notice_reaches_the_rooms_members_only(start: Start<'_>) {
 /// form, and it stays connected, out of the room, free to join again. The
 /// default room too. A connection that is not in the room hears nothing.
 pub fn room_handle_removes_a_member_from_a_room(start: Start<'_>) {
-    let server = start(ServerConfig::default());
-    let mut a = rooms_login(server.target(), "a");
-    let mut b = RawConn::login(server.target(), "b");
-    a.expect("joined:lobby:b");
-    let mut c = RawConn::login(server.target(), "c");
-    a.expect("joined:lobby:c");
-    b.expect("join:c");
-    join(&mut a, "rust", "a");
-    join(&mut b, "rust", "b");
-    a.expect("joined:rust:b");
+    let (server, [mut a, mut b, mut c]) = three_and_rust(start);
     let handle = server.handle();
 
     handle

@@ -281,23 +281,13 @@ impl ServerHandle {
     /// stopped. Costs the loop one walk over the open connections and the
     /// rooms per batch that has requests, however many; nothing otherwise.
     pub async fn measure(&self) -> Option<ServerSnapshot> {
-        let ticket = self.ask_measurement()?;
-        std::future::poll_fn(|cx| self.shared.measurements.poll(ticket, cx)).await
+        self.read(&self.shared.measurements, Command::Measure).await
     }
 
     /// [`measure`](Self::measure) from a thread, blocking up to `timeout`;
     /// `Ok(None)` if the server has stopped.
     pub fn measure_timeout(&self, timeout: Duration) -> Result<Option<ServerSnapshot>, TimedOut> {
-        let Some(ticket) = self.ask_measurement() else {
-            return Ok(None);
-        };
-        self.shared.measurements.wait(ticket, timeout)
-    }
-
-    fn ask_measurement(&self) -> Option<u64> {
-        let ticket = self.shared.measurements.ask()?;
-        self.push(Command::Measure(ticket));
-        Some(ticket)
+        self.read_timeout(&self.shared.measurements, Command::Measure, timeout)
     }
 
     /// Every room and its members, as the server's loop lists them at the
@@ -319,8 +309,8 @@ impl ServerHandle {
     /// # }
     /// ```
     pub async fn rooms(&self) -> Option<Vec<RoomListing>> {
-        let ticket = self.ask_room_listing()?;
-        std::future::poll_fn(|cx| self.shared.room_listings.poll(ticket, cx)).await
+        self.read(&self.shared.room_listings, Command::ListRooms)
+            .await
     }
 
     /// [`rooms`](Self::rooms) from a thread, blocking up to `timeout`;
@@ -336,16 +326,29 @@ impl ServerHandle {
     /// # }
     /// ```
     pub fn rooms_timeout(&self, timeout: Duration) -> Result<Option<Vec<RoomListing>>, TimedOut> {
-        let Some(ticket) = self.ask_room_listing() else {
-            return Ok(None);
-        };
-        self.shared.room_listings.wait(ticket, timeout)
+        self.read_timeout(&self.shared.room_listings, Command::ListRooms, timeout)
     }
 
-    fn ask_room_listing(&self) -> Option<u64> {
-        let ticket = self.shared.room_listings.ask()?;
-        self.push(Command::ListRooms(ticket));
-        Some(ticket)
+    /// Asks the loop for a read (`command` with a ticket of `answers`) and
+    /// waits for its answer; `None` if the server has stopped.
+    async fn read<T: Clone>(&self, answers: &Answers<T>, command: fn(u64) -> Command) -> Option<T> {
+        let ticket = answers.ask()?;
+        self.push(command(ticket));
+        std::future::poll_fn(|cx| answers.poll(ticket, cx)).await
+    }
+
+    /// [`read`](Self::read), blocking up to `timeout`.
+    fn read_timeout<T: Clone>(
+        &self,
+        answers: &Answers<T>,
+        command: fn(u64) -> Command,
+        timeout: Duration,
+    ) -> Result<Option<T>, TimedOut> {
+        let Some(ticket) = answers.ask() else {
+            return Ok(None);
+        };
+        self.push(command(ticket));
+        answers.wait(ticket, timeout)
     }
 
     fn check(&self, frame: &ServerFrame<'_>) -> Result<(), UsageError> {

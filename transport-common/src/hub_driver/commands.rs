@@ -122,6 +122,8 @@ impl HubDriver {
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -199,9 +201,6 @@ mod tests {
 
     #[test]
     fn a_measurement_is_taken_at_the_end_of_the_batch_after_the_request() {
-        use std::pin::pin;
-        use std::task::{Context, Poll, Waker};
-
         let now = Instant::now();
         let mut driver = HubDriver::new(ServerConfig::default(), Duration::ZERO).unwrap();
         let handle = driver.server_handle();
@@ -246,9 +245,6 @@ mod tests {
 
     #[test]
     fn room_commands_reach_the_room_and_the_listing_names_its_members() {
-        use std::pin::pin;
-        use std::task::{Context, Poll, Waker};
-
         let now = Instant::now();
         let mut driver = HubDriver::new(ServerConfig::default(), Duration::ZERO).unwrap();
         let handle = driver.server_handle();
