@@ -83,7 +83,7 @@ fn three_and_rust(start: Start<'_>) -> (TestServer, [RawConn; 3]) {
     let mut a = rooms_login(server.target(), "a");
     let mut b = RawConn::login(server.target(), "b");
     a.expect("joined:lobby:b");
-    let mut c = RawConn::login(server.target(), "c");
+    let c = RawConn::login(server.target(), "c");
     a.expect("joined:lobby:c");
     b.expect("join:c");
     join(&mut a, "rust", "a");
