@@ -20,6 +20,7 @@ mod account;
 mod address_flags;
 mod commands;
 mod connect;
+mod room_flags;
 mod serve;
 mod signals;
 mod tui;
@@ -39,9 +40,10 @@ struct Cli {
 enum Command {
     /// Run the chat server.
     Serve(Box<serve::ServeArgs>),
-    /// Chat interactively: typed lines are messages, `/who` lists users,
-    /// `/quit` leaves. Full-screen on a terminal; line by line with stdin
-    /// or stdout piped.
+    /// Chat interactively: typed lines are messages for the current room;
+    /// `/join ROOM`, `/part [ROOM]`, `/rooms`, `/who [ROOM]`, `/msg NAME
+    /// TEXT`, `/quit` (`/help` lists them). Full-screen on a terminal; line
+    /// by line with stdin or stdout piped.
     Connect(connect::ConnectArgs),
     /// Manage the accounts file of `chat serve --accounts FILE`: add an
     /// account, change its password, remove it.

@@ -20,6 +20,7 @@ use clap::{Args, ValueEnum};
 use transport_tokio::{ServerHandle, ServerOptions, ServerTls};
 
 use crate::address_flags::AddressArgs;
+use crate::room_flags::RoomArgs;
 
 use crate::web::{self, WebArgs};
 
@@ -106,6 +107,9 @@ pub(crate) struct ServeArgs {
     /// Per-address limits.
     #[command(flatten)]
     addresses: AddressArgs,
+    /// Rooms: the default room and the room limits.
+    #[command(flatten)]
+    rooms: RoomArgs,
     /// Seconds to flush bye: to everyone on shutdown.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     shutdown_grace: f64,
@@ -186,7 +190,8 @@ fn seconds(flag: &str, secs: f64) -> Result<Duration, String> {
 }
 
 impl ServeArgs {
-    fn config(&self) -> Result<ServerConfig, String> {
+    /// The server's configuration from the flags, checked by the core.
+    pub(crate) fn config(&self) -> Result<ServerConfig, String> {
         let mut config = ServerConfig::default();
         config.max_frame_len = self.max_frame;
         config.keepalive = Keepalive::new(
@@ -211,6 +216,7 @@ impl ServeArgs {
         };
         config.shutdown_grace = seconds("shutdown-grace", self.shutdown_grace)?;
         self.addresses.apply(&mut config.addresses);
+        self.rooms.apply(&mut config);
         config.secrets_in_clear = self.secrets_in_clear;
         if self.accounts.is_some() {
             config.login = LoginMode::Application;
@@ -587,7 +593,7 @@ async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::Parser;
 
@@ -597,7 +603,8 @@ mod tests {
         serve: ServeArgs,
     }
 
-    fn config(flags: &[&str]) -> Result<ServerConfig, String> {
+    /// The configuration `chat serve FLAGS...` serves with, or why not.
+    pub(crate) fn config(flags: &[&str]) -> Result<ServerConfig, String> {
         let args = std::iter::once("serve").chain(flags.iter().copied());
         Cli::try_parse_from(args)
             .map_err(|e| e.to_string())?

@@ -51,6 +51,7 @@ pub mod hardening_cases;
 pub mod history_cases;
 pub mod relay;
 pub mod room_cases;
+pub mod room_handle_cases;
 pub mod server_cases;
 pub mod tls;
 pub mod tls_cases;
@@ -184,8 +185,8 @@ pub trait TestClient: Sized {
 }
 
 /// Expands to one `#[test]` per server behaviour, run against `$start`:
-/// the cases of [`server_cases`] and [`room_cases`], over plain text or
-/// TLS alike.
+/// the cases of [`server_cases`], [`room_cases`] and
+/// [`room_handle_cases`], over plain text or TLS alike.
 #[macro_export]
 macro_rules! server_suite {
     ($start:expr) => {
@@ -207,8 +208,10 @@ macro_rules! server_suite {
             room_private_messages, room_default_room_in_both_forms, room_seed_session_is_unchanged,
             room_errors_are_answered, room_frames_need_a_login_and_a_grammar,
             room_names_and_look_alikes, room_isolation, room_order_is_one_order,
-            room_presence_limit, room_leaving_the_server_leaves_every_room,
-            room_handle_sees_room_activity);
+            room_presence_limit, room_leaving_the_server_leaves_every_room);
+        $crate::server_suite!(@in room_handle_cases, $start;
+            room_handle_sees_room_activity, room_handle_notice_reaches_the_rooms_members_only,
+            room_handle_removes_a_member_from_a_room, room_handle_lists_rooms_and_members);
     };
     (@cases $start:expr; $($case:ident),*) => {
         $crate::server_suite!(@in server_cases, $start; $($case),*);

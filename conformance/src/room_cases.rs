@@ -14,10 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chat_proto::{HubEvent, ServerConfig};
+use chat_proto::ServerConfig;
 
 use crate::Start;
-use crate::wire::{PATIENCE, RawConn};
+use crate::wire::RawConn;
 
 /// The default room of the default configuration.
 const LOBBY: &str = "lobby";
@@ -33,7 +33,7 @@ fn unlimited() -> ServerConfig {
 /// Connects and logs in as `name` with the rooms capability: `cap:rooms`,
 /// `ok:NAME`, then the default room in the room form (`joined:` and
 /// `room:`).
-fn rooms_login(conn_to: crate::wire::Target, name: &str) -> RawConn {
+pub(crate) fn rooms_login(conn_to: crate::wire::Target, name: &str) -> RawConn {
     let mut c = RawConn::connect(conn_to);
     c.send(format!("cap:rooms\niam:{name}\n").as_bytes());
     c.expect("cap:rooms");
@@ -59,7 +59,7 @@ fn room_frame(line: &str, room: &str) -> (String, u64) {
 
 /// Sends `join:ROOM` for `me`, expects `joined:ROOM:ME` and the `room:`
 /// frame; returns its epoch and next offset.
-fn join(c: &mut RawConn, room: &str, me: &str) -> (String, u64) {
+pub(crate) fn join(c: &mut RawConn, room: &str, me: &str) -> (String, u64) {
     c.send(format!("join:{room}\n").as_bytes());
     c.expect(&format!("joined:{room}:{me}"));
     room_frame(&c.expect_prefix(&format!("room:{room}:")), room)
@@ -641,50 +641,5 @@ pub fn room_leaving_the_server_leaves_every_room(start: Start<'_>) {
     assert_eq!(
         rooms_of(&mut a, 4096),
         BTreeMap::from([("go".into(), 1), (LOBBY.into(), 2), ("rust".into(), 1)])
-    );
-}
-
-/// The application sees room activity through the handle's events: joins
-/// (the default room at login too), messages with their room and offset,
-/// private messages, parts.
-pub fn room_handle_sees_room_activity(start: Start<'_>) {
-    let mut config = ServerConfig::default();
-    config.activity_events = true;
-    let server = start(config);
-    let events = server.handle().events();
-    let mut a = RawConn::login(server.target(), "a");
-    join(&mut a, "rust", "a");
-    a.send(b"say:rust:hi\npm:a:me\npart:rust\n");
-    a.expect("said:rust:0:a:hi");
-    a.expect("pm:a:a:me");
-    a.expect("parted:rust:a");
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while seen.len() < 5 {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let event = events
-            .recv_timeout(left)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("only {seen:?} within {PATIENCE:?}"));
-        match event {
-            HubEvent::Joined { name, room, .. } => seen.push(format!("+{name}@{room}")),
-            HubEvent::Parted { name, room, .. } => seen.push(format!("-{name}@{room}")),
-            HubEvent::Message {
-                from,
-                room,
-                offset,
-                text,
-                ..
-            } => seen.push(format!("{from}@{room}#{offset}:{text}")),
-            HubEvent::PrivateMessage { from, to, text, .. } => {
-                seen.push(format!("{from}->{to}:{text}"));
-            }
-            _ => {}
-        }
-    }
-    assert_eq!(
-        seen,
-        ["+a@lobby", "+a@rust", "a@rust#0:hi", "a->a:me", "-a@rust"]
     );
 }

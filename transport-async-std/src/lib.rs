@@ -94,8 +94,8 @@ pub use transport_async::proto;
 pub use transport_async::{
     Address, Attacher, ClientConfig, ClientOptions, CloseReason, ConnId, ConnectError, DynStore,
     ErrorCode, Event, Events, HubCloseReason, HubEvent, HubStats, Inbound, Keepalive, Login,
-    LoginMode, Peer, RateLimit, ReconnectPolicy, ServerConfig, ServerGone, ServerHandle,
-    ServerOptions, ServerSnapshot, Stream, TimedOut, UsageError,
+    LoginMode, Peer, RateLimit, ReconnectPolicy, RoomListing, ServerConfig, ServerGone,
+    ServerHandle, ServerOptions, ServerSnapshot, Stream, TimedOut, UsageError,
 };
 #[cfg(feature = "tls")]
 pub use transport_async::{ClientTls, ServerTls, TlsError, tls};

@@ -77,6 +77,6 @@ pub use server::Server;
 #[cfg(feature = "tls")]
 pub use transport_common::tls::{self, ClientTls, ServerTls, TlsError};
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, DynStore, Events, LISTEN_BACKLOG, Login, ServerHandle,
-    ServerOptions, ServerSnapshot, TimedOut, TryWrite, check_config,
+    Address, ClientOptions, ConnectError, DynStore, Events, LISTEN_BACKLOG, Login, RoomListing,
+    ServerHandle, ServerOptions, ServerSnapshot, TimedOut, TryWrite, check_config,
 };

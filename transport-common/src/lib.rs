@@ -11,9 +11,11 @@
 //!   and closes with `tracing`, and ends each batch of a server loop the
 //!   same way for every transport ([`HubDriver::end_batch`]);
 //! * [`ServerHandle`] and [`Events`]: the embedding application's side of
-//!   a server: decide logins, see events, kick, send notices, read who is
-//!   logged in and the hub's counters, measure the server
-//!   ([`ServerSnapshot`]), from any task or thread;
+//!   a server: decide logins, see events, kick, send notices (to one, to
+//!   all, to a room), take a member out of a room, read who is logged in
+//!   and the hub's counters, measure the server ([`ServerSnapshot`]) and
+//!   list its rooms with their members ([`RoomListing`]), from any task or
+//!   thread;
 //! * [`Outbox`] and [`WriteQueue`]: output waiting for a connection's
 //!   writer, written with vectored writes and reported back as written;
 //! * [`AcceptBackoff`]: pausing, not spinning, when `accept` runs out of file
@@ -66,6 +68,6 @@ pub use options::{
 };
 pub use outbox::{Flushed, Outbox, Taken, TryWrite};
 pub use server_handle::ServerHandle;
-pub use snapshot::ServerSnapshot;
+pub use snapshot::{RoomListing, ServerSnapshot};
 pub use store_worker::{DynStore, DynStoreError};
 pub use write_queue::{MAX_SLICES, WriteQueue};

@@ -12,9 +12,10 @@
 //! error of the call. Reads ([`logged_in`](ServerHandle::logged_in),
 //! [`stats`](ServerHandle::stats)) are snapshots the loop keeps up to date,
 //! so they cost no round trip and never wait for the hub;
-//! [`measure`](ServerHandle::measure) is the one read that asks the loop,
-//! for the levels it would cost the hub to keep up to date (see
-//! [`ServerSnapshot`]).
+//! [`measure`](ServerHandle::measure) and [`rooms`](ServerHandle::rooms)
+//! ask the loop, for what it would cost the hub to keep up to date (the
+//! levels of a [`ServerSnapshot`]; every room's members, as
+//! [`RoomListing`]s).
 //!
 //! Every transport's server uses this one type; the hub driver is its other
 //! end.
@@ -25,11 +26,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::Duration;
 
-use chat_proto::{Code, ConnId, ErrorCode, HubStats, ServerFrame, Text, UsageError};
+use chat_proto::{Code, ConnId, ErrorCode, HubStats, Name, ServerFrame, Text, UsageError};
 
 use crate::client_shared::TimedOut;
 use crate::events::{Events, Queue};
-use crate::snapshot::{Measurements, ServerSnapshot};
+use crate::snapshot::{Answers, RoomListing, ServerSnapshot};
 
 /// An action for the hub, made through a [`ServerHandle`].
 #[derive(Debug)]
@@ -39,8 +40,14 @@ pub(crate) enum Command {
     Kick(ConnId, String),
     Notice(ConnId, String),
     NoticeAll(String),
+    /// A notice to the members of a room: the room, the text.
+    NoticeRoom(String, String),
+    /// Take a connection out of a room.
+    RemoveFromRoom(ConnId, String),
     /// Answer every measurement request up to this ticket.
     Measure(u64),
+    /// Answer every room listing request up to this ticket.
+    ListRooms(u64),
     Shutdown,
     /// From the store worker: per room and log, messages before this
     /// offset are stored.
@@ -66,7 +73,8 @@ pub(crate) struct Shared {
     /// Logged-in connections by `ConnId::index`.
     logged_in: Mutex<Vec<Option<(ConnId, String)>>>,
     stats: Mutex<HubStats>,
-    measurements: Measurements,
+    measurements: Answers<ServerSnapshot>,
+    room_listings: Answers<Vec<RoomListing>>,
     subscribers: Mutex<Vec<Arc<Queue>>>,
     /// How many subscriptions were made; the driver skips copying events
     /// while it is zero.
@@ -86,7 +94,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// in the order they were made; what can be checked without the hub (text,
 /// frame length) is checked at once and a bad value is an error of the
 /// call. Reads ([`logged_in`](Self::logged_in), [`stats`](Self::stats))
-/// are snapshots the loop keeps up to date: no round trip, no waiting.
+/// are snapshots the loop keeps up to date: no round trip, no waiting;
+/// [`measure`](Self::measure) and [`rooms`](Self::rooms) are answered by
+/// the loop at the end of its current batch (async, or blocking with a
+/// timeout: [`measure_timeout`](Self::measure_timeout),
+/// [`rooms_timeout`](Self::rooms_timeout)).
+///
+/// Rooms: [`notice_room`](Self::notice_room) speaks to a room's members,
+/// [`remove_from_room`](Self::remove_from_room) takes a member out, and
+/// [`rooms`](Self::rooms) lists every room with its members. With
+/// `ServerConfig::activity_events`, the events say who joins and leaves
+/// which room, and what is said there.
 ///
 /// With `ServerConfig::login` set to `LoginMode::Application`, every login
 /// waits for [`approve_login`](Self::approve_login) or
@@ -109,7 +127,8 @@ impl ServerHandle {
                 commands: Mutex::default(),
                 logged_in: Mutex::default(),
                 stats: Mutex::default(),
-                measurements: Measurements::default(),
+                measurements: Answers::default(),
+                room_listings: Answers::default(),
                 subscribers: Mutex::default(),
                 subscriptions: AtomicUsize::new(0),
             }),
@@ -184,6 +203,53 @@ impl ServerHandle {
         Ok(())
     }
 
+    /// Sends a notice to the members of `room` (a name the hub compares by
+    /// its key, as it does `join:`): `room-notice:ROOM:TEXT`, or
+    /// `notice:TEXT` for a member that reads the default room in the seed's
+    /// form (PROTOCOL.md, section 5, "Notices"). Nobody else hears it. A
+    /// room that does not exist when the loop applies it is noted in the
+    /// log at `debug` and sends nothing. Fails, sending nothing, if `room`
+    /// is not a valid room name, `text` is not valid text or the frame
+    /// would be too long.
+    ///
+    /// ```no_run
+    /// # fn example(handle: &transport_common::ServerHandle) -> Result<(), chat_proto::UsageError> {
+    /// handle.notice_room("rust", "the meetup starts at 7")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn notice_room(&self, room: &str, text: &str) -> Result<(), UsageError> {
+        self.check(&ServerFrame::RoomNotice {
+            room: Name::new(room)?,
+            text: Text::new(text)?,
+        })?;
+        self.push(Command::NoticeRoom(room.to_owned(), text.to_owned()));
+        Ok(())
+    }
+
+    /// Takes `conn` out of `room`, as if it had sent `part:ROOM`: it is
+    /// told `parted:ROOM:NAME`, and the other members see it leave
+    /// (`parted:` or `left:` in their form, under the presence limit). It
+    /// stays connected and may join again. The default room is a room like
+    /// any other: a connection taken out of it gets `err:not-in-room` for
+    /// `msg:` until it joins again. Ignored, with a note in the log at
+    /// `debug`, if `conn` is gone or not in the room when the loop applies
+    /// it. Fails, doing nothing, if `room` is not a valid room name.
+    ///
+    /// ```no_run
+    /// # fn example(handle: &transport_common::ServerHandle) -> Result<(), chat_proto::UsageError> {
+    /// for (conn, name) in handle.logged_in() {
+    ///     if name.starts_with("spam") {
+    ///         handle.remove_from_room(conn, "rust")?;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn remove_from_room(&self, conn: ConnId, room: &str) -> Result<(), UsageError> {
+        Name::new(room)?;
+        self.push(Command::RemoveFromRoom(conn, room.to_owned()));
+        Ok(())
+    }
+
     /// Starts a graceful shutdown, as the server's shutdown signal does:
     /// every client is sent `bye:` and flushed within the grace period,
     /// then the server's `serve` returns. Calling it again does nothing.
@@ -215,23 +281,74 @@ impl ServerHandle {
     /// stopped. Costs the loop one walk over the open connections and the
     /// rooms per batch that has requests, however many; nothing otherwise.
     pub async fn measure(&self) -> Option<ServerSnapshot> {
-        let ticket = self.ask_measurement()?;
-        std::future::poll_fn(|cx| self.shared.measurements.poll(ticket, cx)).await
+        self.read(&self.shared.measurements, Command::Measure).await
     }
 
     /// [`measure`](Self::measure) from a thread, blocking up to `timeout`;
     /// `Ok(None)` if the server has stopped.
     pub fn measure_timeout(&self, timeout: Duration) -> Result<Option<ServerSnapshot>, TimedOut> {
-        let Some(ticket) = self.ask_measurement() else {
-            return Ok(None);
-        };
-        self.shared.measurements.wait(ticket, timeout)
+        self.read_timeout(&self.shared.measurements, Command::Measure, timeout)
     }
 
-    fn ask_measurement(&self) -> Option<u64> {
-        let ticket = self.shared.measurements.ask()?;
-        self.push(Command::Measure(ticket));
-        Some(ticket)
+    /// Every room and its members, as the server's loop lists them at the
+    /// end of its current batch, after this call (the same way as
+    /// [`measure`](Self::measure)): rooms in the hub's order (not sorted),
+    /// members in room order. `None` if the server has stopped. Costs the
+    /// loop one copy of every membership's name per batch that has
+    /// requests, however many; nothing otherwise. The rooms of one
+    /// connection are those whose members include it.
+    ///
+    /// ```no_run
+    /// # async fn example(handle: transport_common::ServerHandle) {
+    /// if let Some(rooms) = handle.rooms().await {
+    ///     for room in rooms {
+    ///         let names: Vec<&str> = room.members.iter().map(|(_, n)| n.as_str()).collect();
+    ///         println!("{}: {}", room.name, names.join(", "));
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn rooms(&self) -> Option<Vec<RoomListing>> {
+        self.read(&self.shared.room_listings, Command::ListRooms)
+            .await
+    }
+
+    /// [`rooms`](Self::rooms) from a thread, blocking up to `timeout`;
+    /// `Ok(None)` if the server has stopped.
+    ///
+    /// ```no_run
+    /// # fn example(handle: &transport_common::ServerHandle) {
+    /// use std::time::Duration;
+    /// if let Ok(Some(rooms)) = handle.rooms_timeout(Duration::from_secs(1)) {
+    ///     let rust = rooms.iter().find(|r| r.name == "rust");
+    ///     println!("rust: {:?}", rust.map(|r| r.members.len()));
+    /// }
+    /// # }
+    /// ```
+    pub fn rooms_timeout(&self, timeout: Duration) -> Result<Option<Vec<RoomListing>>, TimedOut> {
+        self.read_timeout(&self.shared.room_listings, Command::ListRooms, timeout)
+    }
+
+    /// Asks the loop for a read (`command` with a ticket of `answers`) and
+    /// waits for its answer; `None` if the server has stopped.
+    async fn read<T: Clone>(&self, answers: &Answers<T>, command: fn(u64) -> Command) -> Option<T> {
+        let ticket = answers.ask()?;
+        self.push(command(ticket));
+        std::future::poll_fn(|cx| answers.poll(ticket, cx)).await
+    }
+
+    /// [`read`](Self::read), blocking up to `timeout`.
+    fn read_timeout<T: Clone>(
+        &self,
+        answers: &Answers<T>,
+        command: fn(u64) -> Command,
+        timeout: Duration,
+    ) -> Result<Option<T>, TimedOut> {
+        let Some(ticket) = answers.ask() else {
+            return Ok(None);
+        };
+        self.push(command(ticket));
+        answers.wait(ticket, timeout)
     }
 
     fn check(&self, frame: &ServerFrame<'_>) -> Result<(), UsageError> {
@@ -317,6 +434,11 @@ impl ServerHandle {
         self.shared.measurements.answer(ticket, snapshot);
     }
 
+    /// Answers the room listing requests up to `ticket`.
+    pub(crate) fn listed_rooms(&self, ticket: u64, rooms: Vec<RoomListing>) {
+        self.shared.room_listings.answer(ticket, rooms);
+    }
+
     /// The server stopped: subscriptions end, commands are dropped.
     pub(crate) fn finish(&self) {
         let mut commands = lock(&self.shared.commands);
@@ -329,5 +451,6 @@ impl ServerHandle {
         }
         lock(&self.shared.logged_in).clear();
         self.shared.measurements.finish();
+        self.shared.room_listings.finish();
     }
 }

@@ -1,18 +1,23 @@
-//! A measurement of a running server, taken by its own loop when asked:
-//! the hub's counters and the levels that cost a walk over the
-//! connections to add up (bytes owed to clients, room backlogs).
+//! Reads the server's loop answers on request: a measurement of the
+//! server ([`ServerSnapshot`]) and the rooms with their members
+//! ([`RoomListing`]), each of one moment, taken by the loop after the
+//! request.
 //!
 //! The counters ([`HubStats`]) are kept by the hub as it works and copied
 //! to the [`ServerHandle`](crate::ServerHandle) as a snapshot, so reading
 //! them is free. The levels are not kept anywhere: adding up what every
 //! connection is owed would cost the fan-out path an addition per
-//! delivery. So they are measured on request instead:
-//! [`ServerHandle::measure`](crate::ServerHandle::measure) queues a
-//! command, the server's loop answers it at the end of its current batch
-//! (one walk over the open connections and the rooms, for every request
-//! queued in that batch), and the caller gets a [`ServerSnapshot`] in
-//! which the counters and the levels are of the same moment. A metrics
-//! scraper asks once per scrape; nothing is paid between scrapes.
+//! delivery. Nor are the rooms' members copied out as they come and go:
+//! that would cost every join and part a lock and a copy of a name. So
+//! both are read on request instead:
+//! [`ServerHandle::measure`](crate::ServerHandle::measure) and
+//! [`ServerHandle::rooms`](crate::ServerHandle::rooms) take a ticket and
+//! queue a command, the server's loop sees the command and, at the end of
+//! its current batch, takes one value for every request of that kind
+//! queued in the batch (one walk over the open connections and the rooms
+//! for a measurement; over the rooms and their members for a listing) and
+//! answers them all. A metrics scraper asks once per scrape; nothing is
+//! paid between requests.
 //!
 //! Waiting works for async tasks (a `Waker` per waiting request) and for
 //! blocking threads (a `Condvar`), as [`Events`](crate::Events) does.
@@ -21,7 +26,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use chat_proto::HubStats;
+use chat_proto::{ConnId, Hub, HubStats};
 
 use crate::blocking::{Blocking, wait_until};
 use crate::client_shared::TimedOut;
@@ -53,12 +58,45 @@ pub struct ServerSnapshot {
     pub room_backlog_bytes: u64,
 }
 
-#[derive(Debug, Default)]
-struct State {
+/// One room and its members at one moment: what
+/// [`ServerHandle::rooms`](crate::ServerHandle::rooms) returns a list of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoomListing {
+    /// The room's name, as it was created
+    /// ([`Hub::rooms`](chat_proto::Hub::rooms)).
+    pub name: String,
+    /// Its members, in room order (the order of a `who:` answer), each
+    /// with the connection it is
+    /// ([`Hub::room_members`](chat_proto::Hub::room_members)). Empty for a
+    /// room kept without members (persistent rooms, rooms with history).
+    pub members: Vec<(ConnId, String)>,
+}
+
+impl RoomListing {
+    /// Every room of `hub` with its members, in the hub's order of rooms
+    /// (not sorted). Costs a copy of every membership's name.
+    pub(crate) fn of(hub: &Hub) -> Vec<RoomListing> {
+        hub.rooms()
+            .map(|(name, _)| RoomListing {
+                name: name.to_owned(),
+                members: hub
+                    .room_members(name)
+                    .into_iter()
+                    .flatten()
+                    .map(|(conn, member)| (conn, member.to_owned()))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct State<T> {
     /// Requests made so far; request `n` is answered once `answered >= n`.
     asked: u64,
     answered: u64,
-    latest: ServerSnapshot,
+    latest: T,
     /// Async requests waiting for an answer.
     wakers: Vec<Waker>,
     /// Threads blocked in `wait`.
@@ -67,16 +105,38 @@ struct State {
     finished: bool,
 }
 
-/// The requests for a measurement and their answers, shared by the handles
-/// and the hub driver.
-#[derive(Debug, Default)]
-pub(crate) struct Measurements {
-    state: Mutex<State>,
+impl<T: Default> Default for State<T> {
+    fn default() -> Self {
+        State {
+            asked: 0,
+            answered: 0,
+            latest: T::default(),
+            wakers: Vec::new(),
+            blocked: 0,
+            finished: false,
+        }
+    }
+}
+
+/// The requests for one kind of read and their answers, shared by the
+/// handles and the hub driver.
+#[derive(Debug)]
+pub(crate) struct Answers<T> {
+    state: Mutex<State<T>>,
     answered: Condvar,
 }
 
-impl Measurements {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl<T: Default> Default for Answers<T> {
+    fn default() -> Self {
+        Answers {
+            state: Mutex::default(),
+            answered: Condvar::new(),
+        }
+    }
+}
+
+impl<T: Clone> Answers<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -90,12 +150,12 @@ impl Measurements {
         Some(state.asked)
     }
 
-    /// Stores a measurement answering every request up to `ticket`, and
+    /// Stores `value` as the answer to every request up to `ticket`, and
     /// wakes who waits for one.
-    pub(crate) fn answer(&self, ticket: u64, snapshot: ServerSnapshot) {
+    pub(crate) fn answer(&self, ticket: u64, value: T) {
         let mut state = self.lock();
         state.answered = state.answered.max(ticket);
-        state.latest = snapshot;
+        state.latest = value;
         self.wake_all(state);
     }
 
@@ -106,7 +166,7 @@ impl Measurements {
         self.wake_all(state);
     }
 
-    fn wake_all(&self, mut state: MutexGuard<'_, State>) {
+    fn wake_all(&self, mut state: MutexGuard<'_, State<T>>) {
         let wakers = std::mem::take(&mut state.wakers);
         let blocked = state.blocked > 0;
         drop(state);
@@ -120,7 +180,7 @@ impl Measurements {
 
     /// The answer to `ticket` if it has come, `Ready(None)` if it never
     /// will; else registers `cx` to be woken.
-    pub(crate) fn poll(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<Option<ServerSnapshot>> {
+    pub(crate) fn poll(&self, ticket: u64, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.lock();
         if state.answered >= ticket {
             return Poll::Ready(Some(state.latest.clone()));
@@ -136,12 +196,8 @@ impl Measurements {
 
     /// The answer to `ticket`, blocking up to `timeout`; `Ok(None)` if the
     /// server stopped first.
-    pub(crate) fn wait(
-        &self,
-        ticket: u64,
-        timeout: Duration,
-    ) -> Result<Option<ServerSnapshot>, TimedOut> {
-        let ready = |state: &mut State| {
+    pub(crate) fn wait(&self, ticket: u64, timeout: Duration) -> Result<Option<T>, TimedOut> {
+        let ready = |state: &mut State<T>| {
             if state.answered >= ticket {
                 return Some(Some(state.latest.clone()));
             }
@@ -151,7 +207,7 @@ impl Measurements {
     }
 }
 
-impl Blocking for State {
+impl<T> Blocking for State<T> {
     fn blocked(&mut self) -> &mut usize {
         &mut self.blocked
     }
@@ -171,50 +227,56 @@ mod tests {
         }
     }
 
-    fn snapshot(connections: usize) -> ServerSnapshot {
-        ServerSnapshot {
-            connections,
-            ..ServerSnapshot::default()
-        }
-    }
-
     #[test]
-    fn a_request_is_answered_by_a_measurement_taken_after_it() {
-        let m = Measurements::default();
+    fn a_request_is_answered_by_a_value_taken_after_it() {
+        let answers = Answers::<usize>::default();
         let flag = Arc::new(Flag(Mutex::new(false)));
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
-        let first = m.ask().unwrap();
-        assert_eq!(m.poll(first, &mut cx), Poll::Pending);
-        m.answer(first, snapshot(3));
+        let first = answers.ask().unwrap();
+        assert_eq!(answers.poll(first, &mut cx), Poll::Pending);
+        answers.answer(first, 3);
         assert!(*flag.0.lock().unwrap());
-        assert_eq!(m.poll(first, &mut cx), Poll::Ready(Some(snapshot(3))));
+        assert_eq!(answers.poll(first, &mut cx), Poll::Ready(Some(3)));
         // An older answer does not do for a newer request.
-        let second = m.ask().unwrap();
-        assert_eq!(m.poll(second, &mut cx), Poll::Pending);
-        m.answer(second, snapshot(4));
-        assert_eq!(m.poll(second, &mut cx), Poll::Ready(Some(snapshot(4))));
+        let second = answers.ask().unwrap();
+        assert_eq!(answers.poll(second, &mut cx), Poll::Pending);
+        answers.answer(second, 4);
+        assert_eq!(answers.poll(second, &mut cx), Poll::Ready(Some(4)));
+    }
+
+    #[test]
+    fn one_answer_serves_every_request_up_to_its_ticket() {
+        let answers = Answers::<Vec<u8>>::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        let (first, second) = (answers.ask().unwrap(), answers.ask().unwrap());
+        answers.answer(second, vec![7]);
+        assert_eq!(answers.poll(first, &mut cx), Poll::Ready(Some(vec![7])));
+        assert_eq!(answers.poll(second, &mut cx), Poll::Ready(Some(vec![7])));
     }
 
     #[test]
     fn a_blocked_request_wakes_on_an_answer_times_out_and_ends_with_the_server() {
-        let m = Arc::new(Measurements::default());
-        let ticket = m.ask().unwrap();
-        assert_eq!(m.wait(ticket, Duration::from_millis(5)), Err(TimedOut));
+        let answers = Arc::new(Answers::<usize>::default());
+        let ticket = answers.ask().unwrap();
+        assert_eq!(
+            answers.wait(ticket, Duration::from_millis(5)),
+            Err(TimedOut)
+        );
         let waiter = {
-            let m = m.clone();
-            std::thread::spawn(move || m.wait(ticket, Duration::from_secs(10)))
+            let answers = answers.clone();
+            std::thread::spawn(move || answers.wait(ticket, Duration::from_secs(10)))
         };
-        m.answer(ticket, snapshot(1));
-        assert_eq!(waiter.join().unwrap(), Ok(Some(snapshot(1))));
+        answers.answer(ticket, 1);
+        assert_eq!(waiter.join().unwrap(), Ok(Some(1)));
 
-        let ticket = m.ask().unwrap();
+        let ticket = answers.ask().unwrap();
         let waiter = {
-            let m = m.clone();
-            std::thread::spawn(move || m.wait(ticket, Duration::MAX))
+            let answers = answers.clone();
+            std::thread::spawn(move || answers.wait(ticket, Duration::MAX))
         };
-        m.finish();
+        answers.finish();
         assert_eq!(waiter.join().unwrap(), Ok(None));
-        assert_eq!(m.ask(), None);
+        assert_eq!(answers.ask(), None);
     }
 }

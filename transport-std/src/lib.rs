@@ -39,6 +39,6 @@ pub use server::Server;
 #[cfg(feature = "tls")]
 pub use transport_common::tls::{ClientTls, ServerTls, TlsError};
 pub use transport_common::{
-    Address, ClientOptions, ConnectError, DynStore, Events, Login, ServerHandle, ServerOptions,
-    ServerSnapshot, TimedOut,
+    Address, ClientOptions, ConnectError, DynStore, Events, Login, RoomListing, ServerHandle,
+    ServerOptions, ServerSnapshot, TimedOut,
 };
