@@ -556,3 +556,55 @@ fn a_joiner_is_told_the_stored_head_so_a_crash_before_the_store_leaves_no_gap() 
     want.extend([(3, "lost".to_string()), (4, "m4".to_string())]);
     assert_eq!(messages(&events, "lobby"), want);
 }
+
+/// Cut the connection again while the client logs in after a reconnect
+/// (it sends `cap:`, `resume:` and `iam:` in one write), once it has read
+/// `k` bytes of the server's answers, for every `k` in steps of 3: inside
+/// the `cap:` answer, before `ok:`, before or inside the `room:` frame,
+/// inside the replay. The next attempt still resumes: every message once,
+/// in order, and no gap.
+#[test]
+fn a_connection_cut_anywhere_in_the_login_after_a_reconnect_still_resumes() {
+    const BEFORE: u32 = 3;
+    const AWAY: u32 = 8;
+    for k in (0..=90).step_by(3) {
+        let mut net = net(unlimited());
+        net.set_socket_buffer(16);
+        let s = speaker(&mut net);
+        let a = login(&mut net, resuming(), "ann");
+        say(&mut net, s, 0..BEFORE);
+        let mut seen = net.take_events(a);
+        net.disconnect(a);
+        say(&mut net, s, BEFORE..BEFORE + AWAY);
+        // The answers trickle in, 20 bytes a second.
+        net.set_read_rate(a, Some(20));
+        let mut steps = 0;
+        while !net.is_connected(a) {
+            steps += 1;
+            assert!(steps < 1_000, "k {k}: no reconnect");
+            net.advance(10 * MS);
+        }
+        let base = net.received(a).len();
+        while net.received(a).len() < base + k && net.is_connected(a) {
+            steps += 1;
+            assert!(steps < 10_000, "k {k}: no progress");
+            net.advance(10 * MS);
+        }
+        seen.extend(net.take_events(a));
+        net.disconnect(a);
+        net.set_read_rate(a, None);
+        net.advance(3 * S);
+        assert!(net.is_connected(a), "k {k}");
+        say(&mut net, s, BEFORE + AWAY..BEFORE + AWAY + 2);
+        seen.extend(net.take_events(a));
+        assert!(
+            !seen.iter().any(|e| matches!(e, Event::Gap { .. })),
+            "k {k}: {seen:?}"
+        );
+        assert_eq!(
+            messages(&seen, "lobby"),
+            expected(0..BEFORE + AWAY + 2),
+            "cut after {k} bytes of the login's answers"
+        );
+    }
+}
