@@ -161,9 +161,36 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
 mod tests {
     use super::*;
 
+    /// The tests share the process's terminal state: one at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn a_panic_gives_the_terminal_back_before_its_message_is_printed() {
+        use std::sync::atomic::AtomicU8;
+        // What the hook found when it printed: 1 taken, 2 given back.
+        static FOUND: AtomicU8 = AtomicU8::new(0);
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        // The hook in place before ours stands for the default one, which
+        // prints the message.
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {
+            let taken = TAKEN.load(Ordering::SeqCst);
+            FOUND.store(if taken { 1 } else { 2 }, Ordering::SeqCst);
+        }));
+        install_panic_hook();
+        TAKEN.store(true, Ordering::SeqCst);
+        let outcome = std::panic::catch_unwind(|| panic!("in the full-screen client"));
+        let _ = std::panic::take_hook();
+        std::panic::set_hook(default);
+        assert!(outcome.is_err());
+        assert_eq!(FOUND.load(Ordering::SeqCst), 2, "printed while still taken");
+        assert!(!TAKEN.load(Ordering::SeqCst));
+    }
+
     #[test]
     fn logs_go_to_the_screen_only_while_it_is_taken() {
         use tracing_subscriber::fmt::MakeWriter;
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let (sender, mut logs) = unbounded_channel();
         *LOGS.lock().unwrap() = Some(sender);
         TAKEN.store(true, Ordering::SeqCst);
