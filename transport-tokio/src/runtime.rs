@@ -82,7 +82,20 @@ impl Runtime for TokioRuntime {
 /// shared: the connection's task reads and writes it, and the server loop
 /// writes small output to it directly while the task has nothing to write.
 #[derive(Debug, Clone)]
-pub struct TokioStream(pub Arc<TcpStream>);
+pub struct TokioStream(Arc<SharedTcp>);
+
+/// The socket both handles share: one allocation per connection, which is
+/// also the server loop's writer.
+#[derive(Debug)]
+struct SharedTcp(TcpStream);
+
+impl std::ops::Deref for SharedTcp {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
 
 impl TokioStream {
     /// Wraps `stream`, setting `TCP_NODELAY` (chat frames are small and
@@ -90,16 +103,21 @@ impl TokioStream {
     pub fn new(stream: TcpStream) -> Self {
         // Only fails on a socket that is already broken; reads will say so.
         let _ = stream.set_nodelay(true);
-        TokioStream(Arc::new(stream))
+        TokioStream(Arc::new(SharedTcp(stream)))
+    }
+
+    /// The socket.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.0
     }
 
     /// The same socket, for writing without waiting.
     pub fn writer(&self) -> Arc<dyn TryWrite> {
-        Arc::new(self.clone())
+        self.0.clone()
     }
 }
 
-impl TryWrite for TokioStream {
+impl TryWrite for SharedTcp {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.0.try_write_vectored(bufs)
     }
@@ -168,7 +186,7 @@ impl futures_io::AsyncWrite for TokioStream {
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Closing a TCP stream means sending FIN: shut the writing half.
-        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
+        Poll::Ready(socket2::SockRef::from(self.tcp()).shutdown(std::net::Shutdown::Write))
     }
 }
 

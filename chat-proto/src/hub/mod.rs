@@ -51,8 +51,16 @@ use crate::keepalive::{Due, after};
 use crate::names::NameKey;
 use crate::text::{Code, Text, Token};
 
-/// Most emptied transmit buffers kept for reuse (see [`Hub::recycle`]).
-const MAX_SPARE: usize = 1024;
+/// Most emptied transmit buffers kept for reuse (see [`Hub::recycle`]):
+/// enough for a batch of a paced room's transmits, few enough that an idle
+/// server holds little (at most `MAX_SPARE * MAX_SPARE_CHUNKS` chunk slots
+/// of 32 bytes, 512 KiB; in practice the size of the last few batches'
+/// transmits).
+const MAX_SPARE: usize = 256;
+
+/// A buffer grown past this many chunks (a burst's) is dropped rather
+/// than kept: the pool keeps the common size, not the largest.
+const MAX_SPARE_CHUNKS: usize = 64;
 
 /// The reason the hub sends with `bye:` when it shuts down.
 pub const SHUTDOWN_REASON: &str = "server shutting down";
@@ -557,10 +565,12 @@ impl Hub {
     /// Gives back the `data` of a [`Transmit`] once its bytes are written
     /// (or copied elsewhere), so that a later transmit reuses its buffer
     /// rather than allocating one: a busy server hands out a transmit per
-    /// member per batch. Optional; its contents are dropped.
+    /// member per batch. Optional; its contents are dropped. The hub keeps
+    /// at most 256 such buffers, each of room for at most 64 chunks (a
+    /// burst's larger ones are dropped), so an idle server holds little.
     pub fn recycle(&mut self, mut data: Vec<bytes::Bytes>) {
         data.clear();
-        if data.capacity() > 0 && self.spare.len() < MAX_SPARE {
+        if (1..=MAX_SPARE_CHUNKS).contains(&data.capacity()) && self.spare.len() < MAX_SPARE {
             self.spare.push(data);
         }
     }
