@@ -151,6 +151,27 @@ fn a_client_that_reconnects_gets_every_message_once_in_order_in_every_room() {
     assert!(!relogin.contains("join:"), "{relogin}");
 }
 
+/// A speaker and "ann" (resuming) on sockets of `buffer` bytes: `before`
+/// messages said and seen, then ann cut off while `away` more are said,
+/// and set to read at 20 bytes a second. Returns the network, the speaker,
+/// ann and what ann saw.
+fn cut_off_while_said(
+    buffer: usize,
+    before: u32,
+    away: u32,
+) -> (Network, PeerId, PeerId, Vec<Event>) {
+    let mut net = net(unlimited());
+    net.set_socket_buffer(buffer);
+    let s = speaker(&mut net);
+    let a = login(&mut net, resuming(), "ann");
+    say(&mut net, s, 0..before);
+    let seen = net.take_events(a);
+    net.disconnect(a);
+    say(&mut net, s, before..before + away);
+    net.set_read_rate(a, Some(20));
+    (net, s, a, seen)
+}
+
 /// Cut the connection after the client has taken `cut` messages of the
 /// replay, for every `cut`; the replay trickles in through a slow socket.
 #[test]
@@ -159,16 +180,7 @@ fn a_connection_cut_anywhere_in_the_resume_still_ends_with_every_message_once() 
     const AWAY: u32 = 12;
     const AFTER: u32 = 3;
     for cut in 0..=AWAY {
-        let mut net = net(unlimited());
-        net.set_socket_buffer(32);
-        let s = speaker(&mut net);
-        let a = login(&mut net, resuming(), "ann");
-        say(&mut net, s, 0..BEFORE);
-        let mut seen = net.take_events(a);
-        net.disconnect(a);
-        say(&mut net, s, BEFORE..BEFORE + AWAY);
-        // Slow reads: 20 bytes a second.
-        net.set_read_rate(a, Some(20));
+        let (mut net, s, a, mut seen) = cut_off_while_said(32, BEFORE, AWAY);
         let mut replayed = 0;
         let mut steps = 0;
         while replayed < cut as usize || !net.is_connected(a) {
@@ -568,16 +580,7 @@ fn a_connection_cut_anywhere_in_the_login_after_a_reconnect_still_resumes() {
     const BEFORE: u32 = 3;
     const AWAY: u32 = 8;
     for k in (0..=90).step_by(3) {
-        let mut net = net(unlimited());
-        net.set_socket_buffer(16);
-        let s = speaker(&mut net);
-        let a = login(&mut net, resuming(), "ann");
-        say(&mut net, s, 0..BEFORE);
-        let mut seen = net.take_events(a);
-        net.disconnect(a);
-        say(&mut net, s, BEFORE..BEFORE + AWAY);
-        // The answers trickle in, 20 bytes a second.
-        net.set_read_rate(a, Some(20));
+        let (mut net, s, a, mut seen) = cut_off_while_said(16, BEFORE, AWAY);
         let mut steps = 0;
         while !net.is_connected(a) {
             steps += 1;
