@@ -2,11 +2,12 @@
 //! --tls --ca` end to end, with certificates made by the test CA of the
 //! conformance suite and written to a scratch directory.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use chat_conformance::tls::{other_ca, test_ca};
 use chat_conformance::wire::{RawConn, Target};
@@ -37,30 +38,13 @@ struct Serve {
 
 impl Serve {
     fn start(args: &[&str], listeners: usize) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat serve");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let deadline = Instant::now() + Duration::from_secs(10);
         let mut addrs = Vec::new();
-        while addrs.len() < listeners {
-            assert!(Instant::now() < deadline, "no 'listening on' lines");
-            let mut line = String::new();
-            if stderr.read_line(&mut line).expect("read stderr") == 0 {
-                panic!("chat serve exited early");
-            }
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
-                addrs.push(addr.expect("address").parse().expect("parse address"));
-            }
-        }
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
+        let args = [&["serve", "--addr", "127.0.0.1:0"][..], args].concat();
+        let child = common::spawn_serve(&args, |line| {
+            addrs.extend(common::address_after(line, "listening on "));
+            addrs.len() == listeners
+        })
+        .unwrap_or_else(|log| panic!("chat serve exited early: {log}"));
         Serve { child, addrs }
     }
 }

@@ -3,9 +3,11 @@
 //! /healthz answer, SIGINT ends the WebSocket with `bye:` too; the std
 //! server and bad flags are refused at startup.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use chat_conformance::wire::RawConn;
@@ -21,36 +23,16 @@ struct ServeHttp {
 }
 
 /// The address after `marker` in a log line, if there is one.
-fn address_after(line: &str, marker: &str) -> Option<SocketAddr> {
-    let rest = line.split(marker).nth(1)?;
-    let word = rest.split(|c: char| c == ';' || c.is_whitespace()).next()?;
-    word.trim_end_matches(':').parse().ok()
-}
-
 impl ServeHttp {
     fn start(runtime: &str) -> ServeHttp {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(["--runtime", runtime])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat serve");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let deadline = Instant::now() + PATIENCE;
         let (mut tcp, mut http) = (None, None);
-        while tcp.is_none() || http.is_none() {
-            assert!(Instant::now() < deadline, "no addresses logged");
-            let mut line = String::new();
-            if stderr.read_line(&mut line).expect("read stderr") == 0 {
-                panic!("chat serve exited early");
-            }
-            tcp = tcp.or_else(|| address_after(&line, "listening on "));
-            http = http.or_else(|| address_after(&line, "http on "));
-        }
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
+        let args = ["serve", "--addr", "127.0.0.1:0", "--http", "127.0.0.1:0"];
+        let child = common::spawn_serve(&[&args[..], &["--runtime", runtime]].concat(), |line| {
+            tcp = tcp.or_else(|| common::address_after(line, "listening on "));
+            http = http.or_else(|| common::address_after(line, "http on "));
+            tcp.is_some() && http.is_some()
+        })
+        .unwrap_or_else(|log| panic!("chat serve exited early: {log}"));
         ServeHttp {
             child,
             tcp: tcp.unwrap(),

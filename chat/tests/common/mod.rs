@@ -45,6 +45,7 @@ pub(crate) fn wait_for_exit(child: &mut Child, what: &str) -> ExitStatus {
 }
 
 /// A running `chat serve`; dropping it kills it.
+#[allow(dead_code)] // Not every test file uses it.
 pub(crate) struct Serve {
     pub(crate) child: Child,
     pub(crate) addr: SocketAddr,
@@ -53,6 +54,7 @@ pub(crate) struct Serve {
 impl Serve {
     /// Starts `chat serve --addr 127.0.0.1:0 EXTRA...` and waits for its
     /// "listening on" line (at most 10 s).
+    #[allow(dead_code)]
     pub(crate) fn start(extra: &[&str]) -> Serve {
         Self::try_start(extra).unwrap_or_else(|log| panic!("chat serve exited early: {log}"))
     }
@@ -73,33 +75,16 @@ impl Serve {
     }
 
     fn try_start_at(addr: &str, extra: &[&str]) -> Result<Serve, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-            .args(["serve", "--addr", addr])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat serve");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut log = String::new();
-        let addr = loop {
-            assert!(Instant::now() < deadline, "no 'listening on' line");
-            let mut line = String::new();
-            if stderr.read_line(&mut line).expect("read stderr") == 0 {
-                let _ = child.wait();
-                return Err(log);
-            }
-            log.push_str(&line);
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split(|c: char| c == ';' || c.is_whitespace()).next();
-                break addr.expect("address").parse().expect("parse address");
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-        Ok(Serve { child, addr })
+        let mut listening = None;
+        let args = [&["serve", "--addr", addr][..], extra].concat();
+        let child = spawn_serve(&args, |line| {
+            listening = address_after(line, "listening on ");
+            listening.is_some()
+        })?;
+        Ok(Serve {
+            child,
+            addr: listening.expect("seen"),
+        })
     }
 
     /// Sends `signal` (`-INT`, `-9`, ...) to the server.
@@ -331,4 +316,51 @@ impl Drop for LineClient {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `chat` with `args` (`serve ...`), its log piped, and reads the
+/// log (at most 10 s) until `seen` has what it looks for in a line. The
+/// log is drained from then on, so the server never blocks on a full
+/// pipe. `Err` holds what it logged if it exited first.
+#[allow(dead_code)]
+pub(crate) fn spawn_serve(
+    args: &[&str],
+    mut seen: impl FnMut(&str) -> bool,
+) -> Result<Child, String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = String::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "chat serve logged no address: {log}"
+        );
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            let _ = child.wait();
+            return Err(log);
+        }
+        log.push_str(&line);
+        if seen(&line) {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    Ok(child)
+}
+
+/// The address logged after `marker` in `line` (`listening on ADDR;`,
+/// `http on ADDR`), if it is there.
+#[allow(dead_code)]
+pub(crate) fn address_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    let rest = line.split(marker).nth(1)?;
+    let word = rest.split(|c: char| c == ';' || c.is_whitespace()).next()?;
+    word.trim_end_matches(':').parse().ok()
 }
