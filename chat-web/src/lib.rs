@@ -137,6 +137,10 @@ impl WebConfig {
     }
 }
 
+/// The longest [`WebServer::serve_with_shutdown`] waits, once stopped,
+/// for the WebSockets to pass on their last frames.
+pub const BRIDGE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The HTTP side of a chat server, bound and ready to serve: the page,
 /// `/ws`, `/metrics` and `/healthz`.
 #[derive(Debug)]
@@ -144,6 +148,7 @@ pub struct WebServer {
     listener: TcpListener,
     router: axum::Router,
     config: WebConfig,
+    bridges: tokio_util::task::TaskTracker,
 }
 
 impl WebServer {
@@ -162,10 +167,12 @@ impl WebServer {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let listener = transport_common::bind_listener(&addrs[..])?;
         listener.set_nonblocking(true)?;
+        let bridges = tokio_util::task::TaskTracker::new();
         Ok(WebServer {
             listener: TcpListener::from_std(listener)?,
-            router: router::routes(attacher, handle, &config),
+            router: router::routes(attacher, handle, bridges.clone(), &config),
             config,
+            bridges,
         })
     }
 
@@ -182,14 +189,29 @@ impl WebServer {
     /// Serves until `signal` completes, then stops accepting and tells
     /// every HTTP connection to finish its request in flight and close.
     /// WebSockets are chat connections by then: the chat server's own
-    /// shutdown says `bye:` to them and closes them.
+    /// shutdown says `bye:` to them and closes them. Returns once every
+    /// WebSocket has passed on its last frames and closed, or after
+    /// [`BRIDGE_GRACE`] at most: complete `signal` after the chat server
+    /// has stopped, and wait for this before the process exits, so that
+    /// a browser gets its `bye:` and a clean close.
     pub async fn serve_with_shutdown(
         self,
         signal: impl std::future::Future<Output = ()>,
     ) -> io::Result<()> {
         let local = self.local_addr()?;
-        http::serve(self.listener, self.router, &self.config, signal)
+        let served = http::serve(self.listener, self.router, &self.config, signal)
             .instrument(tracing::info_span!("chat_web", %local))
+            .await;
+        self.bridges.close();
+        if tokio::time::timeout(BRIDGE_GRACE, self.bridges.wait())
             .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.bridges.len(),
+                "websockets still open at shutdown"
+            );
+        }
+        served
     }
 }

@@ -15,6 +15,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
@@ -31,6 +32,9 @@ use crate::{WebConfig, metrics, page};
 #[derive(Debug, Clone)]
 struct AppState {
     attacher: Attacher,
+    /// Every WebSocket bridge running, so that a shutdown can wait for
+    /// their last frames.
+    bridges: TaskTracker,
     handle: ServerHandle,
     origins: Arc<AllowedOrigins>,
     max_message_len: usize,
@@ -38,9 +42,15 @@ struct AppState {
 }
 
 /// The routes, for the server behind `attacher` and `handle`.
-pub(crate) fn routes(attacher: Attacher, handle: ServerHandle, config: &WebConfig) -> Router {
+pub(crate) fn routes(
+    attacher: Attacher,
+    handle: ServerHandle,
+    bridges: TaskTracker,
+    config: &WebConfig,
+) -> Router {
     let state = AppState {
         attacher,
+        bridges,
         handle,
         origins: Arc::new(config.origins.clone()),
         max_message_len: config.max_message_len,
@@ -71,10 +81,14 @@ async fn websocket(
     // as on a plain TCP connection (the hub decides).
     let peer = Peer::plain(Some(remote.ip()));
     let attacher = state.attacher.clone();
+    let running = state.bridges.token();
     upgrade
         .max_message_size(state.max_message_len)
         .max_frame_size(state.max_message_len)
-        .on_upgrade(move |ws| crate::bridge::run(ws, attacher, peer))
+        .on_upgrade(move |ws| async move {
+            crate::bridge::run(ws, attacher, peer).await;
+            drop(running);
+        })
 }
 
 /// A measurement from the server's loop, or why there is none.

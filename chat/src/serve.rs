@@ -22,6 +22,7 @@ use transport_tokio::{ServerHandle, ServerOptions, ServerTls};
 use crate::address_flags::AddressArgs;
 use crate::room_flags::RoomArgs;
 
+use crate::signals::{StopSignal, spawn_signal_thread};
 use crate::web::{self, WebArgs};
 
 /// Which transport serves.
@@ -412,17 +413,20 @@ fn serve_tokio(
         start_logins(&server.handle(), logins)?;
         let tls = args.tls_settings.is_some();
         listening(server.local_addrs(), Runtime::Tokio, tls)?;
+        let mut web_side = None;
         if let Some(addr) = &args.web.http {
             let (attacher, handle) = (server.attacher("websocket"), server.handle());
-            let web = web::bind(addr, attacher, handle, web_config).await?;
-            // It stops with the runtime, once the chat server has.
-            tokio::spawn(web.serve());
+            web_side = Some(web::spawn_task(addr, attacher, handle, web_config).await?);
         }
-        server
+        let served = server
             .with_options(options)
             .serve_with_shutdown(stop.recv())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        if let Some(web) = web_side {
+            web.stop().await; // the WebSockets pass on the last frames
+        }
+        served
     })
 }
 
@@ -463,16 +467,25 @@ fn serve_async_std(
         start_logins(&server.handle(), logins)?;
         let tls = args.tls_settings.is_some();
         listening(server.local_addrs(), Runtime::AsyncStd, tls)?;
+        let mut web_side = None;
         if let Some(addr) = &args.web.http {
             let (attacher, handle) = (server.attacher("websocket"), server.handle());
-            // It stops with the process, once the chat server has.
-            web::spawn_thread(addr.clone(), attacher, handle, web_config)?;
+            web_side = Some(web::spawn_thread(
+                addr.clone(),
+                attacher,
+                handle,
+                web_config,
+            )?);
         }
-        server
+        let served = server
             .with_options(options)
             .serve_with_shutdown(stopped)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        if let Some(web) = web_side {
+            web.stop(); // the WebSockets pass on the last frames
+        }
+        served
     })
 }
 
@@ -501,95 +514,6 @@ fn serve_std(
     let tls = args.tls_settings.is_some();
     listening(server.local_addrs(), Runtime::Std, tls)?;
     server.serve().map_err(|e| e.to_string())
-}
-
-/// Runs `on_signal` on Ctrl-C, SIGTERM or SIGHUP, from a thread with a
-/// small tokio runtime for the signal handling.
-fn spawn_signal_thread(on_signal: impl FnOnce() + Send + 'static) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
-    // Handlers are installed before the server starts, so that a signal
-    // that comes early is not the default action (for SIGHUP: death).
-    let stop = runtime.block_on(async { StopSignal::install() });
-    std::thread::Builder::new()
-        .name("chat-signals".into())
-        .spawn(move || {
-            runtime.block_on(stop.recv());
-            on_signal();
-        })
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
-    Ok(())
-}
-
-/// The stop signals, their handlers installed: Ctrl-C (SIGINT), and on
-/// Unix SIGTERM and SIGHUP. Each asks for a graceful shutdown. SIGHUP comes
-/// when the terminal the server runs in closes; its default action would
-/// kill the process without a `bye:` to anyone.
-///
-/// Handlers are installed before the server says it listens, so that no
-/// signal arriving after that meets the default action.
-struct StopSignal {
-    #[cfg(unix)]
-    handlers: [Option<tokio::signal::unix::Signal>; 3],
-}
-
-impl StopSignal {
-    /// Installs the handlers (inside a tokio runtime). A signal whose
-    /// handler cannot be installed keeps its default action, with a
-    /// warning.
-    fn install() -> StopSignal {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let install = |name: &str, kind: SignalKind| match signal(kind) {
-                Ok(handler) => Some(handler),
-                Err(e) => {
-                    tracing::warn!(signal = name, error = %e, "cannot handle the signal");
-                    None
-                }
-            };
-            StopSignal {
-                handlers: [
-                    install("SIGINT", SignalKind::interrupt()),
-                    install("SIGTERM", SignalKind::terminate()),
-                    install("SIGHUP", SignalKind::hangup()),
-                ],
-            }
-        }
-        #[cfg(not(unix))]
-        StopSignal {}
-    }
-
-    /// Waits for any of them.
-    async fn recv(self) {
-        #[cfg(unix)]
-        {
-            let [mut int, mut term, mut hup] = self.handlers;
-            tokio::select! {
-                () = next(&mut int) => {}
-                () = next(&mut term) => {}
-                () = next(&mut hup) => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        tracing::info!("stop signal received");
-    }
-}
-
-/// The next delivery of `handler`'s signal; never, without a handler.
-#[cfg(unix)]
-async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
-    match handler {
-        Some(handler) => {
-            handler.recv().await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

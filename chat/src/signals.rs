@@ -3,6 +3,9 @@
 //! mode, so there it is `kill -INT`), SIGTERM, and SIGHUP (the terminal
 //! closed). Listened to once for the whole session, so that none that
 //! comes while the client is busy with something else is lost.
+//!
+//! And those that stop `chat serve` gracefully, the same three
+//! ([`StopSignal`], and [`spawn_signal_thread`] for a server not on tokio).
 
 #[cfg(unix)]
 use std::task::Poll;
@@ -48,5 +51,94 @@ impl Signals {
         .await;
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs `on_signal` on Ctrl-C, SIGTERM or SIGHUP, from a thread with a
+/// small tokio runtime for the signal handling.
+pub(crate) fn spawn_signal_thread(on_signal: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    // Handlers are installed before the server starts, so that a signal
+    // that comes early is not the default action (for SIGHUP: death).
+    let stop = runtime.block_on(async { StopSignal::install() });
+    std::thread::Builder::new()
+        .name("chat-signals".into())
+        .spawn(move || {
+            runtime.block_on(stop.recv());
+            on_signal();
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(())
+}
+
+/// The stop signals, their handlers installed: Ctrl-C (SIGINT), and on
+/// Unix SIGTERM and SIGHUP. Each asks for a graceful shutdown. SIGHUP comes
+/// when the terminal the server runs in closes; its default action would
+/// kill the process without a `bye:` to anyone.
+///
+/// Handlers are installed before the server says it listens, so that no
+/// signal arriving after that meets the default action.
+pub(crate) struct StopSignal {
+    #[cfg(unix)]
+    handlers: [Option<tokio::signal::unix::Signal>; 3],
+}
+
+impl StopSignal {
+    /// Installs the handlers (inside a tokio runtime). A signal whose
+    /// handler cannot be installed keeps its default action, with a
+    /// warning.
+    pub(crate) fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let install = |name: &str, kind: SignalKind| match signal(kind) {
+                Ok(handler) => Some(handler),
+                Err(e) => {
+                    tracing::warn!(signal = name, error = %e, "cannot handle the signal");
+                    None
+                }
+            };
+            StopSignal {
+                handlers: [
+                    install("SIGINT", SignalKind::interrupt()),
+                    install("SIGTERM", SignalKind::terminate()),
+                    install("SIGHUP", SignalKind::hangup()),
+                ],
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignal {}
+    }
+
+    /// Waits for any of them.
+    pub(crate) async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let [mut int, mut term, mut hup] = self.handlers;
+            tokio::select! {
+                () = next(&mut int) => {}
+                () = next(&mut term) => {}
+                () = next(&mut hup) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop signal received");
+    }
+}
+
+/// The next delivery of `handler`'s signal; never, without a handler.
+#[cfg(unix)]
+async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
+    match handler {
+        Some(handler) => {
+            handler.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }

@@ -67,6 +67,55 @@ pub(crate) async fn bind(
     Ok(web)
 }
 
+/// The HTTP side served by a task of the chat server's own tokio runtime;
+/// [`WebTask::stop`] ends it once the chat server has stopped.
+pub(crate) struct WebTask {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl WebTask {
+    /// As [`WebThread::stop`], for the task.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `addr` and serves the HTTP side from a task of the current tokio
+/// runtime.
+pub(crate) async fn spawn_task(
+    addr: &str,
+    attacher: Attacher,
+    handle: ServerHandle,
+    config: WebConfig,
+) -> Result<WebTask, String> {
+    let web = bind(addr, attacher, handle, config).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(web.serve_with_shutdown(signal));
+    Ok(WebTask { stop, task })
+}
+
+/// The HTTP side served from a thread of its own; [`WebThread::stop`]
+/// ends it once the chat server has stopped.
+pub(crate) struct WebThread {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WebThread {
+    /// Stops accepting, lets every WebSocket pass on its last frames
+    /// (the chat server's `bye:`) and waits for the thread, at most
+    /// `chat_web::BRIDGE_GRACE`.
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
 /// Serves the HTTP side from a thread of its own with a one-thread tokio
 /// runtime, for a server on another runtime. Returns once it is bound (or
 /// could not be).
@@ -75,20 +124,24 @@ pub(crate) fn spawn_thread(
     attacher: Attacher,
     handle: ServerHandle,
     config: WebConfig,
-) -> Result<(), String> {
+) -> Result<WebThread, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the http runtime: {e}"))?;
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
         .name("chat-http".into())
         .spawn(move || {
             runtime.block_on(async move {
                 match bind(&addr, attacher, handle, config).await {
                     Ok(web) => {
                         let _ = bound_tx.send(Ok(()));
-                        if let Err(e) = web.serve().await {
+                        let signal = async {
+                            let _ = stopped.await;
+                        };
+                        if let Err(e) = web.serve_with_shutdown(signal).await {
                             tracing::error!(error = %e, "http side stopped");
                         }
                     }
@@ -101,5 +154,6 @@ pub(crate) fn spawn_thread(
         .map_err(|e| format!("cannot start the http thread: {e}"))?;
     bound_rx
         .recv()
-        .map_err(|_| "the http thread ended before binding".to_owned())?
+        .map_err(|_| "the http thread ended before binding".to_owned())??;
+    Ok(WebThread { stop, thread })
 }
