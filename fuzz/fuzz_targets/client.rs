@@ -194,10 +194,20 @@ impl Harness {
             }
         }
         assert_eq!(self.closed.is_some(), self.client.is_closed());
-        assert_eq!(
-            self.client.poll_timeout().is_none(),
-            self.client.is_closed()
-        );
+        // A live session always has a deadline (keepalive, reconnect); one
+        // closed for good has none but its socket's linger
+        // (`close_linger`), which ends once the socket is gone.
+        match self.client.poll_timeout() {
+            None => assert!(self.client.is_closed(), "a live session without a timer"),
+            Some(at) if self.client.is_closed() => {
+                let linger = self.client.config().close_linger;
+                assert!(
+                    at <= chat_proto::after(self.now, linger),
+                    "a closed session's timer past its socket's linger"
+                );
+            }
+            Some(_) => {}
+        }
         if std::mem::take(&mut self.expect_bye) {
             assert!(
                 matches!(self.last_sent, Some(ClientFrame::Bye(_))),
