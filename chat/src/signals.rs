@@ -75,70 +75,35 @@ pub(crate) fn spawn_signal_thread(on_signal: impl FnOnce() + Send + 'static) -> 
 }
 
 /// The stop signals, their handlers installed: Ctrl-C (SIGINT), and on
-/// Unix SIGTERM and SIGHUP. Each asks for a graceful shutdown. SIGHUP comes
-/// when the terminal the server runs in closes; its default action would
-/// kill the process without a `bye:` to anyone.
+/// Unix SIGTERM and SIGHUP ([`Signals`]). Each asks for a graceful
+/// shutdown. SIGHUP comes when the terminal the server runs in closes; its
+/// default action would kill the process without a `bye:` to anyone.
 ///
 /// Handlers are installed before the server says it listens, so that no
 /// signal arriving after that meets the default action.
-pub(crate) struct StopSignal {
-    #[cfg(unix)]
-    handlers: [Option<tokio::signal::unix::Signal>; 3],
-}
+pub(crate) struct StopSignal(Option<Signals>);
 
 impl StopSignal {
-    /// Installs the handlers (inside a tokio runtime). A signal whose
-    /// handler cannot be installed keeps its default action, with a
-    /// warning.
+    /// Installs the handlers (inside a tokio runtime). If they cannot be
+    /// installed, Ctrl-C alone stops the server, with a warning.
     pub(crate) fn install() -> StopSignal {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let install = |name: &str, kind: SignalKind| match signal(kind) {
-                Ok(handler) => Some(handler),
-                Err(e) => {
-                    tracing::warn!(signal = name, error = %e, "cannot handle the signal");
-                    None
-                }
-            };
-            StopSignal {
-                handlers: [
-                    install("SIGINT", SignalKind::interrupt()),
-                    install("SIGTERM", SignalKind::terminate()),
-                    install("SIGHUP", SignalKind::hangup()),
-                ],
+        match Signals::new() {
+            Ok(signals) => StopSignal(Some(signals)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot handle SIGTERM and SIGHUP");
+                StopSignal(None)
             }
         }
-        #[cfg(not(unix))]
-        StopSignal {}
     }
 
     /// Waits for any of them.
     pub(crate) async fn recv(self) {
-        #[cfg(unix)]
-        {
-            let [mut int, mut term, mut hup] = self.handlers;
-            tokio::select! {
-                () = next(&mut int) => {}
-                () = next(&mut term) => {}
-                () = next(&mut hup) => {}
+        match self.0 {
+            Some(mut signals) => signals.recv().await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
         tracing::info!("stop signal received");
-    }
-}
-
-/// The next delivery of `handler`'s signal; never, without a handler.
-#[cfg(unix)]
-async fn next(handler: &mut Option<tokio::signal::unix::Signal>) {
-    match handler {
-        Some(handler) => {
-            handler.recv().await;
-        }
-        None => std::future::pending().await,
     }
 }
