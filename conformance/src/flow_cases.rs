@@ -347,8 +347,13 @@ pub fn burst_while_all_read(start: Start<'_>) {
     assert_eq!(stats.messages, (K * M) as u64);
 }
 
-/// The most messages a talker writes while waiting for a victim's close.
-const TALK_LIMIT: usize = 20_000;
+/// The most messages a talker writes while waiting for a victim's close:
+/// more than the kernel can hold while the server has paused the talker's
+/// input (its send buffer and the server's receive buffer, which Linux
+/// grows up to `net.ipv4.tcp_wmem` and `tcp_rmem`'s maxima: 4 and 32 MiB
+/// on the test machines), so that a talker that ran out of messages means
+/// one that was never slowed down.
+const TALK_LIMIT: usize = 60_000;
 
 /// A room of three: a talker, a listener that reads everything at full
 /// speed, and a victim (with a 4 KiB receive buffer) that does not keep up.
