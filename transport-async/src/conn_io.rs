@@ -55,6 +55,11 @@ pub(crate) struct ConnIo<S> {
     outgoing: Option<HubMsg>,
     /// Bytes written and not yet reported.
     unreported: usize,
+    /// Bytes were written since the stream was last flushed: a stream that
+    /// buffers (TLS, whose session holds records the socket did not take)
+    /// must be flushed once the queue is empty, or they wait for the next
+    /// write.
+    unflushed: bool,
 }
 
 impl<S: Stream> ConnIo<S> {
@@ -74,6 +79,7 @@ impl<S: Stream> ConnIo<S> {
             queue: WriteQueue::new(),
             outgoing: None,
             unreported: 0,
+            unflushed: false,
         }
     }
 
@@ -147,6 +153,7 @@ impl<S: Stream> ConnIo<S> {
                 Poll::Ready(Ok(n)) => {
                     self.queue.advance(n);
                     self.unreported += n;
+                    self.unflushed = true;
                     progress = true;
                     if self.queue.is_empty() {
                         // The server loop may write through again.
@@ -155,6 +162,20 @@ impl<S: Stream> ConnIo<S> {
                 }
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(conn = %self.id, error = %e, "write failed");
+                    self.exit("write failed");
+                    return Poll::Ready(true);
+                }
+                Poll::Pending => {}
+            }
+        }
+        // Everything written: what a buffering stream still holds goes out
+        // now (for plain TCP a flush does nothing). Pending registers the
+        // task for the socket's writability.
+        if self.queue.is_empty() && self.unflushed {
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(conn = %self.id, error = %e, "flush failed");
                     self.exit("write failed");
                     return Poll::Ready(true);
                 }
@@ -218,3 +239,72 @@ impl<S: Stream> Future for ConnIo<S> {
 }
 
 impl<S> Unpin for ConnIo<S> {}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::task::Waker;
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use chat_proto::{Hub, ServerConfig};
+
+    use super::*;
+
+    /// A stream that buffers what is written (as a TLS session holds the
+    /// records the socket did not take) until it is flushed; nothing is
+    /// ever read.
+    #[derive(Default)]
+    struct Buffering {
+        held: Vec<u8>,
+        sent: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl futures_io::AsyncRead for Buffering {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    impl futures_io::AsyncWrite for Buffering {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().held.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            this.sent.lock().unwrap().append(&mut this.held);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[test]
+    fn what_a_buffering_stream_accepted_is_flushed_once_the_queue_is_empty() {
+        let id = Hub::new(ServerConfig::default())
+            .unwrap()
+            .accept(Instant::now(), None);
+        let stream = Buffering::default();
+        let sent = stream.sent.clone();
+        let outbox = Arc::new(Outbox::new());
+        let (to_hub, _from_conn) = mpsc::channel(8);
+        let mut io = ConnIo::new(id, stream, outbox.clone(), to_hub);
+        assert!(outbox.push(&mut vec![Bytes::from_static(b"ok:a\n")]));
+        outbox.wake();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut io).poll(&mut cx).is_pending());
+        assert_eq!(sent.lock().unwrap().as_slice(), b"ok:a\n");
+    }
+}
