@@ -427,6 +427,7 @@ impl Client {
                 inner.stopped = true;
                 inner.reconnect_at = None;
                 inner.state = ClientState::Closed;
+                inner.give_up(None);
                 inner.events.push_back(Event::Closed {
                     reason: CloseReason::Local,
                 });
@@ -716,10 +717,12 @@ impl Inner {
         } else {
             ClientState::Closed
         };
-        self.events.push_back(Event::Closed { reason });
+        // The session ends: what it cannot confirm is said before its last
+        // event.
         if self.state == ClientState::Closed {
             self.give_up(None);
         }
+        self.events.push_back(Event::Closed { reason });
         if self.socket == Socket::Open {
             self.close_socket();
         }
@@ -746,6 +749,7 @@ impl Inner {
             }
             None => {
                 self.state = ClientState::Closed;
+                self.give_up(None);
                 self.events.push_back(Event::Closed {
                     reason: CloseReason::ReconnectFailed,
                 });

@@ -58,13 +58,14 @@ fn commands_need_the_right_state() {
                 room: String::new(),
                 names: vec!["zhangsan".into()]
             },
-            Event::Closed {
-                reason: CloseReason::Local
-            },
-            // This server never echoed `msg:hi`: the session says so.
+            // This server never echoed `msg:hi`: the session says so,
+            // before its last event.
             Event::Unconfirmed {
                 room: String::new(),
                 text: "hi".into()
+            },
+            Event::Closed {
+                reason: CloseReason::Local
             }
         ]
     );
