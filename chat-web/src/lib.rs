@@ -108,6 +108,11 @@ pub struct WebConfig {
     /// How long `/metrics` and `/healthz` wait for the server's loop to
     /// answer before answering 503. Default 5 s.
     pub measure_timeout: Duration,
+    /// How long [`WebServer::serve_with_shutdown`], once stopped, waits for
+    /// the WebSockets to pass on the chat server's last frames (`bye:`) to
+    /// browsers that are slow to read them. Default: the server's
+    /// `shutdown_grace`, the time it gives its own clients.
+    pub shutdown_grace: Duration,
 }
 
 impl WebConfig {
@@ -119,6 +124,7 @@ impl WebConfig {
             max_connections: 256,
             header_timeout: Duration::from_secs(10),
             measure_timeout: Duration::from_secs(5),
+            shutdown_grace: config.shutdown_grace,
         }
     }
 
@@ -136,10 +142,6 @@ impl WebConfig {
         Ok(())
     }
 }
-
-/// The longest [`WebServer::serve_with_shutdown`] waits, once stopped,
-/// for the WebSockets to pass on their last frames.
-pub const BRIDGE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The HTTP side of a chat server, bound and ready to serve: the page,
 /// `/ws`, `/metrics` and `/healthz`.
@@ -191,8 +193,8 @@ impl WebServer {
     /// WebSockets are chat connections by then: the chat server's own
     /// shutdown says `bye:` to them and closes them. Returns once every
     /// WebSocket has passed on its last frames and closed, or after
-    /// [`BRIDGE_GRACE`] at most: complete `signal` after the chat server
-    /// has stopped, and wait for this before the process exits, so that
+    /// [`WebConfig::shutdown_grace`] at most: complete `signal` after the
+    /// chat server has stopped, and wait for this before the process exits, so that
     /// a browser gets its `bye:` and a clean close.
     pub async fn serve_with_shutdown(
         self,
@@ -203,7 +205,7 @@ impl WebServer {
             .instrument(tracing::info_span!("chat_web", %local))
             .await;
         self.bridges.close();
-        if tokio::time::timeout(BRIDGE_GRACE, self.bridges.wait())
+        if tokio::time::timeout(self.config.shutdown_grace, self.bridges.wait())
             .await
             .is_err()
         {

@@ -108,8 +108,8 @@ pub(crate) struct WebThread {
 
 impl WebThread {
     /// Stops accepting, lets every WebSocket pass on its last frames
-    /// (the chat server's `bye:`) and waits for the thread, at most
-    /// `chat_web::BRIDGE_GRACE`.
+    /// (the chat server's `bye:`) and waits for the thread, at most the
+    /// server's `--shutdown-grace` (`WebConfig::shutdown_grace`).
     pub(crate) fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.thread.join();
